@@ -1,0 +1,441 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// EventType is the type of a Kubernetes Event.
+// +kubebuilder:validation:Enum=Normal;Warning
+type EventType string
+
+const (
+	EventTypeNormal  EventType = "Normal"
+	EventTypeWarning EventType = "Warning"
+)
+
+// RemediationMode says whether dot-ai only analyses an issue (manual) or also
+// executes the remediation it finds (automatic).
+// +kubebuilder:validation:Enum=manual;automatic
+type RemediationMode string
+
+const (
+	ModeManual    RemediationMode = "manual"
+	ModeAutomatic RemediationMode = "automatic"
+)
+
+// RiskLevel is the highest risk of remediation actions dot-ai may execute in
+// automatic mode.
+// +kubebuilder:validation:Enum=low;medium;high
+type RiskLevel string
+
+const (
+	RiskLow    RiskLevel = "low"
+	RiskMedium RiskLevel = "medium"
+	RiskHigh   RiskLevel = "high"
+)
+
+// EventSelector selects Kubernetes Events. Every field is optional and an
+// empty field matches anything; a selector matches an event when all of its
+// non-empty fields match.
+type EventSelector struct {
+	// type matches the event type (Normal or Warning).
+	// +optional
+	Type EventType `json:"type,omitempty"`
+
+	// reason matches the event reason exactly, for example BackOff,
+	// FailedScheduling or Failed. A container-status reason (CrashLoopBackOff,
+	// OOMKilled, ImagePullBackOff, ...) also matches a Warning event of a Pod
+	// whose container status currently shows that reason.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Reason string `json:"reason,omitempty"`
+
+	// involvedObjectKind matches the kind of the object the event is about,
+	// for example Pod or Deployment.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	InvolvedObjectKind string `json:"involvedObjectKind,omitempty"`
+
+	// namespace matches the namespace of the event. A policy without
+	// namespaceSelector only ever sees events of its own namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// message is an RE2 regular expression matched against the event message.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// expression is a CEL expression returning bool, evaluated with one
+	// variable, event, shaped like a core/v1 Event (event.reason,
+	// event.message, event.involvedObject.kind, event.count, ...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Expression string `json:"expression,omitempty"`
+
+	// mode overrides the policy's mode for events this selector matches.
+	// +optional
+	Mode RemediationMode `json:"mode,omitempty"`
+
+	// confidenceThreshold overrides the policy's confidenceThreshold for
+	// events this selector matches.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	ConfidenceThreshold *float64 `json:"confidenceThreshold,omitempty"`
+
+	// maxRiskLevel overrides the policy's maxRiskLevel for events this
+	// selector matches.
+	// +optional
+	MaxRiskLevel RiskLevel `json:"maxRiskLevel,omitempty"`
+}
+
+// ContextGathering says what the controller collects about an event before
+// sending it to dot-ai.
+type ContextGathering struct {
+	// includeLogs adds the last logLines lines of the involved Pod's containers.
+	// +optional
+	IncludeLogs *bool `json:"includeLogs,omitempty"`
+
+	// logLines is how many log lines are read per container.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	LogLines *int32 `json:"logLines,omitempty"`
+
+	// maxLogBytes caps the log bytes gathered for one event, over all
+	// containers.
+	// +optional
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=10485760
+	MaxLogBytes *int64 `json:"maxLogBytes,omitempty"`
+
+	// includePreviousLogs adds the logs of the previous container instance
+	// when a container restarted, as in a crash loop.
+	// +optional
+	IncludePreviousLogs *bool `json:"includePreviousLogs,omitempty"`
+
+	// includeRelatedEvents adds recent events of the involved object, its
+	// owners and its children.
+	// +optional
+	IncludeRelatedEvents *bool `json:"includeRelatedEvents,omitempty"`
+
+	// lookbackMinutes is how far back related events are gathered.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1440
+	LookbackMinutes *int32 `json:"lookbackMinutes,omitempty"`
+
+	// includeResourceSpec adds the involved object and its owner chain, with
+	// managedFields and secret values removed.
+	// +optional
+	IncludeResourceSpec *bool `json:"includeResourceSpec,omitempty"`
+
+	// includeMetrics adds the Pod's current CPU and memory usage from
+	// metrics.k8s.io when that API is served.
+	// +optional
+	IncludeMetrics *bool `json:"includeMetrics,omitempty"`
+}
+
+// SecretKeyReference names a key of a Secret in the policy's namespace.
+type SecretKeyReference struct {
+	// name is the name of the Secret, in the policy's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key is the key in the Secret's data that holds the token.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// RateLimiting bounds how often a policy calls dot-ai.
+type RateLimiting struct {
+	// eventsPerMinute is the most events per minute the policy delivers
+	// (token bucket); events above it are counted as rate-limited.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	EventsPerMinute *int32 `json:"eventsPerMinute,omitempty"`
+
+	// cooldownMinutes is how long after a delivery further events of the same
+	// object (Pods are keyed by their owning workload) and reason are held
+	// back. 0 disables the cooldown.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1440
+	CooldownMinutes *int32 `json:"cooldownMinutes,omitempty"`
+}
+
+// RemediationPolicySpec selects Kubernetes Events and says how dot-ai is
+// asked to remediate them.
+type RemediationPolicySpec struct {
+	// eventSelectors select the events this policy acts on. An event matching
+	// any selector is selected; the first matching selector's overrides apply.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	EventSelectors []EventSelector `json:"eventSelectors"`
+
+	// namespaceSelector widens the policy to events of every namespace whose
+	// labels match. Only policies in the installation's cluster-policy
+	// namespaces may set it; without it a policy sees only its own namespace.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// contextGathering says what is collected about an event.
+	// +optional
+	ContextGathering *ContextGathering `json:"contextGathering,omitempty"`
+
+	// mcpEndpoint is the full URL of the dot-ai remediate tool, for example
+	// http://dot-ai.dot-ai.svc:3456/api/v1/tools/remediate. Empty means the
+	// installation's default endpoint, resolved at delivery time.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	McpEndpoint string `json:"mcpEndpoint,omitempty"`
+
+	// mcpTool is the name of the dot-ai tool to call.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`
+	McpTool string `json:"mcpTool,omitempty"`
+
+	// mcpAuthSecretRef names the Secret key holding the bearer token for
+	// mcpEndpoint. Empty means the installation's token, which is only sent
+	// to the installation's allowed endpoints.
+	// +optional
+	McpAuthSecretRef *SecretKeyReference `json:"mcpAuthSecretRef,omitempty"`
+
+	// mode is manual (dot-ai analyses and proposes) or automatic (dot-ai also
+	// executes remediations within confidenceThreshold and maxRiskLevel).
+	// +optional
+	Mode RemediationMode `json:"mode,omitempty"`
+
+	// confidenceThreshold is the lowest analysis confidence, from 0 to 1, at
+	// which automatic mode executes a remediation.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	ConfidenceThreshold *float64 `json:"confidenceThreshold,omitempty"`
+
+	// maxRiskLevel is the highest risk automatic mode may execute.
+	// +optional
+	MaxRiskLevel RiskLevel `json:"maxRiskLevel,omitempty"`
+
+	// rateLimiting bounds how often this policy calls dot-ai.
+	// +optional
+	RateLimiting *RateLimiting `json:"rateLimiting,omitempty"`
+
+	// suspend stops the policy from acting on events without deleting it.
+	// Events that occur while suspended are not delivered later.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
+}
+
+// OutcomeResult is how one delivery of an event to dot-ai ended.
+// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed
+type OutcomeResult string
+
+const (
+	// OutcomeAnalysisCompleted: dot-ai analysed the issue and executed nothing
+	// (manual mode, or automatic mode below its thresholds).
+	OutcomeAnalysisCompleted OutcomeResult = "AnalysisCompleted"
+	// OutcomeRemediationSucceeded: automatic mode executed a remediation that
+	// succeeded.
+	OutcomeRemediationSucceeded OutcomeResult = "RemediationSucceeded"
+	// OutcomeRemediationFailed: dot-ai executed a remediation that failed or
+	// only partly resolved the issue.
+	OutcomeRemediationFailed OutcomeResult = "RemediationFailed"
+	// OutcomeDeliveryFailed: the call to dot-ai failed after retries.
+	OutcomeDeliveryFailed OutcomeResult = "DeliveryFailed"
+)
+
+// RemediationOutcome records one delivery of an event to dot-ai.
+type RemediationOutcome struct {
+	// event is the namespace/name of the Kubernetes Event.
+	// +required
+	// +kubebuilder:validation:MaxLength=317
+	Event string `json:"event"`
+
+	// reason is the reason of the Kubernetes Event.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Reason string `json:"reason,omitempty"`
+
+	// involvedObject is the Kind/name of the object the event is about.
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	InvolvedObject string `json:"involvedObject,omitempty"`
+
+	// time is when the delivery ended.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// result is how the delivery ended.
+	// +required
+	Result OutcomeResult `json:"result"`
+
+	// mcpStatus is the status dot-ai reported (data.result.status), or the
+	// error code of a failed call.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	McpStatus string `json:"mcpStatus,omitempty"`
+
+	// sessionId is dot-ai's remediation session, usable to continue the
+	// remediation from dot-ai's own tools.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	SessionID string `json:"sessionId,omitempty"`
+
+	// rootCause is dot-ai's root-cause analysis, shortened.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	RootCause string `json:"rootCause,omitempty"`
+
+	// message explains the outcome, shortened.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// MaxRecentOutcomes bounds status.recentOutcomes.
+const MaxRecentOutcomes = 10
+
+// RemediationPolicyStatus is the observed state of a RemediationPolicy. Every
+// matching event occurrence ends in exactly one counted outcome, so
+// totalEventsProcessed equals the sum of analysesCompleted,
+// successfulRemediations, failedRemediations, rateLimitedEvents,
+// cooledDownEvents, droppedEvents and skippedEvents.
+type RemediationPolicyStatus struct {
+	// observedGeneration is the policy generation the controller acts on.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe the policy's state. Ready is True when the policy
+	// is valid and its events are being delivered.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// effectiveMcpEndpoint is the endpoint events are delivered to, after
+	// resolving an empty mcpEndpoint to the installation's default.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	EffectiveMcpEndpoint string `json:"effectiveMcpEndpoint,omitempty"`
+
+	// lastProcessedEvent is when the policy last processed an event.
+	// +optional
+	LastProcessedEvent *metav1.Time `json:"lastProcessedEvent,omitempty"`
+
+	// totalEventsProcessed counts matching event occurrences that reached an
+	// outcome.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TotalEventsProcessed int64 `json:"totalEventsProcessed,omitempty"`
+
+	// analysesCompleted counts deliveries where dot-ai analysed the issue and
+	// executed nothing (manual mode, or automatic mode below its thresholds).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	AnalysesCompleted int64 `json:"analysesCompleted,omitempty"`
+
+	// successfulRemediations counts remediations dot-ai executed successfully.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	SuccessfulRemediations int64 `json:"successfulRemediations,omitempty"`
+
+	// failedRemediations counts deliveries that failed after retries and
+	// remediations that failed or only partly resolved the issue.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	FailedRemediations int64 `json:"failedRemediations,omitempty"`
+
+	// rateLimitedEvents counts events held back by eventsPerMinute.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RateLimitedEvents int64 `json:"rateLimitedEvents,omitempty"`
+
+	// cooledDownEvents counts events held back by cooldownMinutes.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	CooledDownEvents int64 `json:"cooledDownEvents,omitempty"`
+
+	// droppedEvents counts events dropped because the delivery queue was full.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DroppedEvents int64 `json:"droppedEvents,omitempty"`
+
+	// skippedEvents counts events skipped because they were already handled
+	// or their object no longer exists.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	SkippedEvents int64 `json:"skippedEvents,omitempty"`
+
+	// recentOutcomes lists the latest deliveries, newest first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	RecentOutcomes []RemediationOutcome `json:"recentOutcomes,omitempty"`
+}
+
+// Condition types and reasons of a RemediationPolicy.
+const (
+	ConditionReady = "Ready"
+
+	ReasonActive           = "Active"
+	ReasonSuspended        = "Suspended"
+	ReasonInvalidSpec      = "InvalidSpec"
+	ReasonInvalidSecretRef = "InvalidSecretRef"
+	ReasonMCPUnreachable   = "MCPUnreachable"
+	ReasonMCPUnauthorized  = "MCPUnauthorized"
+	ReasonQueueFull        = "QueueFull"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=remediationpolicies,singular=remediationpolicy,shortName=rp,scope=Namespaced,categories=dot-ai
+// +kubebuilder:printcolumn:name="Ready",type="string",JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Mode",type="string",JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Events",type="integer",JSONPath=`.status.totalEventsProcessed`
+// +kubebuilder:printcolumn:name="Succeeded",type="integer",JSONPath=`.status.successfulRemediations`
+// +kubebuilder:printcolumn:name="Failed",type="integer",JSONPath=`.status.failedRemediations`
+// +kubebuilder:printcolumn:name="Age",type="date",JSONPath=`.metadata.creationTimestamp`
+
+// RemediationPolicy selects Kubernetes Events and sends them, enriched with
+// logs, related events and the involved object's spec, to the dot-ai
+// remediate tool.
+type RemediationPolicy struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec selects events and configures remediation.
+	// +required
+	Spec RemediationPolicySpec `json:"spec"`
+
+	// status is the observed state of the policy.
+	// +optional
+	Status RemediationPolicyStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// RemediationPolicyList is a list of RemediationPolicy.
+type RemediationPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []RemediationPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RemediationPolicy{}, &RemediationPolicyList{})
+}

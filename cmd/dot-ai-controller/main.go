@@ -1,0 +1,185 @@
+// Command dot-ai-controller is the one binary of the product: admission
+// webhooks for RemediationPolicy, the event watcher, context enrichment and
+// the dot-ai MCP client, run by one controller-runtime manager.
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/version"
+)
+
+var (
+	scheme   = runtime.NewScheme()
+	setupLog = ctrl.Log.WithName("setup")
+)
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+}
+
+// options are the process-level flags; installation settings live in
+// config.Settings.
+type options struct {
+	metricsAddr      string
+	metricsSecure    bool
+	probeAddr        string
+	webhookPort      int
+	webhookCertDir   string
+	enableHTTP2      bool
+	leaderElect      bool
+	leaderElectionID string
+	leaseDuration    time.Duration
+	renewDeadline    time.Duration
+	retryPeriod      time.Duration
+	gracefulShutdown time.Duration
+	showVersion      bool
+	zap              zap.Options
+	settings         config.Settings
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:], os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dot-ai-controller:", err)
+		os.Exit(2)
+	}
+	if opts.showVersion {
+		fmt.Println(version.Version)
+		return
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	if err := run(opts); err != nil {
+		setupLog.Error(err, "Controller stopped with an error")
+		os.Exit(1)
+	}
+}
+
+// parseFlags parses args strictly: an unknown flag, a stray argument or an
+// invalid setting is an error. Flags not given fall back to DOT_AI_* env.
+func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options, error) {
+	o := &options{settings: config.Default()}
+	fs := flag.NewFlagSet("dot-ai-controller", flag.ContinueOnError)
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; \"0\" disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the admission webhook server.")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory with tls.crt and tls.key (the cert-manager Secret); reloaded on rotation.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the webhook and metrics servers (off: HTTP/2 Rapid Reset, CVE-2023-44487, CVE-2023-39325).")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Use a Lease so only one replica delivers events.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "dot-ai-controller.remediation.dot-ai.io", "Name of the leader Lease.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "Leader lease duration.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "Leader renew deadline.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "Leader election retry period.")
+	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 45*time.Second, "How long the manager waits for runnables (including the delivery drain) on shutdown.")
+	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	o.settings.BindFlags(fs)
+	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
+	o.zap.BindFlags(fs)
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := config.ApplyEnv(fs, lookupEnv); err != nil {
+		return nil, err
+	}
+	if err := o.settings.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid settings: %w", err)
+	}
+	if o.gracefulShutdown <= o.settings.DrainTimeout {
+		return nil, fmt.Errorf("--graceful-shutdown-timeout (%s) must exceed --drain-timeout (%s)", o.gracefulShutdown, o.settings.DrainTimeout)
+	}
+	return o, nil
+}
+
+func run(o *options) error {
+	setupLog.Info("Starting dot-ai-controller", "version", version.Version, "namespace", o.settings.Namespace)
+	mgr, err := setupManager(o)
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := setupWebhooks(mgr, &o.settings); err != nil {
+		return fmt.Errorf("setting up webhooks: %w", err)
+	}
+	if err := setupPipeline(mgr, &o.settings); err != nil {
+		return fmt.Errorf("setting up the event pipeline: %w", err)
+	}
+	if err := setupChecks(mgr); err != nil {
+		return fmt.Errorf("setting up health checks: %w", err)
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func tlsOptions(enableHTTP2 bool) []func(*tls.Config) {
+	opts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	if !enableHTTP2 {
+		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return opts
+}
+
+func setupManager(o *options) (manager.Manager, error) {
+	tlsOpts := tlsOptions(o.enableHTTP2)
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.metricsSecure,
+		TLSOpts:       tlsOpts,
+	}
+	if o.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsOpts,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Port:    o.webhookPort,
+			CertDir: o.webhookCertDir,
+			TLSOpts: tlsOpts,
+		}),
+		HealthProbeBindAddress:     o.probeAddr,
+		LeaderElection:             o.leaderElect,
+		LeaderElectionID:           o.leaderElectionID,
+		LeaderElectionNamespace:    o.settings.Namespace,
+		LeaderElectionResourceLock: resourcelock.LeasesResourceLock,
+		LeaseDuration:              &o.leaseDuration,
+		RenewDeadline:              &o.renewDeadline,
+		RetryPeriod:                &o.retryPeriod,
+		GracefulShutdownTimeout:    &o.gracefulShutdown,
+	})
+}
+
+// setupChecks makes readiness wait for the webhook server, so the Service
+// only routes admission requests to a replica that can answer them.
+func setupChecks(mgr manager.Manager) error {
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker())
+}

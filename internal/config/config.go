@@ -1,0 +1,286 @@
+// Package config holds the installation's settings: what the chart's values
+// pass to the binary as flags (with DOT_AI_* environment fallbacks). The
+// webhook, watcher and MCP client read them from here, never from constants.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// PolicyDefaults are filled into a RemediationPolicy by the defaulting webhook
+// for every setting the user left empty (the chart's policyDefaults block).
+type PolicyDefaults struct {
+	Mode                 v1alpha1.RemediationMode `validate:"oneof=manual automatic"`
+	ConfidenceThreshold  float64                  `validate:"gte=0,lte=1"`
+	MaxRiskLevel         v1alpha1.RiskLevel       `validate:"oneof=low medium high"`
+	McpTool              string                   `validate:"required,max=63"`
+	EventsPerMinute      int32                    `validate:"gte=1,lte=10000"`
+	CooldownMinutes      int32                    `validate:"gte=0,lte=1440"`
+	IncludeLogs          bool
+	LogLines             int32 `validate:"gte=1,lte=10000"`
+	MaxLogBytes          int64 `validate:"gte=1024,lte=10485760"`
+	IncludePreviousLogs  bool
+	IncludeRelatedEvents bool
+	LookbackMinutes      int32 `validate:"gte=1,lte=1440"`
+	IncludeResourceSpec  bool
+	IncludeMetrics       bool
+}
+
+// Settings are the installation-wide settings of one controller process.
+type Settings struct {
+	// Namespace is the controller's own namespace (the Helm release's).
+	Namespace string `validate:"required"`
+
+	// MCPEndpoint is the installation's default remediate URL, used by
+	// policies whose mcpEndpoint is empty. Resolved at delivery time.
+	MCPEndpoint string `validate:"omitempty,url"`
+	// MCPAllowedEndpoints are the endpoints (besides MCPEndpoint) that may
+	// receive the installation's token and that policies may name. An entry
+	// ending in "*" is a prefix. Empty means: only MCPEndpoint is allowed
+	// with the installation token; other endpoints need their own Secret.
+	MCPAllowedEndpoints []string
+	// MCPTokenFile holds the installation's bearer token; re-read on every
+	// delivery so rotation needs no restart.
+	MCPTokenFile string
+	// MCPCAFile is an optional PEM bundle trusted for https endpoints, in
+	// addition to the system roots.
+	MCPCAFile string
+	// MCPTimeout bounds one remediate call (dot-ai analyses take minutes).
+	MCPTimeout time.Duration `validate:"gte=1000000000"`
+
+	// ClusterPolicyNamespaces are the namespaces whose policies may use
+	// namespaceSelector. Empty means only Namespace.
+	ClusterPolicyNamespaces []string
+
+	// Concurrency is the number of deliveries in flight at once.
+	Concurrency int `validate:"gte=1,lte=10000"`
+	// QueueSize bounds the events waiting for a delivery slot.
+	QueueSize int `validate:"gte=1,lte=1000000"`
+	// DrainTimeout is how long shutdown waits for in-flight deliveries.
+	DrainTimeout time.Duration `validate:"gte=0"`
+
+	// Defaults are the policy defaults.
+	Defaults PolicyDefaults
+}
+
+// IsClusterPolicyNamespace reports whether policies in ns may use
+// namespaceSelector.
+func (s *Settings) IsClusterPolicyNamespace(ns string) bool {
+	if len(s.ClusterPolicyNamespaces) == 0 {
+		return ns == s.Namespace
+	}
+	for _, n := range s.ClusterPolicyNamespaces {
+		if n == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// IsAllowedEndpoint reports whether endpoint may receive the installation's
+// token: it is the installation's endpoint or matches the allow-list.
+func (s *Settings) IsAllowedEndpoint(endpoint string) bool {
+	if endpoint == "" || endpoint == s.MCPEndpoint {
+		return true
+	}
+	for _, allowed := range s.MCPAllowedEndpoints {
+		if prefix, ok := strings.CutSuffix(allowed, "*"); ok {
+			if strings.HasPrefix(endpoint, prefix) {
+				return true
+			}
+		} else if endpoint == allowed {
+			return true
+		}
+	}
+	return false
+}
+
+// EffectiveEndpoint resolves a policy's mcpEndpoint: empty means the
+// installation's default.
+func (s *Settings) EffectiveEndpoint(policyEndpoint string) string {
+	if policyEndpoint != "" {
+		return policyEndpoint
+	}
+	return s.MCPEndpoint
+}
+
+// Default returns the settings a bare installation runs with; they match the
+// chart's default values.
+func Default() Settings {
+	return Settings{
+		Namespace:    "dot-ai",
+		MCPTimeout:   5 * time.Minute,
+		Concurrency:  128,
+		QueueSize:    10000,
+		DrainTimeout: 30 * time.Second,
+		Defaults: PolicyDefaults{
+			Mode:                 v1alpha1.ModeManual,
+			ConfidenceThreshold:  0.8,
+			MaxRiskLevel:         v1alpha1.RiskLow,
+			McpTool:              "remediate",
+			EventsPerMinute:      10,
+			CooldownMinutes:      5,
+			IncludeLogs:          true,
+			LogLines:             100,
+			MaxLogBytes:          65536,
+			IncludePreviousLogs:  true,
+			IncludeRelatedEvents: true,
+			LookbackMinutes:      5,
+			IncludeResourceSpec:  true,
+			IncludeMetrics:       false,
+		},
+	}
+}
+
+// BindFlags registers the settings' flags on fs, with s's current values as
+// defaults.
+func (s *Settings) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.Namespace, "namespace", s.Namespace, "Namespace the controller runs in (the Helm release namespace).")
+	fs.StringVar(&s.MCPEndpoint, "mcp-endpoint", s.MCPEndpoint, "Default dot-ai remediate URL for policies without mcpEndpoint.")
+	fs.Func("mcp-allowed-endpoints", "Comma-separated endpoints (a trailing * makes a prefix) that may receive the installation token.", func(v string) error {
+		s.MCPAllowedEndpoints = splitList(v)
+		return nil
+	})
+	fs.StringVar(&s.MCPTokenFile, "mcp-token-file", s.MCPTokenFile, "File holding the installation's bearer token for the MCP endpoint.")
+	fs.StringVar(&s.MCPCAFile, "mcp-ca-file", s.MCPCAFile, "PEM bundle of extra CAs trusted for https MCP endpoints.")
+	fs.DurationVar(&s.MCPTimeout, "mcp-timeout", s.MCPTimeout, "Upper bound of one remediate call.")
+	fs.Func("cluster-policy-namespaces", "Comma-separated namespaces whose policies may use namespaceSelector (default: --namespace).", func(v string) error {
+		s.ClusterPolicyNamespaces = splitList(v)
+		return nil
+	})
+	fs.IntVar(&s.Concurrency, "concurrency", s.Concurrency, "Deliveries in flight at once.")
+	fs.IntVar(&s.QueueSize, "queue-size", s.QueueSize, "Events waiting for a delivery slot before new ones are dropped.")
+	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "How long shutdown waits for in-flight deliveries.")
+
+	d := &s.Defaults
+	fs.Func("default-mode", "Default policy mode (manual|automatic).", func(v string) error {
+		d.Mode = v1alpha1.RemediationMode(v)
+		return nil
+	})
+	fs.Float64Var(&d.ConfidenceThreshold, "default-confidence-threshold", d.ConfidenceThreshold, "Default confidenceThreshold (0-1).")
+	fs.Func("default-max-risk-level", "Default maxRiskLevel (low|medium|high).", func(v string) error {
+		d.MaxRiskLevel = v1alpha1.RiskLevel(v)
+		return nil
+	})
+	fs.StringVar(&d.McpTool, "default-mcp-tool", d.McpTool, "Default mcpTool.")
+	int32Flag(fs, &d.EventsPerMinute, "default-events-per-minute", "Default rateLimiting.eventsPerMinute.")
+	int32Flag(fs, &d.CooldownMinutes, "default-cooldown-minutes", "Default rateLimiting.cooldownMinutes.")
+	fs.BoolVar(&d.IncludeLogs, "default-include-logs", d.IncludeLogs, "Default contextGathering.includeLogs.")
+	int32Flag(fs, &d.LogLines, "default-log-lines", "Default contextGathering.logLines.")
+	fs.Int64Var(&d.MaxLogBytes, "default-max-log-bytes", d.MaxLogBytes, "Default contextGathering.maxLogBytes.")
+	fs.BoolVar(&d.IncludePreviousLogs, "default-include-previous-logs", d.IncludePreviousLogs, "Default contextGathering.includePreviousLogs.")
+	fs.BoolVar(&d.IncludeRelatedEvents, "default-include-related-events", d.IncludeRelatedEvents, "Default contextGathering.includeRelatedEvents.")
+	int32Flag(fs, &d.LookbackMinutes, "default-lookback-minutes", "Default contextGathering.lookbackMinutes.")
+	fs.BoolVar(&d.IncludeResourceSpec, "default-include-resource-spec", d.IncludeResourceSpec, "Default contextGathering.includeResourceSpec.")
+	fs.BoolVar(&d.IncludeMetrics, "default-include-metrics", d.IncludeMetrics, "Default contextGathering.includeMetrics.")
+}
+
+// ApplyEnv sets every flag of fs that was not given on the command line from
+// the environment variable DOT_AI_<FLAG_NAME> (upper case, '-' as '_'), so
+// flags win over the environment. It must run after fs.Parse.
+func ApplyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		name := EnvName(f.Name)
+		if v, ok := lookup(name); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("invalid value %q for %s: %w", v, name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// EnvName is the environment variable that backs a flag.
+func EnvName(flagName string) string {
+	return "DOT_AI_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+var validate = validator.New(validator.WithRequiredStructEnabled())
+
+// Validate checks the settings and returns every problem at once, naming
+// flags the way a user passes them.
+func (s *Settings) Validate() error {
+	var errs []error
+	if err := validate.Struct(s); err != nil {
+		var verrs validator.ValidationErrors
+		if errors.As(err, &verrs) {
+			for _, fe := range verrs {
+				errs = append(errs, fmt.Errorf("setting %s=%v fails rule %q", fe.Namespace(), fe.Value(), fe.ActualTag()))
+			}
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	for _, e := range append([]string{s.MCPEndpoint}, s.MCPAllowedEndpoints...) {
+		if e == "" {
+			continue
+		}
+		if err := CheckEndpointURL(strings.TrimSuffix(e, "*")); err != nil && !strings.HasSuffix(e, "*") {
+			errs = append(errs, fmt.Errorf("endpoint %q: %w", e, err))
+		}
+	}
+	if s.MCPCAFile != "" {
+		if _, err := os.Stat(s.MCPCAFile); err != nil {
+			errs = append(errs, fmt.Errorf("--mcp-ca-file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckEndpointURL checks an MCP endpoint: an absolute http or https URL
+// with a host, without user info or fragment.
+func CheckEndpointURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("scheme must be http or https")
+	case u.Host == "" || u.Hostname() == "":
+		return errors.New("must be an absolute URL with a host")
+	case u.User != nil:
+		return errors.New("must not contain user info; use mcpAuthSecretRef for credentials")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return errors.New("must not contain a fragment")
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func int32Flag(fs *flag.FlagSet, p *int32, name, usage string) {
+	fs.Func(name, usage+" (default "+strconv.Itoa(int(*p))+")", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return err
+		}
+		*p = int32(n)
+		return nil
+	})
+}
