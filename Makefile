@@ -48,9 +48,17 @@ verify: manifests generate ## Fail when generated files are stale or code is not
 
 ##@ Test
 
+# Area makefiles under make/ add their own targets and append to
+# TEST_EXTRA (checks `make test` also runs, e.g. helm lint, ct lint).
+TEST_EXTRA :=
+include $(wildcard make/*.mk)
+
 .PHONY: test
-test: envtest-assets manifests generate vet ## Run unit, envtest integration and chart tests (the one test command).
-	go test $(GO_PKGS_UNIT) -p 1 -timeout 20m -count=1
+test: envtest-assets manifests generate vet test-go $(TEST_EXTRA) ## Run unit, envtest integration and chart tests plus chart lint (the one test command).
+
+.PHONY: test-go
+test-go: envtest-assets ## Run the Go tests (unit + envtest; -p 1 keeps one control plane at a time).
+	go test $(GO_PKGS_UNIT) -p 1 -timeout 25m -count=1
 
 ##@ Tools (built from the Go module proxy into bin/, once per version)
 
