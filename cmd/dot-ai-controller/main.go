@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -55,6 +57,9 @@ type options struct {
 	retryPeriod      time.Duration
 	gracefulShutdown time.Duration
 	showVersion      bool
+	kubeconfig       string
+	kubeAPIQPS       float64
+	kubeAPIBurst     int
 	zap              zap.Options
 	settings         config.Settings
 }
@@ -97,6 +102,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "Leader election retry period.")
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 45*time.Second, "How long the manager waits for runnables (including the delivery drain) on shutdown.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty uses $KUBECONFIG or the in-cluster service account.")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Sustained requests per second to the Kubernetes API (log reads, status and checkpoint writes).")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API.")
 	o.settings.BindFlags(fs)
 	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	o.zap.BindFlags(fs)
@@ -155,7 +163,11 @@ func setupManager(o *options) (manager.Manager, error) {
 	if o.metricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	return ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg, err := restConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	return ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsOpts,
 		WebhookServer: webhook.NewServer(webhook.Options{
@@ -173,6 +185,23 @@ func setupManager(o *options) (manager.Manager, error) {
 		RetryPeriod:                &o.retryPeriod,
 		GracefulShutdownTimeout:    &o.gracefulShutdown,
 	})
+}
+
+func restConfig(o *options) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if o.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading Kubernetes client configuration: %w", err)
+	}
+	cfg.QPS = float32(o.kubeAPIQPS)
+	cfg.Burst = o.kubeAPIBurst
+	cfg.UserAgent = version.UserAgent()
+	return cfg, nil
 }
 
 // setupChecks makes readiness wait for the webhook server, so the Service
