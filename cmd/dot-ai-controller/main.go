@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -47,6 +48,7 @@ type options struct {
 	metricsAddr      string
 	metricsSecure    bool
 	probeAddr        string
+	webhookHost      string
 	webhookPort      int
 	webhookCertDir   string
 	enableHTTP2      bool
@@ -78,7 +80,7 @@ func main() {
 		return
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
-	if err := run(opts); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {
 		setupLog.Error(err, "Controller stopped with an error")
 		os.Exit(1)
 	}
@@ -92,6 +94,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; \"0\" disables it.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	fs.StringVar(&o.webhookHost, "webhook-host", "", "Address the admission webhook server binds; empty means all interfaces.")
 	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the admission webhook server.")
 	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory with tls.crt and tls.key (the cert-manager Secret); reloaded on rotation.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the webhook and metrics servers (off: HTTP/2 Rapid Reset, CVE-2023-44487, CVE-2023-39325).")
@@ -127,7 +130,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	return o, nil
 }
 
-func run(o *options) error {
+func run(ctx context.Context, o *options) error {
 	setupLog.Info("Starting dot-ai-controller", "version", version.Version, "namespace", o.settings.Namespace)
 	mgr, err := setupManager(o)
 	if err != nil {
@@ -142,7 +145,7 @@ func run(o *options) error {
 	if err := setupChecks(mgr); err != nil {
 		return fmt.Errorf("setting up health checks: %w", err)
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 func tlsOptions(enableHTTP2 bool) []func(*tls.Config) {
@@ -171,6 +174,7 @@ func setupManager(o *options) (manager.Manager, error) {
 		Scheme:  scheme,
 		Metrics: metricsOpts,
 		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    o.webhookHost,
 			Port:    o.webhookPort,
 			CertDir: o.webhookCertDir,
 			TLSOpts: tlsOpts,
