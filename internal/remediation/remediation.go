@@ -1,0 +1,321 @@
+// Package remediation implements delivery.Deliverer: it resolves a policy's
+// endpoint and token, enriches the event, calls dot-ai's remediate tool and
+// maps the answer to a RemediationOutcome.
+package remediation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/enricher"
+	"dot-ai.io/controller/internal/mcp"
+)
+
+// Options configure a Deliverer.
+type Options struct {
+	// Settings are the installation's settings (endpoint, allow-list, token
+	// file, defaults). Required.
+	Settings *config.Settings
+	// Enricher gathers the event's context. Required.
+	Enricher *enricher.Enricher
+	// Client calls dot-ai. Required.
+	Client *mcp.Client
+	// Secrets reads mcpAuthSecretRef Secrets; it must be uncached
+	// (mgr.GetAPIReader()): RBAC grants get on Secrets, not list/watch.
+	Secrets client.Reader
+	// Clock stamps outcomes. Default: the real clock.
+	Clock clock.PassiveClock
+	// Log is the logger. Default: discard.
+	Log logr.Logger
+}
+
+// Deliverer is the delivery.Deliverer of the controller.
+type Deliverer struct {
+	o Options
+}
+
+var _ delivery.Deliverer = (*Deliverer)(nil)
+
+// New returns a Deliverer.
+func New(o Options) *Deliverer {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Log.GetSink() == nil {
+		o.Log = logr.Discard()
+	}
+	return &Deliverer{o: o}
+}
+
+// IdempotencyKey is the Idempotency-Key sent for an occurrence: a hash of the
+// policy UID and the occurrence key.
+func IdempotencyKey(policyUID, occurrenceKey string) string {
+	sum := sha256.Sum256([]byte(policyUID + "\x00" + occurrenceKey))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Deliver implements delivery.Deliverer.
+func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res delivery.Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.o.Log.Error(fmt.Errorf("panic: %v", r), "Delivery panicked")
+			res = d.failed(req, "INTERNAL_ERROR", fmt.Sprintf("delivery panicked: %v", r))
+		}
+	}()
+	if req.Policy == nil || req.Event == nil {
+		return d.failed(req, "INVALID_REQUEST", "delivery request without policy or event")
+	}
+	log := d.o.Log.WithValues("policy", req.Policy.Namespace+"/"+req.Policy.Name, "event", req.Event.Namespace+"/"+req.Event.Name)
+	spec := &req.Policy.Spec
+
+	endpoint := d.o.Settings.EffectiveEndpoint(spec.McpEndpoint)
+	if endpoint == "" {
+		r := d.failed(req, "NO_ENDPOINT", "no MCP endpoint: the policy has no mcpEndpoint and the installation has no default (--mcp-endpoint)")
+		r.ConditionReason, r.ConditionMessage = v1alpha1.ReasonMCPUnreachable, r.Outcome.Message
+		return r
+	}
+	tool := spec.McpTool
+	if tool == "" {
+		tool = d.o.Settings.Defaults.McpTool
+	}
+	target, err := mcp.ToolURL(endpoint, tool)
+	if err != nil {
+		r := d.failed(req, "INVALID_ENDPOINT", "spec.mcpEndpoint: "+err.Error())
+		r.ConditionReason, r.ConditionMessage = v1alpha1.ReasonMCPUnreachable, r.Outcome.Message
+		return r
+	}
+	// An open breaker: nothing is sent, the event stays queued.
+	if wait := d.o.Client.BreakerWait(target); wait > 0 {
+		return delivery.Result{RequeueAfter: wait}
+	}
+	token, reason, msg := d.token(ctx, req.Policy, endpoint)
+	if reason != "" {
+		r := d.failed(req, "INVALID_SECRET_REF", msg)
+		r.ConditionReason, r.ConditionMessage = reason, msg
+		return r
+	}
+
+	body := d.BuildRequest(ctx, req)
+	resp, err := d.o.Client.Do(ctx, mcp.Call{
+		URL:            target,
+		Token:          token,
+		IdempotencyKey: IdempotencyKey(string(req.Policy.UID), req.OccurrenceKey),
+		Body:           body,
+	})
+	if err != nil {
+		var e *mcp.Error
+		if !errors.As(err, &e) {
+			return d.failed(req, "ERROR", err.Error())
+		}
+		switch {
+		case e.Kind == mcp.KindBreakerOpen:
+			return delivery.Result{RequeueAfter: e.RetryAfter}
+		case e.Kind == mcp.KindCanceled && !e.Sent:
+			// Shutting down before anything was sent: keep the event.
+			return delivery.Result{RequeueAfter: time.Second}
+		}
+		log.Info("MCP call failed", "code", e.Code, "status", e.StatusCode, "attempts", e.Attempts, "endpoint", target)
+		r := d.failed(req, e.Code, e.Error())
+		switch e.Kind {
+		case mcp.KindUnauthorized:
+			r.ConditionReason = v1alpha1.ReasonMCPUnauthorized
+		case mcp.KindUnreachable:
+			r.ConditionReason = v1alpha1.ReasonMCPUnreachable
+		}
+		if r.ConditionReason != "" {
+			r.ConditionMessage = truncate(fmt.Sprintf("%s: %s", target, e.Error()), 1024)
+		}
+		return r
+	}
+	return delivery.Result{Outcome: d.MapResponse(req, resp)}
+}
+
+// BuildRequest enriches the event and builds the remediate request body.
+func (d *Deliverer) BuildRequest(ctx context.Context, req delivery.Request) *mcp.Request {
+	ectx := d.o.Enricher.Enrich(ctx, req.Policy, req.Event)
+	return BuildRequest(req, ectx)
+}
+
+// BuildRequest builds the request body from an enrichment.
+func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
+	mode := req.Mode
+	if mode == "" {
+		mode = v1alpha1.ModeManual
+	}
+	body := &mcp.Request{
+		Issue:   ectx.Issue(mcp.MaxIssueUTF16),
+		Mode:    string(mode),
+		Context: ectx,
+		Policy:  &mcp.PolicyRef{Namespace: req.Policy.Namespace, Name: req.Policy.Name},
+	}
+	if mode == v1alpha1.ModeAutomatic {
+		ct := req.ConfidenceThreshold
+		body.ConfidenceThreshold = &ct
+		body.MaxRiskLevel = string(req.MaxRiskLevel)
+		if body.MaxRiskLevel == "" {
+			body.MaxRiskLevel = string(v1alpha1.RiskLow)
+		}
+	}
+	return body
+}
+
+// token resolves the bearer token for endpoint. A non-empty reason means
+// the delivery must not happen (and no token is sent).
+func (d *Deliverer) token(ctx context.Context, policy *v1alpha1.RemediationPolicy, endpoint string) (token, reason, msg string) {
+	if ref := policy.Spec.McpAuthSecretRef; ref != nil {
+		if d.o.Secrets == nil {
+			return "", v1alpha1.ReasonInvalidSecretRef, "spec.mcpAuthSecretRef: no Secret reader configured"
+		}
+		var s corev1.Secret
+		err := d.o.Secrets.Get(ctx, client.ObjectKey{Namespace: policy.Namespace, Name: ref.Name}, &s)
+		switch {
+		case apierrors.IsNotFound(err):
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: Secret %s/%s not found", policy.Namespace, ref.Name)
+		case apierrors.IsForbidden(err):
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: reading Secret %s/%s is forbidden", policy.Namespace, ref.Name)
+		case err != nil:
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: reading Secret %s/%s: %v", policy.Namespace, ref.Name, err)
+		}
+		v, ok := s.Data[ref.Key]
+		t := strings.TrimSpace(string(v))
+		if !ok || t == "" {
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.key: Secret %s/%s has no non-empty key %q", policy.Namespace, ref.Name, ref.Key)
+		}
+		return t, "", ""
+	}
+	if !d.o.Settings.IsAllowedEndpoint(endpoint) {
+		return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef: required because spec.mcpEndpoint %s is not in the installation's allowed endpoints", endpoint)
+	}
+	if d.o.Settings.MCPTokenFile == "" {
+		return "", "", ""
+	}
+	// Re-read on every call: a rotated token needs no restart.
+	b, err := os.ReadFile(d.o.Settings.MCPTokenFile)
+	if err != nil {
+		return "", v1alpha1.ReasonInvalidSecretRef, "installation token file (--mcp-token-file) not readable: " + err.Error()
+	}
+	return strings.TrimSpace(string(b)), "", ""
+}
+
+func (d *Deliverer) base(req delivery.Request) v1alpha1.RemediationOutcome {
+	o := v1alpha1.RemediationOutcome{Time: metav1.NewTime(d.o.Clock.Now())}
+	if ev := req.Event; ev != nil {
+		o.Event = truncate(ev.Namespace+"/"+ev.Name, 317)
+		o.Reason = truncate(ev.Reason, 128)
+		o.InvolvedObject = truncate(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, 320)
+	}
+	return o
+}
+
+func (d *Deliverer) failed(req delivery.Request, code, msg string) delivery.Result {
+	o := d.base(req)
+	o.Result = v1alpha1.OutcomeDeliveryFailed
+	o.McpStatus = truncate(code, 64)
+	o.Message = truncate(msg, 1024)
+	return delivery.Result{Outcome: o}
+}
+
+// MapResponse maps a successful envelope to an outcome.
+func (d *Deliverer) MapResponse(req delivery.Request, resp *mcp.Response) v1alpha1.RemediationOutcome {
+	o := d.base(req)
+	r := resp.Envelope.Data.Result
+	o.McpStatus = truncate(r.Status, 64)
+	o.SessionID = truncate(r.SessionID, 128)
+	if r.Analysis != nil {
+		rc := r.Analysis.RootCause
+		if r.Analysis.Confidence > 0 && rc != "" {
+			rc = fmt.Sprintf("%s (confidence %.2f)", rc, r.Analysis.Confidence)
+		}
+		o.RootCause = truncate(rc, 1024)
+	}
+	var parts []string
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	switch {
+	case r.Status == "failed" || r.Status == "partially_resolved":
+		o.Result = v1alpha1.OutcomeRemediationFailed
+		if r.Validation != nil {
+			add(r.Validation.Summary)
+		}
+		for _, ar := range r.Results {
+			if !ar.Success {
+				add(fmt.Sprintf("%s failed: %s", ar.Action, ar.Error))
+			}
+		}
+		add(r.Message)
+	case r.Executed && r.Validation != nil && !r.Validation.Success:
+		o.Result = v1alpha1.OutcomeRemediationFailed
+		add(r.Validation.Summary)
+		add(r.Message)
+	case r.Executed:
+		o.Result = v1alpha1.OutcomeRemediationSucceeded
+		if r.Validation != nil {
+			add(r.Validation.Summary)
+		}
+		if len(r.ExecutedCommands) > 0 {
+			add("executed: " + strings.Join(r.ExecutedCommands, "; "))
+		}
+		add(r.Message)
+	default:
+		o.Result = v1alpha1.OutcomeAnalysisCompleted
+		if r.FallbackReason != "" {
+			add("not executed: " + r.FallbackReason)
+		}
+		if r.Remediation != nil && r.Remediation.Summary != "" {
+			s := "proposed: " + r.Remediation.Summary
+			if r.Remediation.Risk != "" {
+				s += " (risk " + r.Remediation.Risk + ")"
+			}
+			if n := len(r.Remediation.Actions); n > 0 {
+				s += fmt.Sprintf(", %d action(s)", n)
+			}
+			add(s)
+		}
+		if len(parts) == 0 {
+			add(r.Message)
+		}
+	}
+	if et := resp.Envelope.Data.ExecutionTime; et > 0 {
+		add(fmt.Sprintf("took %s", (time.Duration(et) * time.Millisecond).Round(100*time.Millisecond)))
+	}
+	o.Message = truncate(strings.Join(parts, "; "), 1024)
+	return o
+}
+
+// truncate shortens s to at most n characters (the apiserver counts
+// maxLength in runes), ending in "…" when cut.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for j := range s {
+		if count == n-1 {
+			i = j
+			break
+		}
+		count++
+	}
+	return s[:i] + "…"
+}
