@@ -1,0 +1,87 @@
+package watcher
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Outcome labels of dotai_deliveries_total and the status counter each maps
+// to. Labels are bounded: no policy, event or object names.
+const (
+	outcomeAnalysis    = "analysis_completed"
+	outcomeSucceeded   = "remediation_succeeded"
+	outcomeFailed      = "remediation_failed"
+	outcomeDelivFailed = "delivery_failed"
+	outcomeRateLimited = "rate_limited"
+	outcomeCooledDown  = "cooled_down"
+	outcomeDropped     = "dropped"
+	outcomeSkipped     = "skipped"
+)
+
+var (
+	metricSeen = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_events_seen_total",
+		Help: "Event adds and updates the watcher received from its informer.",
+	})
+	metricSelected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_events_selected_total",
+		Help: "New event occurrences matching a policy (one per policy); each ends in exactly one dotai_event_outcomes_total.",
+	})
+	metricDeduplicated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_events_deduplicated_total",
+		Help: "Matching event updates that were an occurrence already handled or in flight.",
+	})
+	metricRateLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_events_rate_limited_total",
+		Help: "Occurrences held back by a policy's eventsPerMinute.",
+	})
+	metricCooledDown = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_events_cooled_down_total",
+		Help: "Occurrences held back by a policy's cooldown.",
+	})
+	metricDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_events_dropped_total",
+		Help: "Occurrences dropped because the delivery queue was full.",
+	})
+	metricSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dotai_events_skipped_total",
+		Help: "Matching events not delivered: object_gone (counted outcome) or before_policy (older than the policy or its resume; not an occurrence of it).",
+	}, []string{"reason"})
+	metricQueueDepth = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dotai_delivery_queue_depth",
+		Help: "Occurrences waiting for a delivery slot.",
+	})
+	metricInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dotai_deliveries_in_flight",
+		Help: "Deliveries in progress.",
+	})
+	metricDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dotai_deliveries_total",
+		Help: "Finished deliveries by outcome (analysis_completed, remediation_succeeded, remediation_failed, delivery_failed).",
+	}, []string{"outcome"})
+	metricOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dotai_event_outcomes_total",
+		Help: "Every selected occurrence's one outcome; the sum equals dotai_events_selected_total minus occurrences still queued or in flight.",
+	}, []string{"outcome"})
+	metricLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "dotai_event_to_delivery_seconds",
+		Help:    "Time from the watcher seeing an occurrence to the start of its delivery call.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+	})
+	metricCheckpointWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dotai_checkpoint_writes_total",
+		Help: "Checkpoint ConfigMap writes by result (ok, error).",
+	}, []string{"result"})
+
+	registerOnce sync.Once
+)
+
+func registerMetrics() {
+	registerOnce.Do(func() {
+		metrics.Registry.MustRegister(metricSeen, metricSelected, metricDeduplicated, metricRateLimited,
+			metricCooledDown, metricDropped, metricSkipped, metricQueueDepth, metricInFlight, metricDeliveries,
+			metricOutcomes, metricLatency, metricCheckpointWrites)
+	})
+}

@@ -1,0 +1,307 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/delivery"
+)
+
+// counters are status counter increments not yet written.
+type counters struct {
+	total, analyses, succeeded, failed, rateLimited, cooledDown, dropped, skipped int64
+}
+
+func (c *counters) add(outcome string) {
+	c.total++
+	switch outcome {
+	case outcomeAnalysis:
+		c.analyses++
+	case outcomeSucceeded:
+		c.succeeded++
+	case outcomeFailed, outcomeDelivFailed:
+		c.failed++
+	case outcomeRateLimited:
+		c.rateLimited++
+	case outcomeCooledDown:
+		c.cooledDown++
+	case outcomeDropped:
+		c.dropped++
+	case outcomeSkipped:
+		c.skipped++
+	}
+}
+
+func (c *counters) merge(o counters) {
+	c.total += o.total
+	c.analyses += o.analyses
+	c.succeeded += o.succeeded
+	c.failed += o.failed
+	c.rateLimited += o.rateLimited
+	c.cooledDown += o.cooledDown
+	c.dropped += o.dropped
+	c.skipped += o.skipped
+}
+
+func (c counters) applyTo(st *v1alpha1.RemediationPolicyStatus) {
+	st.TotalEventsProcessed += c.total
+	st.AnalysesCompleted += c.analyses
+	st.SuccessfulRemediations += c.succeeded
+	st.FailedRemediations += c.failed
+	st.RateLimitedEvents += c.rateLimited
+	st.CooledDownEvents += c.cooledDown
+	st.DroppedEvents += c.dropped
+	st.SkippedEvents += c.skipped
+}
+
+// policyState is the watcher's view of one policy. mu guards everything.
+type policyState struct {
+	mu       sync.Mutex
+	uid      types.UID
+	key      types.NamespacedName
+	policy   *v1alpha1.RemediationPolicy // read-only snapshot
+	compiled *compiledPolicy             // nil: invalid
+	invalid  string
+	deleted  bool
+
+	suspended bool
+	cp        *checkpoint
+	rv        string // checkpoint ConfigMap resourceVersion
+	dirty     int    // unsaved checkpoint changes
+	pending   map[types.UID]int32
+
+	statusDirty   bool
+	delta         counters
+	recent        []v1alpha1.RemediationOutcome
+	lastProcessed time.Time
+	lastDrop      time.Time
+	condReason    string
+	condMessage   string
+	lastEmit      map[string]time.Time
+}
+
+func (ps *policyState) eventsPerMinute(s *config.Settings) int32 {
+	if rl := ps.policy.Spec.RateLimiting; rl != nil && rl.EventsPerMinute != nil && *rl.EventsPerMinute > 0 {
+		return *rl.EventsPerMinute
+	}
+	if s.Defaults.EventsPerMinute > 0 {
+		return s.Defaults.EventsPerMinute
+	}
+	return 10
+}
+
+func (ps *policyState) cooldown(s *config.Settings) time.Duration {
+	if rl := ps.policy.Spec.RateLimiting; rl != nil && rl.CooldownMinutes != nil {
+		return time.Duration(*rl.CooldownMinutes) * time.Minute
+	}
+	return time.Duration(s.Defaults.CooldownMinutes) * time.Minute
+}
+
+// occurrenceKey is the idempotency key: policy UID, event UID, occurrence.
+func occurrenceKey(policy, event types.UID, count int32) string {
+	return fmt.Sprintf("%s/%s/%d", policy, event, count)
+}
+
+func (ps *policyState) request(s *config.Settings, ev *corev1.Event, idx int, count int32, now time.Time) delivery.Request {
+	p := ps.policy
+	sel := p.Spec.EventSelectors[idx]
+	mode := firstNonEmpty(sel.Mode, p.Spec.Mode, s.Defaults.Mode)
+	risk := firstNonEmpty(sel.MaxRiskLevel, p.Spec.MaxRiskLevel, s.Defaults.MaxRiskLevel)
+	threshold := s.Defaults.ConfidenceThreshold
+	if p.Spec.ConfidenceThreshold != nil {
+		threshold = *p.Spec.ConfidenceThreshold
+	}
+	if sel.ConfidenceThreshold != nil {
+		threshold = *sel.ConfidenceThreshold
+	}
+	return delivery.Request{
+		Policy: p, Event: ev, SelectorIndex: idx,
+		Mode: mode, ConfidenceThreshold: threshold, MaxRiskLevel: risk,
+		OccurrenceKey: occurrenceKey(ps.uid, ev.UID, count),
+		SeenAt:        now,
+	}
+}
+
+func firstNonEmpty[T ~string](vs ...T) T {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// readyCondition derives the Ready condition.
+func (ps *policyState) readyCondition(now time.Time, window time.Duration) metav1.Condition {
+	c := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonActive, Message: "Events are selected and delivered"}
+	switch {
+	case ps.invalid != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, ps.invalid
+	case ps.suspended:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonSuspended, "spec.suspend is true"
+	case !ps.lastDrop.IsZero() && now.Sub(ps.lastDrop) < window:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonQueueFull, "The delivery queue is full: new events are dropped and counted in droppedEvents"
+	case ps.condReason != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ps.condReason, ps.condMessage
+	}
+	if len(c.Message) > 1024 {
+		c.Message = c.Message[:1024]
+	}
+	return c
+}
+
+func (w *Watcher) statusLoop(ctx context.Context) {
+	t := w.clock.NewTicker(w.o.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			w.flushAllStatus(ctx)
+		}
+	}
+}
+
+func (w *Watcher) flushAllStatus(ctx context.Context) {
+	for _, ps := range w.snapshot() {
+		if err := w.flushStatus(ctx, ps); err != nil && ctx.Err() == nil {
+			w.log.Error(err, "Failed to update RemediationPolicy status", "policy", ps.key)
+		}
+	}
+}
+
+// flushStatus writes one policy's pending counters, outcomes and conditions
+// (at most once per StatusInterval), with optimistic locking.
+func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
+	now := w.clock.Now()
+	ps.mu.Lock()
+	if ps.deleted || ps.policy == nil {
+		ps.mu.Unlock()
+		return nil
+	}
+	cond := ps.readyCondition(now, 2*w.o.StatusInterval)
+	gen := ps.policy.Generation
+	endpoint := w.s.EffectiveEndpoint(ps.policy.Spec.McpEndpoint)
+	cur := ps.policy.Status
+	if !ps.statusDirty && cur.ObservedGeneration == gen && cur.EffectiveMcpEndpoint == endpoint && conditionEqual(meta.FindStatusCondition(cur.Conditions, v1alpha1.ConditionReady), cond) {
+		ps.mu.Unlock()
+		return nil
+	}
+	delta, recent, last := ps.delta, ps.recent, ps.lastProcessed
+	ps.delta, ps.recent, ps.statusDirty = counters{}, nil, false
+	ps.mu.Unlock()
+
+	var err error
+	for range 3 {
+		var p v1alpha1.RemediationPolicy
+		if err = w.store.reader.Get(ctx, ps.key, &p); err != nil {
+			break
+		}
+		if p.UID != ps.uid {
+			return nil
+		}
+		delta.applyTo(&p.Status)
+		if len(recent) > 0 {
+			p.Status.RecentOutcomes = append(append([]v1alpha1.RemediationOutcome{}, recent...), p.Status.RecentOutcomes...)
+			if len(p.Status.RecentOutcomes) > v1alpha1.MaxRecentOutcomes {
+				p.Status.RecentOutcomes = p.Status.RecentOutcomes[:v1alpha1.MaxRecentOutcomes]
+			}
+		}
+		if !last.IsZero() {
+			lt := metav1.NewTime(last)
+			p.Status.LastProcessedEvent = &lt
+		}
+		cond.ObservedGeneration = gen
+		meta.SetStatusCondition(&p.Status.Conditions, cond)
+		if gen > 0 {
+			p.Status.ObservedGeneration = gen
+		}
+		p.Status.EffectiveMcpEndpoint = endpoint
+		if err = w.client.Status().Update(ctx, &p); err == nil || !apierrors.IsConflict(err) {
+			break
+		}
+	}
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		ps.mu.Lock()
+		ps.delta.merge(delta)
+		ps.recent = append(ps.recent, recent...)
+		ps.statusDirty = true
+		ps.mu.Unlock()
+		return err
+	}
+	ps.mu.Lock()
+	if ps.policy != nil && ps.policy.Generation == gen {
+		ps.policy.Status.ObservedGeneration = gen
+		ps.policy.Status.EffectiveMcpEndpoint = endpoint
+		meta.SetStatusCondition(&ps.policy.Status.Conditions, cond)
+	}
+	ps.mu.Unlock()
+	return nil
+}
+
+func conditionEqual(a *metav1.Condition, b metav1.Condition) bool {
+	return a != nil && a.Status == b.Status && a.Reason == b.Reason && a.Message == b.Message && a.ObservedGeneration == b.ObservedGeneration
+}
+
+func (w *Watcher) checkpointLoop(ctx context.Context) {
+	t := w.clock.NewTicker(w.o.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			w.flushCheckpoints(ctx, false)
+		case <-w.kick:
+			w.flushCheckpoints(ctx, false)
+		}
+	}
+}
+
+// flushCheckpoints writes every policy's checkpoint that changed.
+func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
+	now := w.clock.Now()
+	for _, ps := range w.snapshot() {
+		ps.mu.Lock()
+		if ps.deleted || ps.cp == nil || ps.dirty == 0 {
+			ps.mu.Unlock()
+			continue
+		}
+		exists := w.eventExists
+		if !w.events.HasSynced() {
+			exists = nil
+		}
+		ps.cp.prune(now, exists)
+		data, rv, n := ps.cp.encode(), ps.rv, ps.dirty
+		ps.dirty = 0
+		ps.mu.Unlock()
+
+		newRV, err := w.store.save(ctx, ps.uid, ps.key.String(), data, rv)
+		ps.mu.Lock()
+		if err != nil {
+			ps.dirty += n
+			metricCheckpointWrites.WithLabelValues("error").Inc()
+			if !final || ctx.Err() == nil {
+				w.log.Error(err, "Failed to write checkpoint ConfigMap", "policy", ps.key)
+			}
+		} else {
+			ps.rv = newRV
+			metricCheckpointWrites.WithLabelValues("ok").Inc()
+		}
+		ps.mu.Unlock()
+	}
+}
