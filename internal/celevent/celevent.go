@@ -1,0 +1,362 @@
+// Package celevent compiles and evaluates the CEL expressions of
+// RemediationPolicy event selectors (decision 8).
+//
+// An expression sees one variable, event, shaped like a core/v1 Event:
+//
+//	event.metadata.{name,namespace,uid,labels,annotations}
+//	event.involvedObject.{kind,name,namespace,uid,apiVersion,fieldPath}
+//	event.reason, event.message, event.type, event.count
+//	event.source.{component,host}
+//	event.reportingComponent, event.reportingInstance, event.action
+//	event.firstTimestamp, event.lastTimestamp, event.eventTime (timestamps)
+//	event.series.{count,lastObservedTime}
+//
+// Every field is always present, so no has() guard is needed: an unset string
+// is "", an unset number is 0, an unset time is timestamp("0001-01-01T00:00:00Z")
+// and unset labels/annotations are empty maps. A missing label key is still a
+// runtime error ("no such key"); test it with `'app' in event.metadata.labels`.
+//
+// Expressions must return bool. Their cost is bounded twice: the estimated
+// worst-case cost over the declared field bounds must not exceed
+// MaxEstimatedCost at compile time, and an evaluation that exceeds
+// MaxRuntimeCost is aborted with an error.
+package celevent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/version"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
+	"k8s.io/apiserver/pkg/cel/library"
+	"k8s.io/apiserver/pkg/cel/openapi"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+)
+
+const (
+	// VariableName is the name of the single variable an expression sees.
+	VariableName = "event"
+
+	// MaxEstimatedCost bounds the worst-case cost CEL estimates for an
+	// expression at compile time, in CEL cost units. It is the apiserver's
+	// per-call limit for CRD validation rules (about 0.1 s of CPU); typical
+	// selector expressions estimate at a few thousand.
+	MaxEstimatedCost = 1_000_000
+
+	// MaxRuntimeCost bounds the cost of one evaluation. It catches events
+	// larger than the declared bounds (for example thousands of labels).
+	MaxRuntimeCost = 1_000_000
+
+	// MaxExpressionLength matches the CRD's maxLength of selector expressions.
+	MaxExpressionLength = 4096
+)
+
+// Bounds used for cost estimation. Real values may be larger; the runtime
+// cost limit still applies to them.
+const (
+	maxNameLength       = 253
+	maxMessageLength    = 4096
+	maxShortString      = 128
+	maxLabels           = 64
+	maxLabelValue       = 63
+	maxAnnotations      = 64
+	maxAnnotationValue  = 4096
+	zeroTimeRFC3339     = "0001-01-01T00:00:00Z"
+	compatibilityMajor  = 1
+	compatibilityMinor  = 33
+	typeNameForEventVar = "io.dot-ai.celevent.Event"
+)
+
+// Program is a compiled selector expression. It is safe for concurrent use.
+type Program struct {
+	expr    string
+	program cel.Program
+	// MaxCost is the estimated worst-case cost of the expression.
+	MaxCost uint64
+}
+
+// String returns the source expression.
+func (p *Program) String() string { return p.expr }
+
+type compiler struct {
+	env       *cel.Env
+	declType  *apiservercel.DeclType
+	estimator *library.CostEstimator
+}
+
+var (
+	compilerOnce sync.Once
+	theCompiler  *compiler
+	compilerErr  error
+)
+
+func getCompiler() (*compiler, error) {
+	compilerOnce.Do(func() {
+		theCompiler, compilerErr = newCompiler()
+	})
+	return theCompiler, compilerErr
+}
+
+func newCompiler() (*compiler, error) {
+	declType := openapi.SchemaDeclType(eventSchema, false)
+	if declType == nil {
+		return nil, errors.New("event schema has no CEL type")
+	}
+	declType = declType.MaybeAssignTypeName(typeNameForEventVar)
+	// A fixed compatibility version keeps the set of CEL libraries stable
+	// whatever apiserver library version the controller is built with.
+	base := environment.MustBaseEnvSet(version.MajorMinor(compatibilityMajor, compatibilityMinor))
+	envSet, err := base.Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions:        []cel.EnvOption{cel.Variable(VariableName, declType.CelType())},
+		DeclTypes:         []*apiservercel.DeclType{declType},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building CEL environment: %w", err)
+	}
+	env, err := envSet.Env(environment.NewExpressions)
+	if err != nil {
+		return nil, fmt.Errorf("building CEL environment: %w", err)
+	}
+	return &compiler{
+		env:       env,
+		declType:  declType,
+		estimator: &library.CostEstimator{SizeEstimator: &sizeEstimator{root: declType}},
+	}, nil
+}
+
+// Compile compiles expr. The error explains syntax errors, unknown fields, a
+// non-bool result and an estimated cost above MaxEstimatedCost.
+func Compile(expr string) (*Program, error) {
+	if len(expr) > MaxExpressionLength {
+		return nil, fmt.Errorf("expression is %d bytes long, the limit is %d", len(expr), MaxExpressionLength)
+	}
+	c, err := getCompiler()
+	if err != nil {
+		return nil, err
+	}
+	ast, issues := c.env.Compile(expr)
+	if issues != nil && issues.Err() != nil {
+		return nil, fmt.Errorf("compilation failed: %s", issues.String())
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("expression must return bool, it returns %s", cel.FormatCELType(ast.OutputType()))
+	}
+	est, err := c.env.EstimateCost(ast, c.estimator)
+	if err != nil {
+		return nil, fmt.Errorf("cost estimation failed: %w", err)
+	}
+	if est.Max > MaxEstimatedCost {
+		return nil, fmt.Errorf("estimated cost %d exceeds the limit of %d: use fewer list/map macros or more selective fields", est.Max, MaxEstimatedCost)
+	}
+	prg, err := c.env.Program(ast,
+		cel.CostLimit(MaxRuntimeCost),
+		cel.CostTracking(c.estimator),
+		cel.InterruptCheckFrequency(100),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("program instantiation failed: %w", err)
+	}
+	return &Program{expr: expr, program: prg, MaxCost: est.Max}, nil
+}
+
+// Matches evaluates the expression against ev. It returns an error when the
+// evaluation fails (for example a missing map key, or the runtime cost limit
+// is exceeded) or ctx is cancelled; it never panics.
+func (p *Program) Matches(ctx context.Context, ev *corev1.Event) (ok bool, err error) {
+	if p == nil || p.program == nil {
+		return false, errors.New("nil program")
+	}
+	if ev == nil {
+		return false, errors.New("nil event")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			ok, err = false, fmt.Errorf("evaluating expression: panic: %v", r)
+		}
+	}()
+	val := openapi.UnstructuredToVal(EventToUnstructured(ev), eventSchema)
+	out, _, err := p.program.ContextEval(ctx, map[string]any{VariableName: val})
+	if err != nil {
+		return false, fmt.Errorf("evaluating expression: %w", err)
+	}
+	b, isBool := out.Value().(bool)
+	if !isBool {
+		return false, fmt.Errorf("expression returned %T, not bool", out.Value())
+	}
+	return b, nil
+}
+
+// EventToUnstructured returns the map the expression sees as event. Unset
+// fields are filled with zero values so every declared field is present.
+func EventToUnstructured(ev *corev1.Event) map[string]any {
+	return map[string]any{
+		"metadata": map[string]any{
+			"name":        ev.Name,
+			"namespace":   ev.Namespace,
+			"uid":         string(ev.UID),
+			"labels":      stringMap(ev.Labels),
+			"annotations": stringMap(ev.Annotations),
+		},
+		"involvedObject": map[string]any{
+			"kind":       ev.InvolvedObject.Kind,
+			"name":       ev.InvolvedObject.Name,
+			"namespace":  ev.InvolvedObject.Namespace,
+			"uid":        string(ev.InvolvedObject.UID),
+			"apiVersion": ev.InvolvedObject.APIVersion,
+			"fieldPath":  ev.InvolvedObject.FieldPath,
+		},
+		"reason":  ev.Reason,
+		"message": ev.Message,
+		"type":    ev.Type,
+		"count":   int64(ev.Count),
+		"source": map[string]any{
+			"component": ev.Source.Component,
+			"host":      ev.Source.Host,
+		},
+		"reportingComponent": ev.ReportingController,
+		"reportingInstance":  ev.ReportingInstance,
+		"action":             ev.Action,
+		"firstTimestamp":     timeString(ev.FirstTimestamp.Time),
+		"lastTimestamp":      timeString(ev.LastTimestamp.Time),
+		"eventTime":          timeString(ev.EventTime.Time),
+		"series":             seriesMap(ev.Series),
+	}
+}
+
+func seriesMap(s *corev1.EventSeries) map[string]any {
+	if s == nil {
+		return map[string]any{"count": int64(0), "lastObservedTime": zeroTimeRFC3339}
+	}
+	return map[string]any{"count": int64(s.Count), "lastObservedTime": timeString(s.LastObservedTime.Time)}
+}
+
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return zeroTimeRFC3339
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func stringMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func str(maxLen int64) spec.Schema {
+	s := *spec.StringProperty()
+	s.MaxLength = &maxLen
+	return s
+}
+
+func dateTime() spec.Schema {
+	s := *spec.DateTimeProperty()
+	return s
+}
+
+func integer() spec.Schema {
+	return *spec.Int64Property()
+}
+
+func stringMapSchema(maxProps, maxValue int64) spec.Schema {
+	v := str(maxValue)
+	s := *spec.MapProperty(&v)
+	s.MaxProperties = &maxProps
+	return s
+}
+
+func object(props map[string]spec.Schema) spec.Schema {
+	s := spec.Schema{}
+	s.Type = spec.StringOrArray{"object"}
+	s.Properties = props
+	return s
+}
+
+// eventSchema declares the shape of the event variable.
+var eventSchema = func() *spec.Schema {
+	s := object(map[string]spec.Schema{
+		"metadata": object(map[string]spec.Schema{
+			"name":        str(maxNameLength),
+			"namespace":   str(maxLabelValue),
+			"uid":         str(maxLabelValue),
+			"labels":      stringMapSchema(maxLabels, maxLabelValue),
+			"annotations": stringMapSchema(maxAnnotations, maxAnnotationValue),
+		}),
+		"involvedObject": object(map[string]spec.Schema{
+			"kind":       str(maxLabelValue),
+			"name":       str(maxNameLength),
+			"namespace":  str(maxLabelValue),
+			"uid":        str(maxLabelValue),
+			"apiVersion": str(maxNameLength),
+			"fieldPath":  str(maxNameLength),
+		}),
+		"reason":  str(maxShortString),
+		"message": str(maxMessageLength),
+		"type":    str(maxShortString),
+		"count":   integer(),
+		"source": object(map[string]spec.Schema{
+			"component": str(maxShortString),
+			"host":      str(maxNameLength),
+		}),
+		"reportingComponent": str(maxShortString),
+		"reportingInstance":  str(maxShortString),
+		"action":             str(maxShortString),
+		"firstTimestamp":     dateTime(),
+		"lastTimestamp":      dateTime(),
+		"eventTime":          dateTime(),
+		"series": object(map[string]spec.Schema{
+			"count":            integer(),
+			"lastObservedTime": dateTime(),
+		}),
+	})
+	return &s
+}()
+
+// sizeEstimator gives CEL's cost estimator the declared bounds of the event
+// fields (the same approach the apiextensions apiserver uses for CRD rules).
+type sizeEstimator struct {
+	root *apiservercel.DeclType
+}
+
+func (c *sizeEstimator) EstimateSize(element checker.AstNode) *checker.SizeEstimate {
+	path := element.Path()
+	if len(path) == 0 || path[0] != VariableName {
+		return nil
+	}
+	node := c.root
+	for _, name := range path[1:] {
+		switch name {
+		case "@items", "@values":
+			if node.ElemType == nil {
+				return nil
+			}
+			node = node.ElemType
+		case "@keys":
+			if node.KeyType == nil {
+				return nil
+			}
+			node = node.KeyType
+		default:
+			f, ok := node.Fields[name]
+			if !ok || f.Type == nil {
+				return nil
+			}
+			node = f.Type
+		}
+	}
+	return &checker.SizeEstimate{Min: 0, Max: uint64(node.MaxElements)}
+}
+
+func (c *sizeEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
+}

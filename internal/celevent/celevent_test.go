@@ -1,0 +1,208 @@
+package celevent
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func backOffEvent() *corev1.Event {
+	first := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	return &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        "web-7d4b9c-abcde.1873a",
+			Namespace:   "shop",
+			UID:         "ev-uid",
+			Labels:      map[string]string{"team": "payments"},
+			Annotations: map[string]string{"note": "x"},
+		},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: "Pod", Name: "web-7d4b9c-abcde", Namespace: "shop", UID: "pod-uid",
+			APIVersion: "v1", FieldPath: "spec.containers{web}",
+		},
+		Reason:         "BackOff",
+		Message:        "Back-off restarting failed container web in pod web-7d4b9c-abcde_shop(pod-uid)",
+		Type:           corev1.EventTypeWarning,
+		Count:          7,
+		Source:         corev1.EventSource{Component: "kubelet", Host: "node-1"},
+		FirstTimestamp: metav1.NewTime(first),
+		LastTimestamp:  metav1.NewTime(first.Add(5 * time.Minute)),
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		expr    string
+		wantErr string
+	}{
+		{"syntax error", `event.reason ==`, "compilation failed"},
+		{"unknown top-level field", `event.reasons == "BackOff"`, "undefined field 'reasons'"},
+		{"unknown nested field", `event.involvedObject.kindd == "Pod"`, "undefined field 'kindd'"},
+		{"unknown variable", `object.reason == "BackOff"`, "undeclared reference to 'object'"},
+		{"string result", `event.reason`, "must return bool, it returns string"},
+		{"int result", `event.count + 1`, "must return bool, it returns int"},
+		{"type mismatch", `event.count == "7"`, "compilation failed"},
+		{"empty", ``, "compilation failed"},
+		{"too long", `event.reason == "` + strings.Repeat("a", MaxExpressionLength) + `"`, "the limit is 4096"},
+		{
+			"estimated cost too high",
+			`event.metadata.annotations.all(k, event.metadata.annotations.all(j, event.metadata.annotations[j].matches(event.metadata.annotations[k])))`,
+			"estimated cost",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Compile(tc.expr)
+			require.Error(t, err)
+			assert.Nil(t, p)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestMatches(t *testing.T) {
+	ev := backOffEvent()
+	series := backOffEvent()
+	series.Series = &corev1.EventSeries{Count: 3, LastObservedTime: metav1.NewMicroTime(time.Date(2026, 11, 28, 11, 0, 0, 0, time.UTC))}
+	empty := &corev1.Event{}
+
+	tests := []struct {
+		name string
+		expr string
+		ev   *corev1.Event
+		want bool
+	}{
+		{"reason", `event.reason == "BackOff"`, ev, true},
+		{"reason mismatch", `event.reason == "Failed"`, ev, false},
+		{"type and kind", `event.type == "Warning" && event.involvedObject.kind == "Pod"`, ev, true},
+		{"message regex", `event.message.matches("^Back-off restarting failed container")`, ev, true},
+		{"count", `event.count > 5`, ev, true},
+		{"count low", `event.count > 10`, ev, false},
+		{"metadata", `event.metadata.name.startsWith("web-") && event.metadata.namespace == "shop" && event.metadata.uid == "ev-uid"`, ev, true},
+		{"label in", `'team' in event.metadata.labels && event.metadata.labels['team'] == 'payments'`, ev, true},
+		{"label absent", `'owner' in event.metadata.labels`, ev, false},
+		{"annotations", `event.metadata.annotations['note'] == 'x'`, ev, true},
+		{"involved object", `event.involvedObject.name == "web-7d4b9c-abcde" && event.involvedObject.namespace == "shop" && event.involvedObject.uid == "pod-uid" && event.involvedObject.apiVersion == "v1" && event.involvedObject.fieldPath.contains("web")`, ev, true},
+		{"source", `event.source.component == "kubelet" && event.source.host == "node-1"`, ev, true},
+		{"timestamps", `event.lastTimestamp - event.firstTimestamp == duration("5m")`, ev, true},
+		{"timestamp compare", `event.lastTimestamp > timestamp("2026-01-01T00:00:00Z")`, ev, true},
+		{"unset eventTime is zero time", `event.eventTime == timestamp("0001-01-01T00:00:00Z")`, ev, true},
+		{"series absent", `event.series.count == 0`, ev, true},
+		{"series present", `event.series.count == 3 && event.series.lastObservedTime == timestamp("2026-11-28T11:00:00Z")`, series, true},
+		{"empty event strings", `event.reason == "" && event.reportingComponent == "" && event.reportingInstance == "" && event.action == "" && event.count == 0`, empty, true},
+		{"empty event maps", `size(event.metadata.labels) == 0 && size(event.metadata.annotations) == 0`, empty, true},
+		{"list macro", `["BackOff", "Failed"].exists(r, r == event.reason)`, ev, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Compile(tc.expr)
+			require.NoError(t, err)
+			got, err := p.Matches(t.Context(), tc.ev)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.expr, p.String())
+		})
+	}
+}
+
+func TestMatchesErrors(t *testing.T) {
+	// An event far larger than the declared bounds makes the runtime cost
+	// exceed MaxRuntimeCost even though the estimate was within limits.
+	huge := backOffEvent()
+	huge.Annotations = make(map[string]string, 2000)
+	for i := range 2000 {
+		huge.Annotations["k"+strconv.Itoa(i)] = "v"
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	tests := []struct {
+		name    string
+		expr    string
+		ctx     context.Context
+		ev      *corev1.Event
+		wantErr string
+	}{
+		{"runtime cost exceeded", `event.metadata.annotations.all(k, event.metadata.annotations.all(j, k != j || event.metadata.annotations[j] == "v"))`, context.Background(), huge, "cost limit exceeded"},
+		{"missing label key", `event.metadata.labels['owner'] == 'x'`, context.Background(), backOffEvent(), "no such key"},
+		{"nil event", `event.reason == "BackOff"`, context.Background(), nil, "nil event"},
+		{"cancelled context", `event.metadata.annotations.all(k, k.startsWith("k"))`, cancelled, huge, "evaluating expression"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Compile(tc.expr)
+			require.NoError(t, err)
+			got, err := p.Matches(tc.ctx, tc.ev)
+			require.Error(t, err)
+			assert.False(t, got)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestNilProgram(t *testing.T) {
+	var p *Program
+	_, err := p.Matches(t.Context(), backOffEvent())
+	require.Error(t, err)
+}
+
+func TestMatchesConcurrent(t *testing.T) {
+	p, err := Compile(`event.reason == "BackOff" && event.count > 5`)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			ev := backOffEvent()
+			ev.Count = int32(i)
+			got, err := p.Matches(context.Background(), ev)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if got != (i > 5) {
+				errs <- assert.AnError
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func BenchmarkMatches(b *testing.B) {
+	p, err := Compile(`event.reason == "BackOff" && event.message.matches("failed container") && event.involvedObject.kind == "Pod"`)
+	require.NoError(b, err)
+	ev := backOffEvent()
+	for b.Loop() {
+		if _, err := p.Matches(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestCompileAcceptsTypicalExpressions(t *testing.T) {
+	for _, expr := range []string{
+		`event.message.matches("a.*b")`,
+		`event.metadata.annotations.exists(k, k.matches("foo") && event.metadata.annotations[k].contains("x"))`,
+		`event.metadata.labels.all(k, event.metadata.labels[k].startsWith("a"))`,
+		`event.message.split(" ").exists(w, w == "x")`,
+	} {
+		t.Run(expr, func(t *testing.T) {
+			p, err := Compile(expr)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, p.MaxCost, uint64(MaxEstimatedCost))
+		})
+	}
+}
