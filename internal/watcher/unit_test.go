@@ -1,0 +1,376 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+)
+
+func testSettings() *config.Settings {
+	s := config.Default()
+	s.Namespace = "dot-ai"
+	return &s
+}
+
+func policy(ns string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", UID: "puid"},
+		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: sels},
+	}
+}
+
+func event(ns, typ, reason, kind, name, msg string) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name + ".1", UID: types.UID("uid-" + name)},
+		Type:           typ,
+		Reason:         reason,
+		Message:        msg,
+		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: ns},
+	}
+}
+
+type fakeCEL struct {
+	ok  bool
+	err error
+}
+
+func (f fakeCEL) Matches(context.Context, *corev1.Event) (bool, error) { return f.ok, f.err }
+
+func TestMatch(t *testing.T) {
+	crashPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web-1"}}
+	crashPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+	oomPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "oom-1"}}
+	oomPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}}
+	pods := func(ns, name string) *corev1.Pod {
+		for _, p := range []*corev1.Pod{crashPod, oomPod} {
+			if p.Namespace == ns && p.Name == name {
+				return p
+			}
+		}
+		return nil
+	}
+	nsLabels := func(name string) (map[string]string, bool) {
+		switch name {
+		case "app":
+			return map[string]string{"team": "a"}, true
+		case "other":
+			return map[string]string{"team": "b"}, true
+		}
+		return nil, false
+	}
+	warnBackOff := event("app", "Warning", "BackOff", "Pod", "web-1", "Back-off restarting failed container c in pod web-1")
+	tests := map[string]struct {
+		p       *v1alpha1.RemediationPolicy
+		ev      *corev1.Event
+		cel     CompileCELFunc
+		want    int
+		wantErr bool
+	}{
+		"empty selector matches own namespace": {
+			p: policy("app", v1alpha1.EventSelector{}), ev: warnBackOff, want: 0,
+		},
+		"other namespace is out of scope": {
+			p: policy("other", v1alpha1.EventSelector{}), ev: warnBackOff, want: -1,
+		},
+		"type mismatch": {
+			p: policy("app", v1alpha1.EventSelector{Type: "Normal"}), ev: warnBackOff, want: -1,
+		},
+		"reason and kind match": {
+			p: policy("app", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"}), ev: warnBackOff, want: 0,
+		},
+		"kind mismatch": {
+			p: policy("app", v1alpha1.EventSelector{InvolvedObjectKind: "Deployment"}), ev: warnBackOff, want: -1,
+		},
+		"second selector matches": {
+			p:  policy("app", v1alpha1.EventSelector{Reason: "FailedScheduling"}, v1alpha1.EventSelector{Reason: "BackOff"}),
+			ev: warnBackOff, want: 1,
+		},
+		"message regex matches": {
+			p: policy("app", v1alpha1.EventSelector{Message: `^Back-off restarting .* container`}), ev: warnBackOff, want: 0,
+		},
+		"message regex does not match": {
+			p: policy("app", v1alpha1.EventSelector{Message: `^pulling`}), ev: warnBackOff, want: -1,
+		},
+		"container status reason CrashLoopBackOff matches BackOff event": {
+			p: policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}), ev: warnBackOff, want: 0,
+		},
+		"container status reason not shown by the pod": {
+			p: policy("app", v1alpha1.EventSelector{Reason: "ImagePullBackOff"}), ev: warnBackOff, want: -1,
+		},
+		"OOMKilled from last termination state": {
+			p:  policy("app", v1alpha1.EventSelector{Reason: "OOMKilled"}),
+			ev: event("app", "Warning", "BackOff", "Pod", "oom-1", ""), want: 0,
+		},
+		"container status reason needs a Warning": {
+			p:  policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
+			ev: event("app", "Normal", "Pulled", "Pod", "web-1", ""), want: -1,
+		},
+		"non-container reason does not look at pods": {
+			p: policy("app", v1alpha1.EventSelector{Reason: "FailedMount"}), ev: warnBackOff, want: -1,
+		},
+		"namespaceSelector in cluster-policy namespace": {
+			p: func() *v1alpha1.RemediationPolicy {
+				p := policy("dot-ai", v1alpha1.EventSelector{})
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+				return p
+			}(), ev: warnBackOff, want: 0,
+		},
+		"namespaceSelector not matching labels": {
+			p: func() *v1alpha1.RemediationPolicy {
+				p := policy("dot-ai", v1alpha1.EventSelector{})
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}
+				return p
+			}(), ev: warnBackOff, want: -1,
+		},
+		"selector namespace field narrows": {
+			p: func() *v1alpha1.RemediationPolicy {
+				p := policy("dot-ai", v1alpha1.EventSelector{Namespace: "other"})
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+				return p
+			}(), ev: warnBackOff, want: -1,
+		},
+		"CEL true": {
+			p: policy("app", v1alpha1.EventSelector{Expression: "true"}), ev: warnBackOff, want: 0,
+			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: true}, nil },
+		},
+		"CEL false": {
+			p: policy("app", v1alpha1.EventSelector{Expression: "false"}), ev: warnBackOff, want: -1,
+			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: false}, nil },
+		},
+		"CEL error is no match and reported": {
+			p: policy("app", v1alpha1.EventSelector{Expression: "x"}), ev: warnBackOff, want: -1, wantErr: true,
+			cel: func(string) (EventMatcher, error) { return fakeCEL{err: errors.New("boom")}, nil },
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cp, errs := compilePolicy(testSettings(), tc.p, tc.cel)
+			require.Empty(t, errs)
+			got, err := cp.match(t.Context(), tc.ev, pods, nsLabels)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.wantErr, err != nil)
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := map[string]struct {
+		p    *v1alpha1.RemediationPolicy
+		cel  CompileCELFunc
+		path string
+	}{
+		"bad regex": {p: policy("app", v1alpha1.EventSelector{Message: "("}), path: "spec.eventSelectors[0].message"},
+		"bad CEL": {
+			p:    policy("app", v1alpha1.EventSelector{}, v1alpha1.EventSelector{Expression: "event."}),
+			cel:  func(string) (EventMatcher, error) { return nil, errors.New("syntax error") },
+			path: "spec.eventSelectors[1].expression",
+		},
+		"namespaceSelector outside cluster-policy namespaces": {
+			p: func() *v1alpha1.RemediationPolicy {
+				p := policy("app", v1alpha1.EventSelector{})
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+				return p
+			}(),
+			path: "spec.namespaceSelector",
+		},
+		"no selectors": {p: policy("app"), path: "spec.eventSelectors"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, errs := compilePolicy(testSettings(), tc.p, tc.cel)
+			require.Len(t, errs, 1)
+			assert.Equal(t, tc.path, errs[0].Field)
+		})
+	}
+}
+
+func TestCooldownObject(t *testing.T) {
+	ctrl := func(kind, name string) *metav1.OwnerReference {
+		return &metav1.OwnerReference{Kind: kind, Name: name, Controller: ptr.To(true)}
+	}
+	cache := map[string]*metav1.OwnerReference{
+		"Pod/ns/web-7d9f8b6c5d-abcde": ctrl("ReplicaSet", "web-7d9f8b6c5d"),
+		"ReplicaSet/ns/web-7d9f8b6c5d": ctrl("Deployment", "web"),
+		"Pod/ns/backup-29000001-xyz12": ctrl("Job", "backup-29000001"),
+		"Job/ns/backup-29000001":       ctrl("CronJob", "backup"),
+		"Pod/ns/bare":                  nil,
+		"Pod/ns/orphan-rs-pod":         ctrl("ReplicaSet", "manual-rs"),
+		"ReplicaSet/ns/manual-rs":      nil,
+		"Pod/ns/db-0":                  ctrl("StatefulSet", "db"),
+	}
+	owners := func(kind, ns, name string) (*metav1.OwnerReference, bool) {
+		o, ok := cache[kind+"/"+ns+"/"+name]
+		return o, ok
+	}
+	tests := map[string]struct {
+		kind, name string
+		owners     OwnerLookup
+		want       string
+	}{
+		"deployment pod via cache":        {"Pod", "web-7d9f8b6c5d-abcde", owners, "Deployment/ns/web"},
+		"cronjob pod via cache":           {"Pod", "backup-29000001-xyz12", owners, "CronJob/ns/backup"},
+		"bare pod keyed by itself":        {"Pod", "bare", owners, "Pod/ns/bare"},
+		"orphan replicaset":               {"Pod", "orphan-rs-pod", owners, "ReplicaSet/ns/manual-rs"},
+		"statefulset pod keyed by itself": {"Pod", "db-0", owners, "Pod/ns/db-0"},
+		"job event via cache":             {"Job", "backup-29000001", owners, "CronJob/ns/backup"},
+		"deleted cronjob pod by name":     {"Pod", "backup-29000002-qwert", owners, "CronJob/ns/backup"},
+		"deleted deployment pod by name":  {"Pod", "api-5f6c7d8b9-zzzzz", nil, "Deployment/ns/api"},
+		"deleted job by name":             {"Job", "nightly-29000003", nil, "CronJob/ns/nightly"},
+		"replicaset by name":              {"ReplicaSet", "api-5f6c7d8b9", nil, "Deployment/ns/api"},
+		"other kinds keyed by themselves": {"Node", "n1", owners, "Node/ns/n1"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := cooldownObject(corev1.ObjectReference{Kind: tc.kind, Name: tc.name}, "ns", tc.owners)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestTokenBucket(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
+	var b tokenBucket
+	for i := range 3 {
+		assert.True(t, b.take(clk.Now(), 3), "take %d", i)
+	}
+	assert.False(t, b.take(clk.Now(), 3), "burst exhausted")
+	clk.Step(20 * time.Second) // one token per 20 s at 3/min
+	assert.True(t, b.take(clk.Now(), 3))
+	assert.False(t, b.take(clk.Now(), 3))
+	b.refund(3)
+	assert.True(t, b.take(clk.Now(), 3), "refunded token")
+	clk.Step(time.Hour)
+	for range 3 {
+		assert.True(t, b.take(clk.Now(), 3))
+	}
+	assert.False(t, b.take(clk.Now(), 3), "capacity caps the refill")
+}
+
+func TestCooldowns(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
+	c := cooldowns{}
+	k := cooldownKey("Deployment/ns/web", "BackOff")
+	assert.False(t, c.active(k, clk.Now()))
+	c.start(k, clk.Now(), 5*time.Minute)
+	assert.True(t, c.active(k, clk.Now()))
+	clk.Step(4*time.Minute + 59*time.Second)
+	assert.True(t, c.active(k, clk.Now()))
+	assert.False(t, c.active(cooldownKey("Deployment/ns/web", "Failed"), clk.Now()), "other reason")
+	clk.Step(time.Second)
+	assert.False(t, c.active(k, clk.Now()))
+	c.start("zero", clk.Now(), 0)
+	assert.False(t, c.active("zero", clk.Now()), "0 disables the cooldown")
+	c.start("a", clk.Now(), time.Minute)
+	c.start("b", clk.Now(), 2*time.Minute)
+	c.prune(clk.Now(), 1)
+	assert.Equal(t, []string{"b"}, keysOf(c))
+}
+
+func keysOf(c cooldowns) []string {
+	var out []string
+	for k := range c {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestDedupCheckpoint(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	c := newCheckpoint(t0)
+	assert.False(t, c.isHandled("e1", 1, t0))
+	c.markHandled("e1", 1, t0)
+	assert.True(t, c.isHandled("e1", 1, t0), "same occurrence")
+	assert.False(t, c.isHandled("e1", 2, t0.Add(time.Minute)), "count bumped: new occurrence")
+	c.markHandled("e1", 3, t0.Add(time.Minute))
+	assert.True(t, c.isHandled("e1", 2, t0), "older count after a newer one")
+	c.Cooldowns.start("k", t0, time.Hour)
+	c.Bucket.take(t0, 10)
+	c.Suspended = true
+
+	round, err := decodeCheckpoint(c.encode())
+	require.NoError(t, err)
+	assert.True(t, round.isHandled("e1", 3, t0))
+	assert.False(t, round.isHandled("e1", 4, t0))
+	assert.True(t, round.Cooldowns.active("k", t0.Add(time.Minute)))
+	assert.InDelta(t, 9, round.Bucket.Tokens, 0.001)
+	assert.True(t, round.Suspended)
+	assert.True(t, round.Since.Equal(t0))
+
+	// Pruning: gone events are dropped; above the bound the oldest go and
+	// the watermark covers them.
+	c.prune(t0, func(types.UID) bool { return false })
+	assert.Empty(t, c.Handled)
+	for i := range maxHandledEntries + 10 {
+		c.markHandled(types.UID("u"+string(rune('a'+i%26))+time.Duration(i).String()), 1, t0.Add(time.Duration(i)*time.Second))
+	}
+	c.prune(t0, nil)
+	assert.Len(t, c.Handled, maxHandledEntries)
+	assert.True(t, c.Watermark.Equal(t0.Add(9*time.Second)))
+	assert.True(t, c.isHandled("never-seen", 1, t0.Add(5*time.Second)), "below the watermark")
+	assert.False(t, c.isHandled("never-seen", 1, t0.Add(time.Hour)))
+	assert.Less(t, len(c.encode()["handled"]), 700*1024, "checkpoint stays well below the 1 MiB limit")
+}
+
+func TestOccurrence(t *testing.T) {
+	ev := event("a", "Warning", "BackOff", "Pod", "p", "")
+	assert.Equal(t, int32(1), occurrenceCount(ev))
+	ev.Count = 4
+	assert.Equal(t, int32(4), occurrenceCount(ev))
+	ev.Series = &corev1.EventSeries{Count: 7}
+	assert.Equal(t, int32(7), occurrenceCount(ev))
+	assert.Equal(t, "pu/eu/7", occurrenceKey("pu", "eu", 7))
+}
+
+func TestReadyCondition(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	tests := map[string]struct {
+		ps     policyState
+		reason string
+	}{
+		"active":     {policyState{}, v1alpha1.ReasonActive},
+		"invalid":    {policyState{invalid: "bad", suspended: true}, v1alpha1.ReasonInvalidSpec},
+		"suspended":  {policyState{suspended: true}, v1alpha1.ReasonSuspended},
+		"queue full": {policyState{lastDrop: now.Add(-time.Second), condReason: v1alpha1.ReasonMCPUnreachable}, v1alpha1.ReasonQueueFull},
+		"old drop":   {policyState{lastDrop: now.Add(-time.Hour)}, v1alpha1.ReasonActive},
+		"mcp":        {policyState{condReason: v1alpha1.ReasonMCPUnauthorized}, v1alpha1.ReasonMCPUnauthorized},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := tc.ps.readyCondition(now, 4*time.Second)
+			assert.Equal(t, tc.reason, c.Reason)
+			assert.Equal(t, tc.reason == v1alpha1.ReasonActive, c.Status == metav1.ConditionTrue)
+		})
+	}
+}
+
+func TestTransform(t *testing.T) {
+	ev := event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
+	ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x"}}
+	out, err := transform(ev)
+	require.NoError(t, err)
+	got := out.(*corev1.Event)
+	assert.Nil(t, got.ManagedFields)
+	assert.Len(t, got.Message, maxMessageBytes)
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "a", Labels: map[string]string{"x": "y"}}}
+	pod.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", Image: "i", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "long"}}}}
+	out, err = transform(pod)
+	require.NoError(t, err)
+	gp := out.(*corev1.Pod)
+	assert.Empty(t, gp.Spec.Containers)
+	assert.Equal(t, "CrashLoopBackOff", gp.Status.ContainerStatuses[0].State.Waiting.Reason)
+	assert.Empty(t, gp.Status.ContainerStatuses[0].State.Waiting.Message)
+}
