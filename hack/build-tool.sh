@@ -53,7 +53,11 @@ case $name in
   controller-gen)
     GOBIN=$BIN/.gobin go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$version" && mv "$BIN/.gobin/controller-gen" "$tmp" ;;
   helm)
-    GOBIN=$BIN/.gobin go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" "helm.sh/helm/v3/cmd/helm@$version" && mv "$BIN/.gobin/helm" "$tmp" ;;
+    # Stamp the default Kubernetes version as helm's own Makefile does (from
+    # its client-go, v0.37 for v3.22), or `helm template`/`helm lint` assume
+    # v1.20 and reject a chart's kubeVersion constraint.
+    helm_k8s="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+    GOBIN=$BIN/.gobin go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version $helm_k8s" "helm.sh/helm/v3/cmd/helm@$version" && mv "$BIN/.gobin/helm" "$tmp" ;;
   kwok)
     GOBIN=$BIN/.gobin go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version" && mv "$BIN/.gobin/kwok" "$tmp" ;;
   helm-docs)
