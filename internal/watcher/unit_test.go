@@ -336,15 +336,15 @@ func TestOccurrence(t *testing.T) {
 func TestReadyCondition(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	tests := map[string]struct {
-		ps     policyState
+		ps     *policyState
 		reason string
 	}{
-		"active":     {policyState{}, v1alpha1.ReasonActive},
-		"invalid":    {policyState{invalid: "bad", suspended: true}, v1alpha1.ReasonInvalidSpec},
-		"suspended":  {policyState{suspended: true}, v1alpha1.ReasonSuspended},
-		"queue full": {policyState{lastDrop: now.Add(-time.Second), condReason: v1alpha1.ReasonMCPUnreachable}, v1alpha1.ReasonQueueFull},
-		"old drop":   {policyState{lastDrop: now.Add(-time.Hour)}, v1alpha1.ReasonActive},
-		"mcp":        {policyState{condReason: v1alpha1.ReasonMCPUnauthorized}, v1alpha1.ReasonMCPUnauthorized},
+		"active":     {&policyState{}, v1alpha1.ReasonActive},
+		"invalid":    {&policyState{invalid: "bad", suspended: true}, v1alpha1.ReasonInvalidSpec},
+		"suspended":  {&policyState{suspended: true}, v1alpha1.ReasonSuspended},
+		"queue full": {&policyState{lastDrop: now.Add(-time.Second), condReason: v1alpha1.ReasonMCPUnreachable}, v1alpha1.ReasonQueueFull},
+		"old drop":   {&policyState{lastDrop: now.Add(-time.Hour)}, v1alpha1.ReasonActive},
+		"mcp":        {&policyState{condReason: v1alpha1.ReasonMCPUnauthorized}, v1alpha1.ReasonMCPUnauthorized},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -136,6 +136,9 @@ type Watcher struct {
 	stopping atomic.Bool
 	done     chan struct{}
 	ready    atomic.Bool
+
+	// afterEvent, when set (tests), runs after each Event was processed.
+	afterEvent func(*corev1.Event)
 }
 
 // New builds the watcher. It creates (but does not start) its informers, so
@@ -613,6 +616,9 @@ func (w *Watcher) onEvent(ctx context.Context, obj any, initial bool) {
 	}
 	for _, ps := range w.snapshot() {
 		w.process(ctx, ps, ev, initial, now, isGone)
+	}
+	if w.afterEvent != nil {
+		w.afterEvent(ev)
 	}
 }
 

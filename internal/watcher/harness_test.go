@@ -1,0 +1,197 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/testenv"
+)
+
+// recorder is a test Deliverer that records every request.
+type recorder struct {
+	mu     sync.Mutex
+	reqs   []delivery.Request
+	delay  time.Duration
+	result func(delivery.Request) delivery.Result
+	calls  atomic.Int64
+}
+
+func (r *recorder) Deliver(ctx context.Context, req delivery.Request) delivery.Result {
+	r.calls.Add(1)
+	if r.delay > 0 {
+		select {
+		case <-time.After(r.delay):
+		case <-ctx.Done():
+			return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed}}
+		}
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req)
+	r.mu.Unlock()
+	if r.result != nil {
+		return r.result(req)
+	}
+	return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted, McpStatus: "success"}}
+}
+
+// events returns the names of delivered events.
+func (r *recorder) events() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.reqs))
+	for _, q := range r.reqs {
+		out = append(out, q.Event.Name)
+	}
+	return out
+}
+
+func (r *recorder) requests() []delivery.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery.Request(nil), r.reqs...)
+}
+
+// running is a manager with a watcher.
+type running struct {
+	w      *Watcher
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startWatcher(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery.Deliverer, hook func(*corev1.Event), opts ...Option) *running {
+	t.Helper()
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme:                 testenv.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	require.NoError(t, err)
+	w, err := New(mgr, s, d, append([]Option{WithStatusInterval(200 * time.Millisecond), WithCheckpointInterval(200 * time.Millisecond)}, opts...)...)
+	require.NoError(t, err)
+	w.afterEvent = hook
+	require.NoError(t, w.SetupWithManager(mgr))
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	require.Eventually(t, w.Ready, 30*time.Second, 20*time.Millisecond, "watcher did not start")
+	return r
+}
+
+func (r *running) stop(t testing.TB) {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("manager did not stop")
+	}
+}
+
+// seenHook lets tests await the processing of a given event.
+type seenHook struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newSeenHook() *seenHook { return &seenHook{seen: map[string]bool{}} }
+
+func (h *seenHook) hook(ev *corev1.Event) {
+	h.mu.Lock()
+	h.seen[ev.Namespace+"/"+ev.Name] = true
+	h.mu.Unlock()
+}
+
+func (h *seenHook) wait(t testing.TB, ns, name string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.seen[ns+"/"+name]
+	}, 20*time.Second, 10*time.Millisecond, "event %s/%s not processed", ns, name)
+}
+
+func createNamespace(t testing.TB, c client.Client, name string, labels map[string]string) {
+	t.Helper()
+	require.NoError(t, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}))
+}
+
+type evOpt func(*corev1.Event)
+
+func createEvent(t testing.TB, c client.Client, ns, name, typ, reason, kind, obj string, opts ...evOpt) *corev1.Event {
+	t.Helper()
+	now := metav1.Now()
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name},
+		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: obj, Namespace: ns, APIVersion: "v1"},
+		Type:           typ, Reason: reason, Message: fmt.Sprintf("%s of %s", reason, obj),
+		Count: 1, FirstTimestamp: now, LastTimestamp: now,
+		Source: corev1.EventSource{Component: "kubelet"},
+	}
+	for _, o := range opts {
+		o(ev)
+	}
+	require.NoError(t, c.Create(context.Background(), ev))
+	return ev
+}
+
+func newPolicy(ns, name string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.RemediationPolicySpec{
+			EventSelectors: sels,
+			Mode:           v1alpha1.ModeManual,
+			RateLimiting:   &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](1000), CooldownMinutes: ptr.To[int32](0)},
+		},
+	}
+}
+
+func readyReason(t testing.TB, c client.Client, p *v1alpha1.RemediationPolicy) func() string {
+	return func() string {
+		var cur v1alpha1.RemediationPolicy
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), &cur); err != nil {
+			return err.Error()
+		}
+		cond := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
+		if cond == nil || cond.ObservedGeneration != cur.Generation {
+			return ""
+		}
+		return cond.Reason
+	}
+}
+
+func waitReason(t testing.TB, c client.Client, p *v1alpha1.RemediationPolicy, reason string) {
+	t.Helper()
+	f := readyReason(t, c, p)
+	require.Eventually(t, func() bool { return f() == reason }, 20*time.Second, 20*time.Millisecond, "Ready reason never became %s (last %q)", reason, f())
+}
+
+// updatePolicy applies change to the latest p, retrying on conflicts with
+// the watcher's status writes.
+func updatePolicy(t testing.TB, c client.Client, p *v1alpha1.RemediationPolicy, change func(*v1alpha1.RemediationPolicy)) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), p); err != nil {
+			return err
+		}
+		change(p)
+		return c.Update(context.Background(), p)
+	}))
+}

@@ -1,0 +1,270 @@
+package watcher
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/testenv"
+)
+
+func TestIntegration(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNamespace(t, c, "dot-ai", nil)
+
+	status := func(p *v1alpha1.RemediationPolicy) v1alpha1.RemediationPolicyStatus {
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
+		return cur.Status
+	}
+	assertAddsUp := func(t *testing.T, st v1alpha1.RemediationPolicyStatus) {
+		t.Helper()
+		assert.Equal(t, st.TotalEventsProcessed, st.AnalysesCompleted+st.SuccessfulRemediations+st.FailedRemediations+
+			st.RateLimitedEvents+st.CooledDownEvents+st.DroppedEvents+st.SkippedEvents, "counters add up: %+v", st)
+	}
+
+	t.Run("matching events are delivered and others not", func(t *testing.T) {
+		createNamespace(t, c, "match", nil)
+		createNamespace(t, c, "match-other", nil)
+		p := newPolicy("match", "p", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"})
+		require.NoError(t, c.Create(ctx, p))
+		rec := &recorder{}
+		h := newSeenHook()
+		s := testSettings()
+		s.MCPEndpoint = "http://127.0.0.1:1/api/v1/tools/remediate"
+		r := startWatcher(t, env.Config, s, rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+
+		hit := createEvent(t, c, "match", "hit", "Warning", "BackOff", "Pod", "web-1")
+		createEvent(t, c, "match", "normal", "Normal", "BackOff", "Pod", "web-1")
+		createEvent(t, c, "match", "failed", "Warning", "Failed", "Pod", "web-1")
+		createEvent(t, c, "match", "deploy", "Warning", "BackOff", "Deployment", "web")
+		createEvent(t, c, "match-other", "elsewhere", "Warning", "BackOff", "Pod", "web-1")
+		for _, n := range []string{"hit", "normal", "failed", "deploy"} {
+			h.wait(t, "match", n)
+		}
+		h.wait(t, "match-other", "elsewhere")
+		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+		assert.Equal(t, []string{"hit"}, rec.events())
+		req := rec.requests()[0]
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
+		assert.Equal(t, string(cur.UID)+"/"+string(hit.UID)+"/1", req.OccurrenceKey)
+		assert.Equal(t, v1alpha1.ModeManual, req.Mode)
+		assert.Len(t, r.w.EventsFor("match", "Pod", "web-1"), 3, "event index by involved object")
+
+		// A bumped count is a new occurrence (no cooldown here); an update
+		// without a new count is deduplicated.
+		hit.Count = 2
+		hit.LastTimestamp = metav1.Now()
+		require.NoError(t, c.Update(ctx, hit))
+		require.Eventually(t, func() bool { return len(rec.events()) == 2 }, 10*time.Second, 10*time.Millisecond)
+		assert.True(t, strings.HasSuffix(rec.requests()[1].OccurrenceKey, "/2"))
+		hit.Message = "edited"
+		require.NoError(t, c.Update(ctx, hit))
+		marker := createEvent(t, c, "match", "marker", "Warning", "BackOff", "Pod", "web-2")
+		require.Eventually(t, func() bool { return slices.Contains(rec.events(), marker.Name) }, 10*time.Second, 10*time.Millisecond)
+		assert.Len(t, rec.events(), 3, "the edited event was not delivered again")
+
+		require.Eventually(t, func() bool { return status(p).AnalysesCompleted == 3 }, 10*time.Second, 20*time.Millisecond)
+		st := status(p)
+		assert.Equal(t, int64(3), st.TotalEventsProcessed)
+		assert.Equal(t, s.MCPEndpoint, st.EffectiveMcpEndpoint)
+		assert.Equal(t, cur.Generation, st.ObservedGeneration)
+		assert.Len(t, st.RecentOutcomes, 3)
+		assert.Equal(t, "match/marker", st.RecentOutcomes[0].Event, "newest first")
+		assert.NotNil(t, st.LastProcessedEvent)
+		assertAddsUp(t, st)
+	})
+
+	t.Run("suspend and resume", func(t *testing.T) {
+		createNamespace(t, c, "suspend", nil)
+		p := newPolicy("suspend", "p", v1alpha1.EventSelector{Reason: "BackOff"})
+		require.NoError(t, c.Create(ctx, p))
+		rec := &recorder{}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = ptr.To(true) })
+		waitReason(t, c, p, v1alpha1.ReasonSuspended)
+		createEvent(t, c, "suspend", "while-suspended", "Warning", "BackOff", "Pod", "a")
+		h.wait(t, "suspend", "while-suspended")
+
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = ptr.To(false) })
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		createEvent(t, c, "suspend", "after-resume", "Warning", "BackOff", "Pod", "b")
+		require.Eventually(t, func() bool { return slices.Contains(rec.events(), "after-resume") }, 10*time.Second, 10*time.Millisecond)
+		assert.Equal(t, []string{"after-resume"}, rec.events(), "events of the suspended period are not delivered later")
+	})
+
+	t.Run("a policy edit applies to the next event", func(t *testing.T) {
+		createNamespace(t, c, "edit", nil)
+		p := newPolicy("edit", "p", v1alpha1.EventSelector{Reason: "FailedScheduling"})
+		require.NoError(t, c.Create(ctx, p))
+		rec := &recorder{}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+
+		createEvent(t, c, "edit", "before", "Warning", "FailedMount", "Pod", "a")
+		h.wait(t, "edit", "before")
+		assert.Empty(t, rec.events())
+
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Reason = "FailedMount" })
+		waitReason(t, c, p, v1alpha1.ReasonActive) // observedGeneration caught up
+		createEvent(t, c, "edit", "after", "Warning", "FailedMount", "Pod", "b")
+		require.Eventually(t, func() bool { return slices.Contains(rec.events(), "after") }, 10*time.Second, 10*time.Millisecond)
+
+		// An invalid edit (bad regex passes the CRD schema) stops the policy.
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Message = "(" })
+		waitReason(t, c, p, v1alpha1.ReasonInvalidSpec)
+		createEvent(t, c, "edit", "while-invalid", "Warning", "FailedMount", "Pod", "c")
+		h.wait(t, "edit", "while-invalid")
+		assert.Equal(t, []string{"after"}, rec.events())
+	})
+
+	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
+		createNamespace(t, c, "cron", nil)
+		p := newPolicy("cron", "p", v1alpha1.EventSelector{Type: "Warning"})
+		p.Spec.RateLimiting.CooldownMinutes = ptr.To[int32](5)
+		require.NoError(t, c.Create(ctx, p))
+		podSpec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
+		cj := &batchv1.CronJob{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "nightly"},
+			Spec: batchv1.CronJobSpec{Schedule: "0 1 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
+				Template: corev1.PodTemplateSpec{Spec: podSpec}}}},
+		}
+		require.NoError(t, c.Create(ctx, cj))
+		for _, run := range []string{"a", "b"} {
+			job := &batchv1.Job{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "job-" + run, OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}}},
+				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: podSpec}},
+			}
+			require.NoError(t, c.Create(ctx, job))
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "run-" + run, OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true)}}},
+				Spec: podSpec,
+			}
+			require.NoError(t, c.Create(ctx, pod))
+		}
+		rec := &recorder{}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+
+		createEvent(t, c, "cron", "run-a.backoff", "Warning", "BackOff", "Pod", "run-a")
+		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+		createEvent(t, c, "cron", "run-b.backoff", "Warning", "BackOff", "Pod", "run-b")
+		h.wait(t, "cron", "run-b.backoff")
+		createEvent(t, c, "cron", "run-b.failed", "Warning", "FailedMount", "Pod", "run-b")
+		require.Eventually(t, func() bool { return len(rec.events()) == 2 }, 10*time.Second, 10*time.Millisecond)
+		assert.Equal(t, []string{"run-a.backoff", "run-b.failed"}, rec.events(), "same CronJob and reason: cooled down; other reason: delivered")
+
+		require.Eventually(t, func() bool { return status(p).TotalEventsProcessed == 3 }, 10*time.Second, 20*time.Millisecond)
+		st := status(p)
+		assert.Equal(t, int64(1), st.CooledDownEvents)
+		assert.Equal(t, int64(2), st.AnalysesCompleted)
+		assertAddsUp(t, st)
+	})
+
+	t.Run("rate limit, MCP condition and counters", func(t *testing.T) {
+		createNamespace(t, c, "limits", nil)
+		p := newPolicy("limits", "p", v1alpha1.EventSelector{Type: "Warning"})
+		p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](2)
+		require.NoError(t, c.Create(ctx, p))
+		rec := &recorder{result: func(req delivery.Request) delivery.Result {
+			return delivery.Result{
+				Outcome:         v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed, Message: "connection refused"},
+				ConditionReason: v1alpha1.ReasonMCPUnreachable, ConditionMessage: "dial tcp 127.0.0.1:1: connection refused",
+			}
+		}}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		for _, n := range []string{"e1", "e2", "e3", "e4", "e5"} {
+			createEvent(t, c, "limits", n, "Warning", "BackOff", "Pod", n)
+		}
+		require.Eventually(t, func() bool { return status(p).TotalEventsProcessed == 5 }, 10*time.Second, 20*time.Millisecond)
+		st := status(p)
+		assert.Equal(t, int64(3), st.RateLimitedEvents)
+		assert.Equal(t, int64(2), st.FailedRemediations)
+		assertAddsUp(t, st)
+		waitReason(t, c, p, v1alpha1.ReasonMCPUnreachable)
+	})
+
+	t.Run("queue full drops and is reported", func(t *testing.T) {
+		createNamespace(t, c, "full", nil)
+		p := newPolicy("full", "p", v1alpha1.EventSelector{Type: "Warning"})
+		require.NoError(t, c.Create(ctx, p))
+		release := make(chan struct{})
+		rec := &recorder{result: func(delivery.Request) delivery.Result {
+			<-release
+			return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
+		}}
+		h := newSeenHook()
+		s := testSettings()
+		s.Concurrency, s.QueueSize = 1, 1
+		r := startWatcher(t, env.Config, s, rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		for _, n := range []string{"q1", "q2", "q3", "q4", "q5"} {
+			createEvent(t, c, "full", n, "Warning", "BackOff", "Pod", n)
+			h.wait(t, "full", n)
+		}
+		waitReason(t, c, p, v1alpha1.ReasonQueueFull)
+		close(release)
+		require.Eventually(t, func() bool { return status(p).TotalEventsProcessed == 5 }, 10*time.Second, 20*time.Millisecond)
+		st := status(p)
+		assert.Equal(t, int64(3), st.DroppedEvents, "one in flight, one queued, three dropped")
+		assert.Equal(t, int64(2), st.AnalysesCompleted)
+		assertAddsUp(t, st)
+	})
+
+	t.Run("events created while down are delivered on start", func(t *testing.T) {
+		createNamespace(t, c, "down", nil)
+		p := newPolicy("down", "p", v1alpha1.EventSelector{Type: "Warning"})
+		require.NoError(t, c.Create(ctx, p))
+		require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "down", Name: "alive"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
+		rec := &recorder{}
+		r := startWatcher(t, env.Config, testSettings(), rec, nil)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		createEvent(t, c, "down", "before-stop", "Warning", "BackOff", "Pod", "alive")
+		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+		r.stop(t)
+
+		createEvent(t, c, "down", "while-down", "Warning", "BackOff", "Pod", "alive")
+		createEvent(t, c, "down", "gone", "Warning", "BackOff", "Pod", "deleted-pod")
+		rec2 := &recorder{}
+		r2 := startWatcher(t, env.Config, testSettings(), rec2, nil)
+		defer r2.stop(t)
+		require.Eventually(t, func() bool { return status(p).TotalEventsProcessed == 3 }, 10*time.Second, 20*time.Millisecond)
+		assert.Equal(t, []string{"while-down"}, rec2.events(), "handled one not replayed, gone object skipped")
+		st := status(p)
+		assert.Equal(t, int64(1), st.SkippedEvents)
+		assert.Equal(t, int64(2), st.AnalysesCompleted)
+		assertAddsUp(t, st)
+	})
+}
