@@ -201,7 +201,7 @@ func TestCooldownObject(t *testing.T) {
 		return &metav1.OwnerReference{Kind: kind, Name: name, Controller: ptr.To(true)}
 	}
 	cache := map[string]*metav1.OwnerReference{
-		"Pod/ns/web-7d9f8b6c5d-abcde": ctrl("ReplicaSet", "web-7d9f8b6c5d"),
+		"Pod/ns/web-7d9f8b6c5d-abcde":  ctrl("ReplicaSet", "web-7d9f8b6c5d"),
 		"ReplicaSet/ns/web-7d9f8b6c5d": ctrl("Deployment", "web"),
 		"Pod/ns/backup-29000001-xyz12": ctrl("Job", "backup-29000001"),
 		"Job/ns/backup-29000001":       ctrl("CronJob", "backup"),

@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 )
@@ -57,7 +58,7 @@ type Options struct {
 	// Validate runs the webhook's validation on every policy generation;
 	// invalid policies get Ready=False/InvalidSpec and are not acted on.
 	Validate ValidateFunc
-	// CompileCEL compiles selector expressions (celevent.Compile).
+	// CompileCEL compiles selector expressions; default celevent.Compile.
 	CompileCEL CompileCELFunc
 	// CheckpointInterval is how often dirty checkpoints are written (1s).
 	CheckpointInterval time.Duration
@@ -150,6 +151,9 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if o.CompileCEL == nil {
+		o.CompileCEL = func(expr string) (EventMatcher, error) { return celevent.Compile(expr) }
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second

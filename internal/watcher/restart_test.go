@@ -1,0 +1,227 @@
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/testenv"
+)
+
+// The restart test runs the watcher in a child process (this test binary in
+// helper mode) so it can be killed with SIGKILL.
+const (
+	envChild      = "DOT_AI_WATCHER_CHILD"
+	envKubeconfig = "DOT_AI_WATCHER_KUBECONFIG"
+	envStubURL    = "DOT_AI_WATCHER_STUB_URL"
+	childDelay    = 20 * time.Millisecond
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(runChild())
+	}
+	os.Exit(m.Run())
+}
+
+// postDeliverer posts each occurrence to a stub MCP on 127.0.0.1.
+type postDeliverer struct {
+	url   string
+	delay time.Duration
+}
+
+func (p postDeliverer) Deliver(ctx context.Context, req delivery.Request) delivery.Result {
+	failed := delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed}}
+	select {
+	case <-time.After(p.delay):
+	case <-ctx.Done():
+		return failed
+	}
+	body := req.Event.Namespace + "/" + req.Event.Name + " " + req.OccurrenceKey
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(body))
+	if err != nil {
+		return failed
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		return failed
+	}
+	_ = resp.Body.Close()
+	return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
+}
+
+func runChild() int {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv(envKubeconfig))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	s := testSettings()
+	t := &childT{}
+	r := startWatcher(t, cfg, s, postDeliverer{url: os.Getenv(envStubURL), delay: childDelay}, nil)
+	<-make(chan struct{}) // run until killed
+	r.stop(t)
+	return 0
+}
+
+// childT satisfies testing.TB's use in startWatcher outside a test.
+type childT struct{ testing.TB }
+
+func (childT) Helper()                           {}
+func (childT) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (childT) FailNow()                          { os.Exit(1) }
+func (childT) Fatal(args ...any)                 { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
+
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["env"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["env"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["env"] = &clientcmdapi.Context{Cluster: "env", AuthInfo: "env"}
+	kc.CurrentContext = "env"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*kc, path))
+	return path
+}
+
+// stub is the MCP stand-in: it counts deliveries per event.
+type stub struct {
+	mu    sync.Mutex
+	count map[string]int
+	total int
+}
+
+func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	name, _, _ := strings.Cut(string(b), " ")
+	s.mu.Lock()
+	s.count[name]++
+	s.total++
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *stub) stats() (unique, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.count), s.total
+}
+
+type child struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func startChild(t *testing.T, kubeconfig, url string) *child {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig, envStubURL+"="+url)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	c := &child{cmd: cmd, out: out}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("child output:\n%s", tail(out.String(), 4000))
+		}
+	})
+	return c
+}
+
+func (c *child) kill(t *testing.T) {
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
+	_ = c.cmd.Wait()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func TestRestartAfterSIGKILL(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNamespace(t, c, "dot-ai", nil)
+	createNamespace(t, c, "restart", nil)
+	require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "restart", Name: "victim"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
+	p := newPolicy("restart", "p", v1alpha1.EventSelector{Type: "Warning"})
+	p.Spec.RateLimiting.EventsPerMinute = nil // set below to the maximum
+	maxRate := int32(10000)
+	p.Spec.RateLimiting.EventsPerMinute = &maxRate
+	require.NoError(t, c.Create(ctx, p))
+
+	st := &stub{count: map[string]int{}}
+	srv := httptest.NewServer(st) // 127.0.0.1:0
+	defer srv.Close()
+	kubeconfig := writeKubeconfig(t, env.Config)
+
+	first := startChild(t, kubeconfig, srv.URL)
+	waitReason(t, c, p, v1alpha1.ReasonActive)
+
+	const total = 400
+	created := make(chan int, total)
+	go func() {
+		defer close(created)
+		for i := range total {
+			now := metav1.Now()
+			err := c.Create(ctx, &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Namespace: "restart", Name: fmt.Sprintf("ev-%03d", i)},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "victim", Namespace: "restart", APIVersion: "v1"},
+				Type:           "Warning", Reason: "BackOff", Count: 1, FirstTimestamp: now, LastTimestamp: now,
+			})
+			if !assert.NoError(t, err) {
+				return
+			}
+			created <- i
+		}
+	}()
+	// Kill mid-stream, once deliveries are flowing.
+	require.Eventually(t, func() bool { u, _ := st.stats(); return u >= 100 }, 60*time.Second, 5*time.Millisecond)
+	first.kill(t)
+	uAtKill, tAtKill := st.stats()
+	n := 0
+	for range created { // the rest is created while the controller is down
+		n++
+	}
+	require.Equal(t, total, n)
+
+	startChild(t, kubeconfig, srv.URL)
+	require.Eventually(t, func() bool { u, _ := st.stats(); return u == total }, 120*time.Second, 20*time.Millisecond,
+		"every matching event reaches the stub")
+	unique, all := st.stats()
+	dups := all - unique
+	bound := testSettings().Concurrency + 256 // in flight + one checkpoint batch
+	t.Logf("delivered at kill: %d unique (%d requests); after restart: %d unique, %d requests, %d duplicates (bound %d)",
+		uAtKill, tAtKill, unique, all, dups, bound)
+	assert.LessOrEqual(t, dups, bound)
+}
