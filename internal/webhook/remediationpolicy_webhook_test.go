@@ -1,0 +1,677 @@
+package webhook
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/celevent"
+	"dot-ai.io/controller/internal/config"
+)
+
+const (
+	installEndpoint = "http://dot-ai.dot-ai.svc:3456/api/v1/tools/remediate"
+	allowedPrefix   = "http://127.0.0.1:3456/"
+	otherEndpoint   = "http://127.0.0.2:3456/api/v1/tools/remediate"
+)
+
+func testSettings() *config.Settings {
+	s := config.Default()
+	s.Namespace = "dot-ai"
+	s.MCPEndpoint = installEndpoint
+	s.MCPAllowedEndpoints = []string{allowedPrefix + "*"}
+	s.ClusterPolicyNamespaces = []string{"dot-ai", "platform"}
+	return &s
+}
+
+func validPolicy() *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "crashes", Namespace: "team-a"},
+		Spec: v1alpha1.RemediationPolicySpec{
+			EventSelectors: []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}},
+		},
+	}
+}
+
+var (
+	specPath = field.NewPath("spec")
+	selPath  = specPath.Child("eventSelectors")
+)
+
+func sel0(child string) *field.Path { return selPath.Index(0).Child(child) }
+
+func celErr(expr string) string {
+	_, err := celevent.Compile(expr)
+	if err == nil {
+		panic("expected a CEL error for " + expr)
+	}
+	return "must be a CEL expression over event returning bool: " + err.Error()
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name     string
+		mutate   func(p *v1alpha1.RemediationPolicy)
+		errs     field.ErrorList
+		warnings admission.Warnings
+	}{
+		{name: "minimal valid policy", mutate: func(*v1alpha1.RemediationPolicy) {}},
+		{
+			name: "fully specified valid policy",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{
+					{Type: v1alpha1.EventTypeWarning, Reason: "BackOff", InvolvedObjectKind: "Pod", Namespace: "team-a",
+						Message: "^Back-off restarting", Expression: `event.count > 3`,
+						Mode: v1alpha1.ModeManual, ConfidenceThreshold: new(0.9), MaxRiskLevel: v1alpha1.RiskMedium},
+					{Type: v1alpha1.EventTypeWarning, Reason: "FailedScheduling"},
+				}
+				p.Spec.Mode = v1alpha1.ModeAutomatic
+				p.Spec.ConfidenceThreshold = new(0.8)
+				p.Spec.MaxRiskLevel = v1alpha1.RiskLow
+				p.Spec.McpTool = "remediate_v2"
+				p.Spec.McpEndpoint = allowedPrefix + "api/v1/tools/remediate"
+				p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: new(int32(1)), CooldownMinutes: new(int32(1440))}
+				p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(1)), MaxLogBytes: new(int64(1024)), LookbackMinutes: new(int32(1440))}
+			},
+		},
+		{
+			name:   "no selectors",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors = nil },
+			errs:   field.ErrorList{field.Required(selPath, MsgSelectorsRequired)},
+		},
+		{
+			name:   "empty selector list",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors = []v1alpha1.EventSelector{} },
+			errs:   field.ErrorList{field.Required(selPath, MsgSelectorsRequired)},
+		},
+		{
+			name: "too many selectors",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = nil
+				for i := range 33 {
+					p.Spec.EventSelectors = append(p.Spec.EventSelectors, v1alpha1.EventSelector{Reason: fmt.Sprintf("R%d", i)})
+				}
+			},
+			errs: field.ErrorList{field.TooMany(selPath, 33, 32)},
+		},
+		{
+			name:   "all-wildcard selector",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors = []v1alpha1.EventSelector{{}} },
+			errs:   field.ErrorList{field.Invalid(selPath.Index(0), "{}", MsgSelectorWildcard)},
+		},
+		{
+			name: "namespace and overrides alone do not constrain a selector",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{{Namespace: "team-a", Mode: v1alpha1.ModeManual}}
+			},
+			errs: field.ErrorList{field.Invalid(selPath.Index(0), "{}", MsgSelectorWildcard)},
+		},
+		{
+			name: "duplicate selectors (overrides do not count)",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{
+					{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"},
+					{Type: v1alpha1.EventTypeWarning, Reason: "Failed"},
+					{Type: v1alpha1.EventTypeWarning, Reason: "BackOff", Mode: v1alpha1.ModeManual},
+				}
+			},
+			errs: field.ErrorList{field.Duplicate(selPath.Index(2), "{type=Warning, reason=BackOff}")},
+		},
+		{
+			name: "selector enums and bounds",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{{
+					Type: "Critical", Reason: strings.Repeat("R", 129), InvolvedObjectKind: "Pod-x",
+					Mode: "auto", ConfidenceThreshold: new(1.5), MaxRiskLevel: "extreme",
+				}}
+			},
+			errs: field.ErrorList{
+				field.NotSupported(sel0("type"), "Critical", []string{"Normal", "Warning"}),
+				field.TooLong(sel0("reason"), strings.Repeat("R", 129), 128),
+				field.Invalid(sel0("involvedObjectKind"), "Pod-x", MsgKindPattern),
+				field.NotSupported(sel0("mode"), "auto", []string{"manual", "automatic"}),
+				field.Invalid(sel0("confidenceThreshold"), 1.5, "must be less than or equal to 1"),
+				field.NotSupported(sel0("maxRiskLevel"), "extreme", []string{"low", "medium", "high"}),
+			},
+		},
+		{
+			name: "selector negative confidence and NaN",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{
+					{Reason: "A", ConfidenceThreshold: new(-0.1)},
+					{Reason: "B", ConfidenceThreshold: new(math.NaN())},
+				}
+			},
+			errs: field.ErrorList{
+				field.Invalid(sel0("confidenceThreshold"), -0.1, "must be greater than or equal to 0"),
+				field.Invalid(selPath.Index(1).Child("confidenceThreshold"), "NaN", MsgNotANumber),
+			},
+		},
+		{
+			name: "selector kind too long",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors[0].InvolvedObjectKind = strings.Repeat("K", 64)
+			},
+			errs: field.ErrorList{field.TooLong(sel0("involvedObjectKind"), strings.Repeat("K", 64), 63)},
+		},
+		{
+			name: "container-status reasons are legal (decision 7)",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{
+					{Type: v1alpha1.EventTypeWarning, Reason: "CrashLoopBackOff", InvolvedObjectKind: "Pod"},
+					{Reason: "OOMKilled"},
+				}
+			},
+		},
+		{
+			name: "container-status reason on a non-Pod kind and on Normal events warns",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{
+					{Reason: "CrashLoopBackOff", InvolvedObjectKind: "Deployment"},
+					{Type: v1alpha1.EventTypeNormal, Reason: "OOMKilled"},
+				}
+			},
+			warnings: admission.Warnings{
+				fmt.Sprintf(WarnContainerStatusReasonKind, 0, "CrashLoopBackOff", "Deployment"),
+				fmt.Sprintf(WarnSelectorNormalEvents, 1),
+				fmt.Sprintf(WarnContainerStatusReasonNormal, 1, "OOMKilled"),
+			},
+		},
+		{
+			name:     "lower-case kind warns",
+			mutate:   func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].InvolvedObjectKind = "pod" },
+			warnings: admission.Warnings{fmt.Sprintf(WarnKindLowercase, 0, "pod")},
+		},
+		{
+			name:     "type-only selector warns",
+			mutate:   func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Reason = "" },
+			warnings: admission.Warnings{fmt.Sprintf(WarnSelectorTypeOnly, 0, "Warning")},
+		},
+		{
+			name:   "selector namespace not a DNS label",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Namespace = "Team_A" },
+			errs: field.ErrorList{
+				field.Invalid(sel0("namespace"), "Team_A", strings.Join(validation.IsDNS1123Label("Team_A"), "; ")),
+				field.Invalid(sel0("namespace"), "Team_A", fmt.Sprintf(MsgSelectorNamespace, "team-a")),
+			},
+		},
+		{
+			name:   "selector namespace other than the policy's without namespaceSelector",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Namespace = "team-b" },
+			errs:   field.ErrorList{field.Invalid(sel0("namespace"), "team-b", fmt.Sprintf(MsgSelectorNamespace, "team-a"))},
+		},
+		{
+			name: "selector namespace with namespaceSelector in a cluster-policy namespace",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Namespace = "platform"
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
+				p.Spec.EventSelectors[0].Namespace = "team-b"
+			},
+		},
+		{
+			name:   "message not RE2",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Message = `(?<=x)y` },
+			errs: field.ErrorList{field.Invalid(sel0("message"), `(?<=x)y`,
+				"must be an RE2 regular expression: error parsing regexp: invalid named capture: `(?<=x)y`")},
+		},
+		{
+			name:   "message too long is not compiled",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Message = strings.Repeat("(", 1025) },
+			errs:   field.ErrorList{field.TooLong(sel0("message"), nil, 1024)},
+		},
+		{
+			name:   "expression syntax error",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = `event.reason ==` },
+			errs:   field.ErrorList{field.Invalid(sel0("expression"), `event.reason ==`, celErr(`event.reason ==`))},
+		},
+		{
+			name:   "expression unknown field",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = `event.pod.name == "x"` },
+			errs:   field.ErrorList{field.Invalid(sel0("expression"), `event.pod.name == "x"`, celErr(`event.pod.name == "x"`))},
+		},
+		{
+			name:   "expression not bool",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = `event.count` },
+			errs:   field.ErrorList{field.Invalid(sel0("expression"), `event.count`, celErr(`event.count`))},
+		},
+		{
+			name: "expression too costly",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors[0].Expression = costlyExpr
+			},
+			errs: field.ErrorList{field.Invalid(sel0("expression"), costlyExpr, celErr(costlyExpr))},
+		},
+		{
+			name:   "expression too long is not compiled",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = strings.Repeat("x", 4097) },
+			errs:   field.ErrorList{field.TooLong(sel0("expression"), nil, 4096)},
+		},
+		{
+			name: "policy enums and bounds",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.Mode = "yolo"
+				p.Spec.ConfidenceThreshold = new(-1.0)
+				p.Spec.MaxRiskLevel = "none"
+				p.Spec.McpTool = "-remediate"
+			},
+			errs: field.ErrorList{
+				field.NotSupported(specPath.Child("mode"), "yolo", []string{"manual", "automatic"}),
+				field.Invalid(specPath.Child("confidenceThreshold"), -1.0, "must be greater than or equal to 0"),
+				field.NotSupported(specPath.Child("maxRiskLevel"), "none", []string{"low", "medium", "high"}),
+				field.Invalid(specPath.Child("mcpTool"), "-remediate", MsgMcpToolPattern),
+			},
+		},
+		{
+			name:   "policy confidence infinite",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.ConfidenceThreshold = new(math.Inf(1)) },
+			errs:   field.ErrorList{field.Invalid(specPath.Child("confidenceThreshold"), "+Inf", MsgNotANumber)},
+		},
+		{
+			name:   "mcpTool too long",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpTool = strings.Repeat("t", 64) },
+			errs:   field.ErrorList{field.TooLong(specPath.Child("mcpTool"), nil, 63)},
+		},
+		{
+			name: "rate limiting bounds (eventsPerMinute >= 1)",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: new(int32(0)), CooldownMinutes: new(int32(-1))}
+			},
+			errs: field.ErrorList{
+				field.Invalid(specPath.Child("rateLimiting", "eventsPerMinute"), int32(0), "must be greater than or equal to 1"),
+				field.Invalid(specPath.Child("rateLimiting", "cooldownMinutes"), int32(-1), "must be greater than or equal to 0"),
+			},
+		},
+		{
+			name: "rate limiting upper bounds",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: new(int32(10001)), CooldownMinutes: new(int32(1441))}
+			},
+			errs: field.ErrorList{
+				field.Invalid(specPath.Child("rateLimiting", "eventsPerMinute"), int32(10001), "must be less than or equal to 10000"),
+				field.Invalid(specPath.Child("rateLimiting", "cooldownMinutes"), int32(1441), "must be less than or equal to 1440"),
+			},
+		},
+		{
+			name: "context gathering bounds",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(0)), MaxLogBytes: new(int64(1023)), LookbackMinutes: new(int32(1441))}
+			},
+			errs: field.ErrorList{
+				field.Invalid(specPath.Child("contextGathering", "logLines"), int32(0), "must be greater than or equal to 1"),
+				field.Invalid(specPath.Child("contextGathering", "maxLogBytes"), int64(1023), "must be greater than or equal to 1024"),
+				field.Invalid(specPath.Child("contextGathering", "lookbackMinutes"), int32(1441), "must be less than or equal to 1440"),
+			},
+		},
+		{
+			name: "context gathering upper bounds",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(10001)), MaxLogBytes: new(int64(10485761)), LookbackMinutes: new(int32(0))}
+			},
+			errs: field.ErrorList{
+				field.Invalid(specPath.Child("contextGathering", "logLines"), int32(10001), "must be less than or equal to 10000"),
+				field.Invalid(specPath.Child("contextGathering", "maxLogBytes"), int64(10485761), "must be less than or equal to 10485760"),
+				field.Invalid(specPath.Child("contextGathering", "lookbackMinutes"), int32(0), "must be greater than or equal to 1"),
+			},
+			warnings: admission.Warnings{fmt.Sprintf(WarnLargeLogLines, largeLogLines)},
+		},
+		{
+			name:   "secret ref empty",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{} },
+			errs: field.ErrorList{
+				field.Required(specPath.Child("mcpAuthSecretRef", "name"), ""),
+				field.Required(specPath.Child("mcpAuthSecretRef", "key"), ""),
+			},
+		},
+		{
+			name: "secret ref invalid name and key",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "My_Secret", Key: "a/b"}
+			},
+			errs: field.ErrorList{
+				field.Invalid(specPath.Child("mcpAuthSecretRef", "name"), "My_Secret", strings.Join(validation.IsDNS1123Subdomain("My_Secret"), "; ")),
+				field.Invalid(specPath.Child("mcpAuthSecretRef", "key"), "a/b", strings.Join(validation.IsConfigMapKey("a/b"), "; ")),
+			},
+		},
+		{
+			name:   "endpoint not http(s)",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "ftp://127.0.0.1/x" },
+			errs:   field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "ftp://127.0.0.1/x", "scheme must be http or https")},
+		},
+		{
+			name:   "endpoint relative",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "/api/v1/tools/remediate" },
+			errs:   field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "/api/v1/tools/remediate", "scheme must be http or https")},
+		},
+		{
+			name:   "endpoint without host",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http:///api" },
+			errs:   field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "http:///api", "must be an absolute URL with a host")},
+		},
+		{
+			name:   "endpoint with user info",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http://u:p@127.0.0.1:3456/x" },
+			errs: field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "http://u:p@127.0.0.1:3456/x",
+				"must not contain user info; use mcpAuthSecretRef for credentials")},
+		},
+		{
+			name:   "endpoint with fragment",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http://127.0.0.1:3456/x#y" },
+			errs:   field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "http://127.0.0.1:3456/x#y", "must not contain a fragment")},
+		},
+		{
+			name: "endpoint too long",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.McpEndpoint = "http://127.0.0.1/" + strings.Repeat("a", 2048)
+			},
+			errs: field.ErrorList{field.TooLong(specPath.Child("mcpEndpoint"), nil, 2048)},
+		},
+		{
+			name:   "endpoint equal to the installation's",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = installEndpoint },
+		},
+		{
+			name:   "endpoint in the allow-list",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = allowedPrefix + "mcp" },
+		},
+		{
+			name:   "endpoint outside the allow-list without own secret (decision 1)",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = otherEndpoint },
+			errs:   field.ErrorList{field.Forbidden(specPath.Child("mcpEndpoint"), MsgEndpointNotAllowed)},
+		},
+		{
+			name: "endpoint outside the allow-list with own secret",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.McpEndpoint = otherEndpoint
+				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "dot-ai-token", Key: "token"}
+			},
+		},
+		{
+			name: "plain http off-cluster with own secret warns",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.McpEndpoint = "http://mcp.example.invalid/api/v1/tools/remediate"
+				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "dot-ai-token", Key: "token"}
+			},
+			warnings: admission.Warnings{WarnPlainHTTPWithToken},
+		},
+		{
+			name: "namespaceSelector outside the cluster-policy namespaces",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+			},
+			errs: field.ErrorList{field.Forbidden(specPath.Child("namespaceSelector"),
+				fmt.Sprintf(MsgNamespaceSelectorForbidden, []string{"dot-ai", "platform"}, "team-a"))},
+		},
+		{
+			name: "namespaceSelector invalid in a cluster-policy namespace",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Namespace = "dot-ai"
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Like"}}}
+			},
+			errs: metav1validation.ValidateLabelSelector(
+				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Like"}}},
+				metav1validation.LabelSelectorValidationOptions{}, specPath.Child("namespaceSelector")),
+		},
+		{
+			name: "automatic mode risk warnings",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.Mode = v1alpha1.ModeAutomatic
+				p.Spec.MaxRiskLevel = v1alpha1.RiskHigh
+				p.Spec.ConfidenceThreshold = new(0.3)
+				p.Spec.RateLimiting = &v1alpha1.RateLimiting{CooldownMinutes: new(int32(0))}
+			},
+			warnings: admission.Warnings{WarnAutomaticHighRisk, WarnAutomaticLowConfidence, WarnAutomaticNoCooldown},
+		},
+		{
+			name: "selector override to automatic high risk warns",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors[0].Mode = v1alpha1.ModeAutomatic
+				p.Spec.EventSelectors[0].MaxRiskLevel = v1alpha1.RiskHigh
+			},
+			warnings: admission.Warnings{fmt.Sprintf(WarnSelectorAutomaticHighRisk, 0)},
+		},
+		{
+			name: "large logLines and suspend warn",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(5000))}
+				p.Spec.Suspend = new(true)
+			},
+			warnings: admission.Warnings{fmt.Sprintf(WarnLargeLogLines, largeLogLines), WarnSuspended},
+		},
+		{
+			name: "large logLines without logs does not warn",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(5000)), IncludeLogs: new(false)}
+			},
+		},
+		{
+			name: "every error at once",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{{}, {Type: "Bad"}}
+				p.Spec.Mode = "x"
+				p.Spec.McpEndpoint = otherEndpoint
+				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+			},
+			errs: field.ErrorList{
+				field.Invalid(selPath.Index(0), "{}", MsgSelectorWildcard),
+				field.NotSupported(selPath.Index(1).Child("type"), "Bad", []string{"Normal", "Warning"}),
+				field.NotSupported(specPath.Child("mode"), "x", []string{"manual", "automatic"}),
+				field.Forbidden(specPath.Child("mcpEndpoint"), MsgEndpointNotAllowed),
+				field.Forbidden(specPath.Child("namespaceSelector"),
+					fmt.Sprintf(MsgNamespaceSelectorForbidden, []string{"dot-ai", "platform"}, "team-a")),
+			},
+			warnings: admission.Warnings{fmt.Sprintf(WarnSelectorTypeOnly, 1, "Bad")},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := validPolicy()
+			tc.mutate(p)
+			errs, warnings := Validate(testSettings(), nil, p)
+			assert.ElementsMatch(t, tc.errs, errs)
+			assert.ElementsMatch(t, tc.warnings, warnings)
+		})
+	}
+}
+
+const costlyExpr = `event.metadata.annotations.all(k, event.metadata.annotations.all(j, event.metadata.annotations[j].matches(event.metadata.annotations[k])))`
+
+func TestValidateUpdate(t *testing.T) {
+	invalid := func() *v1alpha1.RemediationPolicy {
+		p := validPolicy()
+		p.Spec.McpEndpoint = otherEndpoint // e.g. removed from the allow-list after creation
+		return p
+	}
+	tests := []struct {
+		name   string
+		old    *v1alpha1.RemediationPolicy
+		mutate func(p *v1alpha1.RemediationPolicy)
+		errs   field.ErrorList
+	}{
+		{
+			name:   "valid change",
+			old:    validPolicy(),
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.Mode = v1alpha1.ModeManual },
+		},
+		{
+			name:   "invalid change rejected",
+			old:    validPolicy(),
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Type = "Bad" },
+			errs:   field.ErrorList{field.NotSupported(sel0("type"), "Bad", []string{"Normal", "Warning"})},
+		},
+		{
+			name: "metadata-only change of an invalid policy allowed",
+			old:  invalid(),
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Labels = map[string]string{"a": "b"}
+				p.Finalizers = []string{"x/y"}
+			},
+		},
+		{
+			name: "update of a policy being deleted allowed",
+			old:  invalid(),
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+				p.Spec.Mode = v1alpha1.ModeManual
+			},
+		},
+		{
+			name:   "spec change of an invalid policy must fix it",
+			old:    invalid(),
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.Mode = v1alpha1.ModeManual },
+			errs:   field.ErrorList{field.Forbidden(specPath.Child("mcpEndpoint"), MsgEndpointNotAllowed)},
+		},
+		{
+			name: "every field may change (no immutable fields)",
+			old:  validPolicy(),
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors = []v1alpha1.EventSelector{{Reason: "FailedMount"}}
+				p.Spec.McpEndpoint = allowedPrefix + "other"
+				p.Spec.McpTool = "other"
+				p.Spec.Mode = v1alpha1.ModeManual
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.old.DeepCopy()
+			tc.mutate(p)
+			errs, _ := Validate(testSettings(), tc.old, p)
+			assert.ElementsMatch(t, tc.errs, errs)
+		})
+	}
+}
+
+func TestValidateNil(t *testing.T) {
+	errs, _ := Validate(testSettings(), nil, nil)
+	require.Len(t, errs, 1)
+}
+
+// customDefaults differ from every built-in default, to prove Default reads
+// Settings and not constants.
+func customDefaults() *config.Settings {
+	s := testSettings()
+	s.Defaults = config.PolicyDefaults{
+		Mode:                 v1alpha1.ModeAutomatic,
+		ConfidenceThreshold:  0.65,
+		MaxRiskLevel:         v1alpha1.RiskMedium,
+		McpTool:              "remediate_custom",
+		EventsPerMinute:      42,
+		CooldownMinutes:      7,
+		IncludeLogs:          false,
+		LogLines:             250,
+		MaxLogBytes:          4096,
+		IncludePreviousLogs:  false,
+		IncludeRelatedEvents: false,
+		LookbackMinutes:      13,
+		IncludeResourceSpec:  false,
+		IncludeMetrics:       true,
+	}
+	return s
+}
+
+func TestDefault(t *testing.T) {
+	s := customDefaults()
+	fullyDefaulted := v1alpha1.RemediationPolicySpec{
+		EventSelectors:      []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}},
+		Mode:                v1alpha1.ModeAutomatic,
+		ConfidenceThreshold: new(0.65),
+		MaxRiskLevel:        v1alpha1.RiskMedium,
+		McpTool:             "remediate_custom",
+		RateLimiting:        &v1alpha1.RateLimiting{EventsPerMinute: new(int32(42)), CooldownMinutes: new(int32(7))},
+		ContextGathering: &v1alpha1.ContextGathering{
+			IncludeLogs: new(false), LogLines: new(int32(250)), MaxLogBytes: new(int64(4096)),
+			IncludePreviousLogs: new(false), IncludeRelatedEvents: new(false), LookbackMinutes: new(int32(13)),
+			IncludeResourceSpec: new(false), IncludeMetrics: new(true),
+		},
+	}
+	userSet := v1alpha1.RemediationPolicySpec{
+		EventSelectors: []v1alpha1.EventSelector{{Reason: "BackOff", Mode: v1alpha1.ModeManual}, {Reason: "Failed"}},
+		McpEndpoint:    otherEndpoint, McpAuthSecretRef: &v1alpha1.SecretKeyReference{Name: "t", Key: "k"},
+		Mode: v1alpha1.ModeManual, ConfidenceThreshold: new(0.0), MaxRiskLevel: v1alpha1.RiskLow, McpTool: "mine",
+		RateLimiting: &v1alpha1.RateLimiting{EventsPerMinute: new(int32(1)), CooldownMinutes: new(int32(0))},
+		ContextGathering: &v1alpha1.ContextGathering{
+			IncludeLogs: new(true), LogLines: new(int32(1)), MaxLogBytes: new(int64(1024)),
+			IncludePreviousLogs: new(true), IncludeRelatedEvents: new(true), LookbackMinutes: new(int32(1)),
+			IncludeResourceSpec: new(true), IncludeMetrics: new(false),
+		},
+		Suspend: new(false),
+	}
+	partial := func() v1alpha1.RemediationPolicySpec {
+		sp := fullyDefaulted
+		sp.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: new(int32(3)), CooldownMinutes: new(int32(7))}
+		sp.ContextGathering = fullyDefaulted.ContextGathering.DeepCopy()
+		sp.ContextGathering.IncludeLogs = new(true)
+		return sp
+	}()
+
+	tests := []struct {
+		name string
+		in   v1alpha1.RemediationPolicySpec
+		want v1alpha1.RemediationPolicySpec
+	}{
+		{
+			name: "empty spec gets every default from settings, endpoint and secret stay empty (decision 1)",
+			in:   v1alpha1.RemediationPolicySpec{EventSelectors: []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}}},
+			want: fullyDefaulted,
+		},
+		{
+			name: "user values, including zero values, are kept; selector overrides are not defaulted",
+			in:   *userSet.DeepCopy(),
+			want: userSet,
+		},
+		{
+			name: "partly set nested structs are completed",
+			in: v1alpha1.RemediationPolicySpec{
+				EventSelectors:   []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}},
+				RateLimiting:     &v1alpha1.RateLimiting{EventsPerMinute: new(int32(3))},
+				ContextGathering: &v1alpha1.ContextGathering{IncludeLogs: new(true)},
+			},
+			want: partial,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &v1alpha1.RemediationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a"}, Spec: tc.in}
+			Default(s, p)
+			assert.Equal(t, tc.want, p.Spec)
+			again := p.DeepCopy()
+			Default(s, again)
+			assert.Equal(t, p, again, "defaulting is idempotent")
+		})
+	}
+}
+
+func TestDefaultedPolicyIsValid(t *testing.T) {
+	for _, s := range []*config.Settings{testSettings(), customDefaults()} {
+		p := validPolicy()
+		Default(s, p)
+		errs, _ := Validate(s, nil, p)
+		assert.Empty(t, errs)
+	}
+}
+
+func TestFieldPath(t *testing.T) {
+	root := field.NewPath("spec")
+	tests := map[string]string{
+		"RemediationPolicySpec.mode":                             "spec.mode",
+		"RemediationPolicySpec.eventSelectors[3].type":           "spec.eventSelectors[3].type",
+		"RemediationPolicySpec.rateLimiting.eventsPerMinute":     "spec.rateLimiting.eventsPerMinute",
+		"RemediationPolicySpec.eventSelectors":                   "spec.eventSelectors",
+		"RemediationPolicySpec.contextGathering.lookbackMinutes": "spec.contextGathering.lookbackMinutes",
+		"RemediationPolicySpec.m[key]":                           "spec.m[key]",
+	}
+	for in, want := range tests {
+		assert.Equal(t, want, fieldPath(root, in).String(), in)
+	}
+}
