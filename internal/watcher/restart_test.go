@@ -38,6 +38,7 @@ const (
 	envKubeconfig = "DOT_AI_WATCHER_KUBECONFIG"
 	envStubURL    = "DOT_AI_WATCHER_STUB_URL"
 	childDelay    = 20 * time.Millisecond
+	childReady    = "WATCHER READY"
 )
 
 func TestMain(m *testing.M) {
@@ -82,8 +83,13 @@ func runChild() int {
 	}
 	s := testSettings()
 	t := &childT{}
-	r := startWatcher(t, cfg, s, postDeliverer{url: os.Getenv(envStubURL), delay: childDelay}, nil)
-	<-make(chan struct{}) // run until killed
+	var d delivery.Deliverer = postDeliverer{url: os.Getenv(envStubURL), delay: childDelay}
+	if os.Getenv(envStubURL) == "" {
+		d = &recorder{} // memory benchmark: nothing to deliver to
+	}
+	r := startWatcher(t, cfg, s, d, nil)
+	fmt.Println(childReady) // startWatcher returns once the Event cache synced
+	<-make(chan struct{})   // run until killed
 	r.stop(t)
 	return 0
 }
@@ -96,7 +102,7 @@ func (childT) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format
 func (childT) FailNow()                          { os.Exit(1) }
 func (childT) Fatal(args ...any)                 { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
 
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["env"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["env"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}

@@ -1,0 +1,239 @@
+package watcher
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/testenv"
+)
+
+// Benchmarks run against a real kube-apiserver (envtest) and only with
+// -bench (make bench). Each does its work once, whatever b.N is.
+
+func fastClient(b *testing.B, cfg *rest.Config) client.Client {
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = 2000, 2000
+	cl, err := client.New(c, client.Options{Scheme: testenv.Scheme()})
+	require.NoError(b, err)
+	return cl
+}
+
+func benchEvent(ns, name, reason string) *corev1.Event {
+	now := metav1.Now()
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-" + name, Namespace: ns, APIVersion: "v1"},
+		Type:           "Warning", Reason: reason, Count: 1, FirstTimestamp: now, LastTimestamp: now,
+		Message: "Back-off restarting failed container app in pod web-" + name + "_" + ns + "(0a1b2c3d-aaaa-bbbb-cccc-0123456789ab)",
+		Source:  corev1.EventSource{Component: "kubelet", Host: "node-1"},
+	}
+}
+
+// timingDeliverer records when each event's delivery started and optionally
+// waits like a slow MCP.
+type timingDeliverer struct {
+	mu    sync.Mutex
+	start map[string]time.Time
+	delay time.Duration
+	done  atomic.Int64
+}
+
+func (d *timingDeliverer) Deliver(ctx context.Context, req delivery.Request) delivery.Result {
+	d.mu.Lock()
+	if _, ok := d.start[req.Event.Name]; !ok {
+		d.start[req.Event.Name] = time.Now()
+	}
+	d.mu.Unlock()
+	if d.delay > 0 {
+		select {
+		case <-time.After(d.delay):
+		case <-ctx.Done():
+		}
+	}
+	d.done.Add(1)
+	return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
+}
+
+func benchPolicy(b *testing.B, c client.Client, ns string, epm int32, reason string) {
+	p := newPolicy(ns, "bench", v1alpha1.EventSelector{Type: "Warning", Reason: reason})
+	p.Spec.RateLimiting.EventsPerMinute = &epm
+	require.NoError(b, c.Create(context.Background(), p))
+}
+
+// BenchmarkLatency: 1 policy (eventsPerMinute 10000, cooldown 0), default
+// concurrency/queue, 1000 matching events created at 100/s; latency from
+// just before the create call to the Deliverer being called.
+func BenchmarkLatency(b *testing.B) {
+	env := testenv.Start(b, testenv.Options{})
+	c := fastClient(b, env.Config)
+	createNamespace(b, c, "dot-ai", nil)
+	createNamespace(b, c, "bench", nil)
+	benchPolicy(b, c, "bench", 10000, "BackOff")
+	d := &timingDeliverer{start: map[string]time.Time{}}
+	r := startWatcher(b, env.Config, testSettings(), d, nil)
+	defer r.stop(b)
+	time.Sleep(1100 * time.Millisecond) // events must be newer than the policy (1 s resolution)
+
+	const n, rate = 1000, 100
+	created := make([]time.Time, n)
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := range n {
+		<-tick.C
+		wg.Go(func() {
+			created[i] = time.Now()
+			if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("lat-%04d", i), "BackOff")); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	require.Eventually(b, func() bool { return d.done.Load() == n }, 60*time.Second, 10*time.Millisecond)
+	b.StopTimer()
+	lat := make([]float64, 0, n)
+	d.mu.Lock()
+	for i := range n {
+		lat = append(lat, d.start[fmt.Sprintf("lat-%04d", i)].Sub(created[i]).Seconds()*1000)
+	}
+	d.mu.Unlock()
+	slices.Sort(lat)
+	b.ReportMetric(lat[n/2], "p50-ms")
+	b.ReportMetric(lat[n*99/100], "p99-ms")
+	b.ReportMetric(lat[n-1], "max-ms")
+}
+
+// BenchmarkThroughputSlowMCP: every call takes 60 s; default settings
+// (concurrency 128, queue 10000), 1 policy with eventsPerMinute 10000.
+// Matching events arrive at 150/min for 150 s; the metric is the rate of
+// finished deliveries from minute 1 to 2.5 (steady state).
+func BenchmarkThroughputSlowMCP(b *testing.B) {
+	env := testenv.Start(b, testenv.Options{})
+	c := fastClient(b, env.Config)
+	createNamespace(b, c, "dot-ai", nil)
+	createNamespace(b, c, "bench", nil)
+	benchPolicy(b, c, "bench", 10000, "BackOff")
+	d := &timingDeliverer{start: map[string]time.Time{}, delay: 60 * time.Second}
+	s := testSettings()
+	r := startWatcher(b, env.Config, s, d, nil)
+	defer func() {
+		s.DrainTimeout = time.Second
+		r.stop(b)
+	}()
+	time.Sleep(1100 * time.Millisecond)
+
+	b.ResetTimer()
+	start := time.Now()
+	tick := time.NewTicker(time.Minute / 150)
+	defer tick.Stop()
+	var at60 int64
+	for i := 0; time.Since(start) < 150*time.Second; i++ {
+		<-tick.C
+		if at60 == 0 && time.Since(start) >= 60*time.Second {
+			at60 = d.done.Load()
+		}
+		go func() {
+			_ = c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("tp-%05d", i), "BackOff"))
+		}()
+	}
+	end := d.done.Load()
+	b.StopTimer()
+	perMin := float64(end-at60) / 1.5
+	b.ReportMetric(perMin, "deliveries/min")
+	b.ReportMetric(float64(end), "finished")
+}
+
+// BenchmarkMemory50kEvents: 50,000 Events in the cluster, one policy that
+// matches none of them; the watcher runs in a child process and its peak RSS
+// (VmHWM) is read from /proc after its caches synced.
+func BenchmarkMemory50kEvents(b *testing.B) {
+	env := testenv.Start(b, testenv.Options{})
+	c := fastClient(b, env.Config)
+	createNamespace(b, c, "dot-ai", nil)
+	createNamespace(b, c, "bench", nil)
+	benchPolicy(b, c, "bench", 10, "NeverHappens")
+	const n = 50000
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= n {
+					return
+				}
+				if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("mem-%05d", i), "BackOff")); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	kubeconfig := writeKubeconfig(b, env.Config)
+	b.ResetTimer()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig)
+	out, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	cmd.Stderr = nil
+	require.NoError(b, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	started := time.Now()
+	sc := bufio.NewScanner(out)
+	ready := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), childReady) {
+			ready = true
+			break
+		}
+	}
+	require.True(b, ready, "child did not report ready")
+	syncTime := time.Since(started)
+	time.Sleep(2 * time.Second) // let the first checkpoint/status writes happen
+	b.StopTimer()
+	hwm, rss := procMem(b, cmd.Process.Pid)
+	b.ReportMetric(hwm/1024, "peak-RSS-MiB")
+	b.ReportMetric(rss/1024, "RSS-MiB")
+	b.ReportMetric(syncTime.Seconds(), "sync-s")
+}
+
+// procMem returns VmHWM and VmRSS in KiB.
+func procMem(b *testing.B, pid int) (hwm, rss float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmHWM:":
+			hwm = v
+		case "VmRSS:":
+			rss = v
+		}
+	}
+	return hwm, rss
+}
