@@ -63,6 +63,9 @@ func New(o Options) *Enricher {
 	if o.Metrics == nil && o.Kube != nil {
 		o.Metrics = newKubeMetrics(o.Kube)
 	}
+	if o.Defaults == (config.PolicyDefaults{}) {
+		o.Defaults = config.Default().Defaults
+	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}

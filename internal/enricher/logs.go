@@ -65,7 +65,11 @@ func readTail(r io.Reader, keepBytes int, readLimit int64) (lines []string, trun
 		if rerr != nil {
 			if errors.Is(rerr, io.EOF) {
 				if lr.N <= 0 {
+					// Stopped at the read limit: the last line is partial.
 					truncated = true
+					if len(raw) > 0 && len(lines) > 0 {
+						lines = lines[:len(lines)-1]
+					}
 				}
 				return compact(lines), truncated, nil
 			}
