@@ -1,0 +1,216 @@
+// Command cluster runs a local Kubernetes cluster from real upstream parts,
+// without containers: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kwok (a fake node whose pods "run" without running
+// anything, with container logs served from files) and cert-manager's
+// controllers and CA injector (run by this program from the cert-manager
+// library). Everything binds 127.0.0.1; the Service range is 127.0.1.0/24
+// and the pod range 127.0.2.0/24.
+//
+//	cluster up    [--dir .cache/cluster] [--bin bin]   start (or reuse) the cluster
+//	cluster down  [--dir .cache/cluster]               stop exactly the recorded PIDs
+//	cluster status [--dir .cache/cluster]              show the processes, check loopback
+//	cluster cert-manager --kubeconfig FILE             (internal) run cert-manager
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed kwok/*.yaml
+var kwokStages embed.FS
+
+const (
+	serviceCIDR = "127.0.1.0/24"
+	// serviceIP is the first address of serviceCIDR: the kubernetes Service.
+	serviceIP = "127.0.1.1"
+	podCIDR   = "127.0.2.0/24"
+	nodeName  = "kwok-node-0"
+)
+
+// componentOrder is the start order; down stops in reverse.
+var componentOrder = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "cert-manager"}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "up":
+		err = cmdUp(os.Args[2:])
+	case "down":
+		err = cmdDown(os.Args[2:])
+	case "status":
+		err = cmdStatus(os.Args[2:])
+	case "cert-manager":
+		err = cmdCertManager(os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: cluster up|down|status [--dir .cache/cluster] [--bin bin]
+  up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+          kwok and cert-manager on 127.0.0.1 (reuses a running cluster)
+  down    stop exactly the processes 'up' started (PIDs in <dir>/pids)
+  status  list the processes and check they only use loopback addresses`)
+}
+
+func commonFlags(name string) (*flag.FlagSet, *string, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	dir := fs.String("dir", ".cache/cluster", "Directory for the cluster's state, logs, PIDs and kubeconfig.")
+	bin := fs.String("bin", "bin", "Directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kubectl.")
+	return fs, dir, bin
+}
+
+func cmdUp(args []string) error {
+	fs, dir, bin := commonFlags("up")
+	crds := fs.String("cert-manager-crds", "", "Directory with cert-manager's CRDs (default: deploy/crds of the cert-manager module in the Go module cache).")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	absDir, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	absBin, err := filepath.Abs(*bin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	c := &cluster{dir: absDir, bin: absBin, certManagerCRDs: *crds}
+	if err := c.up(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "cluster: up failed: %v\ncluster: logs are in %s/logs; stopping what was started\n", err, absDir)
+		if derr := stopAll(absDir); derr != nil {
+			fmt.Fprintln(os.Stderr, "cluster:", derr)
+		}
+		return errors.New("cluster up failed")
+	}
+	return nil
+}
+
+func cmdDown(args []string) error {
+	fs, dir, _ := commonFlags("down")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := stopAll(*dir); err != nil {
+		return err
+	}
+	// The next `up` starts from an empty etcd.
+	if err := os.RemoveAll(filepath.Join(*dir, "etcd")); err != nil {
+		return err
+	}
+	fmt.Printf("cluster: stopped in %.1fs (logs kept in %s/logs)\n", time.Since(start).Seconds(), *dir)
+	return nil
+}
+
+// stopAll stops the recorded processes in reverse start order and removes
+// their PID files.
+func stopAll(dir string) error {
+	procs, err := readProcesses(dir)
+	if err != nil {
+		return err
+	}
+	byName := map[string]process{}
+	for _, p := range procs {
+		byName[p.Name] = p
+	}
+	var errs []error
+	for i := len(componentOrder) - 1; i >= 0; i-- {
+		p, ok := byName[componentOrder[i]]
+		if !ok {
+			continue
+		}
+		delete(byName, p.Name)
+		if err := p.stop(10 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("stopping %s (pid %d): %w", p.Name, p.PID, err))
+			continue
+		}
+		_ = os.Remove(pidFile(dir, p.Name))
+	}
+	for _, p := range byName {
+		if err := p.stop(10 * time.Second); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_ = os.Remove(pidFile(dir, p.Name))
+	}
+	return errors.Join(errs...)
+}
+
+func cmdStatus(args []string) error {
+	fs, dir, _ := commonFlags("status")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	procs, err := readProcesses(*dir)
+	if err != nil {
+		return err
+	}
+	if len(procs) == 0 {
+		fmt.Println("cluster: not running")
+		return nil
+	}
+	for _, p := range procs {
+		state := "running"
+		if !p.alive() {
+			state = "NOT RUNNING"
+		}
+		fmt.Printf("%-24s pid %-8d %s\n", p.Name, p.PID, state)
+	}
+	if err := checkLoopback(procs); err != nil {
+		return err
+	}
+	fmt.Println("cluster: every socket of these processes is on loopback")
+	return nil
+}
+
+func cmdCertManager(args []string) error {
+	fs := flag.NewFlagSet("cert-manager", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "Kubeconfig of the cluster.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *kubeconfig == "" {
+		return errors.New("--kubeconfig is required")
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	return runCertManager(ctx, *kubeconfig)
+}
+
+// stageTimer prints how long each step of `up` took.
+type stageTimer struct{ start, last time.Time }
+
+func newStageTimer() *stageTimer { now := time.Now(); return &stageTimer{start: now, last: now} }
+
+func (s *stageTimer) done(what string) {
+	now := time.Now()
+	fmt.Printf("cluster: %-44s %5.1fs\n", what, now.Sub(s.last).Seconds())
+	s.last = now
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// process is one started component, recorded in <dir>/pids/<name>.pid as
+// "<pid>\n<executable>\n" so `down` kills exactly what `up` started.
+type process struct {
+	Name string
+	PID  int
+	Exe  string
+}
+
+// startProcess starts bin with args in its own session (it outlives the
+// `up` command), logs to <dir>/logs/<name>.log and records its PID.
+func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	exe, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{Name: name, PID: cmd.Process.Pid, Exe: exe}
+	if err := os.WriteFile(pidFile(dir, name), fmt.Appendf(nil, "%d\n%s\n", p.PID, p.Exe), 0o600); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, err
+	}
+	// Reap the child if it exits while `up` still runs; afterwards init does.
+	go func() { _ = cmd.Wait() }()
+	return p, nil
+}
+
+func pidFile(dir, name string) string { return filepath.Join(dir, "pids", name+".pid") }
+
+// readProcesses returns the recorded processes.
+func readProcesses(dir string) ([]process, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "pids", "*.pid"))
+	if err != nil {
+		return nil, err
+	}
+	var out []process
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) != 2 {
+			return nil, fmt.Errorf("%s: malformed pid file", f)
+		}
+		pid, err := strconv.Atoi(lines[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, process{Name: strings.TrimSuffix(filepath.Base(f), ".pid"), PID: pid, Exe: lines[1]})
+	}
+	return out, nil
+}
+
+// alive reports whether p still runs the executable it was started with
+// (a reused PID, a zombie or a gone process is not alive).
+func (p process) alive() bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.PID))
+	if err != nil {
+		return false
+	}
+	if strings.TrimSuffix(exe, " (deleted)") != p.Exe {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	return true
+}
+
+// stop sends SIGTERM, waits up to grace, then SIGKILL. It only signals the
+// PID when it still runs the recorded executable.
+func (p process) stop(grace time.Duration) error {
+	if !p.alive() {
+		return nil
+	}
+	if err := syscall.Kill(p.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if !p.alive() {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p.alive() {
+		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
+
+// socket is one TCP socket of a process.
+type socket struct {
+	Local, Remote net.TCPAddr
+	Listen        bool
+}
+
+// processSockets lists the TCP sockets the PID owns, from /proc.
+func processSockets(pid int) ([]socket, error) {
+	inodes := map[string]bool{}
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(fdDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		link, err := os.Readlink(filepath.Join(fdDir, e.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	var out []socket
+	for _, table := range []string{"tcp", "tcp6"} {
+		socks, err := parseProcNetTCP(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			return nil, err
+		}
+		for inode, s := range socks {
+			if inodes[inode] {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseProcNetTCP parses /proc/net/tcp{,6} into sockets keyed by inode.
+func parseProcNetTCP(path string) (map[string]socket, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]socket{}
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 10 {
+			continue
+		}
+		local, err := parseProcAddr(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		remote, err := parseProcAddr(fields[2])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out[fields[9]] = socket{Local: local, Remote: remote, Listen: fields[3] == "0A"}
+	}
+	return out, sc.Err()
+}
+
+// parseProcAddr decodes "0100007F:1F90" (IPv4) or the 32-hex-digit IPv6
+// form; each 32-bit word is in host (little-endian) order.
+func parseProcAddr(s string) (net.TCPAddr, error) {
+	host, port, ok := strings.Cut(s, ":")
+	if !ok {
+		return net.TCPAddr{}, fmt.Errorf("bad address %q", s)
+	}
+	raw, err := hex.DecodeString(host)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return net.TCPAddr{}, fmt.Errorf("bad address %q", s)
+	}
+	ip := make(net.IP, len(raw))
+	for w := 0; w < len(raw); w += 4 {
+		for b := range 4 {
+			ip[w+b] = raw[w+3-b]
+		}
+	}
+	p, err := strconv.ParseUint(port, 16, 16)
+	if err != nil {
+		return net.TCPAddr{}, fmt.Errorf("bad port in %q", s)
+	}
+	return net.TCPAddr{IP: ip, Port: int(p)}, nil
+}
+
+// checkLoopback fails when one of the processes listens on, or is connected
+// to, an address outside 127.0.0.0/8 and ::1.
+func checkLoopback(procs []process) error {
+	var bad []string
+	for _, p := range procs {
+		if !p.alive() {
+			continue
+		}
+		socks, err := processSockets(p.PID)
+		if err != nil {
+			return fmt.Errorf("%s (pid %d): %w", p.Name, p.PID, err)
+		}
+		for _, s := range socks {
+			if !s.Local.IP.IsLoopback() {
+				bad = append(bad, fmt.Sprintf("%s (pid %d) %s %s", p.Name, p.PID, map[bool]string{true: "listens on", false: "uses local address"}[s.Listen], s.Local.String()))
+			}
+			if !s.Listen && !s.Remote.IP.IsUnspecified() && !s.Remote.IP.IsLoopback() {
+				bad = append(bad, fmt.Sprintf("%s (pid %d) is connected to %s", p.Name, p.PID, s.Remote.String()))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("non-loopback sockets:\n  %s", strings.Join(bad, "\n  "))
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+##@ Local cluster (real Kubernetes parts on 127.0.0.1, no containers; docs/local-cluster.md)
+
+CLUSTER_DIR ?= $(ROOT)/.cache/cluster
+export CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
+CLUSTER_TOOLS := etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok
+CLUSTER_SRCS := $(wildcard hack/cluster/*.go hack/cluster/go.mod hack/cluster/go.sum hack/cluster/kwok/*.yaml)
+
+$(BIN)/cluster: $(CLUSTER_SRCS)
+	@echo ">> building bin/cluster (local cluster harness with cert-manager's controllers)"
+	cd hack/cluster && go build -trimpath -o $(BIN)/cluster .
+
+.PHONY: cluster-tools
+cluster-tools: ## Build the cluster's binaries into bin/ (no-op once built; ~20 min cold).
+	@for t in $(CLUSTER_TOOLS); do hack/build-tool.sh $$t; done
+
+.PHONY: cluster-up
+cluster-up: cluster-tools $(BIN)/cluster ## Start (or reuse) the local cluster; writes .cache/cluster/kubeconfig.
+	$(BIN)/cluster up --dir $(CLUSTER_DIR) --bin $(BIN)
+
+.PHONY: cluster-down
+cluster-down: ## Stop exactly the processes cluster-up started (PIDs in .cache/cluster/pids).
+	@if [ -x $(BIN)/cluster ]; then $(BIN)/cluster down --dir $(CLUSTER_DIR); else echo "cluster: bin/cluster not built; nothing to stop"; fi
+
+.PHONY: cluster-status
+cluster-status: ## Show the cluster's processes and check they only use loopback.
+	$(BIN)/cluster status --dir $(CLUSTER_DIR)
+
+.PHONY: cluster-test
+cluster-test: ## Unit tests of the cluster harness (its own Go module).
+	cd hack/cluster && go test ./... -count=1
