@@ -1,0 +1,48 @@
+package testenv
+
+import (
+	"strings"
+
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// WebhookOptions returns envtest webhook install options that make the
+// apiserver call RemediationPolicy webhooks at mutatePath and validatePath
+// on a loopback TLS server (envtest generates its CA and serving cert, and
+// rewrites the Service reference to https://127.0.0.1:<port>/<path>).
+func WebhookOptions(mutatePath, validatePath string) *envtest.WebhookInstallOptions {
+	fail := admissionregv1.Fail
+	none := admissionregv1.SideEffectClassNone
+	rules := []admissionregv1.RuleWithOperations{{
+		Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
+		Rule: admissionregv1.Rule{
+			APIGroups:   []string{v1alpha1.GroupVersion.Group},
+			APIVersions: []string{v1alpha1.GroupVersion.Version},
+			Resources:   []string{"remediationpolicies"},
+		},
+	}}
+	svc := func(path string) admissionregv1.WebhookClientConfig {
+		p := strings.TrimPrefix(path, "/")
+		return admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "dot-ai-controller-webhook", Namespace: "dot-ai", Path: &p}}
+	}
+	return &envtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{{
+			ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
+			Webhooks: []admissionregv1.MutatingWebhook{{
+				Name: "mremediationpolicy.dot-ai.io", ClientConfig: svc(mutatePath), Rules: rules,
+				FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+			}},
+		}},
+		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{{
+			ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
+			Webhooks: []admissionregv1.ValidatingWebhook{{
+				Name: "vremediationpolicy.dot-ai.io", ClientConfig: svc(validatePath), Rules: rules,
+				FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+			}},
+		}},
+	}
+}
