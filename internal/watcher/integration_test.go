@@ -188,6 +188,25 @@ func TestIntegration(t *testing.T) {
 		assertAddsUp(t, st)
 	})
 
+	t.Run("CEL expression selects", func(t *testing.T) {
+		createNamespace(t, c, "cel", nil)
+		p := newPolicy("cel", "p", v1alpha1.EventSelector{Expression: `event.reason == "BackOff" && event.count >= 3`})
+		require.NoError(t, c.Create(ctx, p))
+		rec := &recorder{}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		createEvent(t, c, "cel", "low", "Warning", "BackOff", "Pod", "a")
+		h.wait(t, "cel", "low")
+		createEvent(t, c, "cel", "high", "Warning", "BackOff", "Pod", "b", func(e *corev1.Event) { e.Count = 5 })
+		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+		assert.Equal(t, []string{"high"}, rec.events())
+
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = "event.reason" })
+		waitReason(t, c, p, v1alpha1.ReasonInvalidSpec)
+	})
+
 	t.Run("rate limit, MCP condition and counters", func(t *testing.T) {
 		createNamespace(t, c, "limits", nil)
 		p := newPolicy("limits", "p", v1alpha1.EventSelector{Type: "Warning"})
@@ -248,23 +267,41 @@ func TestIntegration(t *testing.T) {
 		require.NoError(t, c.Create(ctx, p))
 		require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "down", Name: "alive"},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
+		// A second policy with a cooldown and a bucket of 2/min: both survive
+		// the restart.
+		cd := newPolicy("down", "cd", v1alpha1.EventSelector{Type: "Normal", Reason: "Cool"})
+		cd.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](2), CooldownMinutes: ptr.To[int32](5)}
+		require.NoError(t, c.Create(ctx, cd))
 		rec := &recorder{}
 		r := startWatcher(t, env.Config, testSettings(), rec, nil)
 		waitReason(t, c, p, v1alpha1.ReasonActive)
+		waitReason(t, c, cd, v1alpha1.ReasonActive)
 		createEvent(t, c, "down", "before-stop", "Warning", "BackOff", "Pod", "alive")
-		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+		createEvent(t, c, "down", "cool-1", "Normal", "Cool", "Pod", "alive")
+		createEvent(t, c, "down", "cool-other-1", "Normal", "Cool", "Pod", "other-a")
+		require.Eventually(t, func() bool { return len(rec.events()) == 3 }, 10*time.Second, 10*time.Millisecond)
 		r.stop(t)
 
 		createEvent(t, c, "down", "while-down", "Warning", "BackOff", "Pod", "alive")
 		createEvent(t, c, "down", "gone", "Warning", "BackOff", "Pod", "deleted-pod")
+		createEvent(t, c, "down", "cool-2", "Normal", "Cool", "Pod", "alive")
 		rec2 := &recorder{}
 		r2 := startWatcher(t, env.Config, testSettings(), rec2, nil)
 		defer r2.stop(t)
 		require.Eventually(t, func() bool { return status(p).TotalEventsProcessed == 3 }, 10*time.Second, 20*time.Millisecond)
-		assert.Equal(t, []string{"while-down"}, rec2.events(), "handled one not replayed, gone object skipped")
+		assert.Equal(t, []string{"while-down"}, rec2.events(), "handled one not replayed, gone object skipped, cooldown kept")
 		st := status(p)
 		assert.Equal(t, int64(1), st.SkippedEvents)
 		assert.Equal(t, int64(2), st.AnalysesCompleted)
 		assertAddsUp(t, st)
+		require.Eventually(t, func() bool { return status(cd).TotalEventsProcessed == 3 }, 10*time.Second, 20*time.Millisecond)
+		assert.Equal(t, int64(1), status(cd).CooledDownEvents, "cooldown survived the restart")
+
+		// The bucket (2/min) was emptied before the restart: a new object's
+		// event is rate-limited, not delivered.
+		createEvent(t, c, "down", "cool-other-2", "Normal", "Cool", "Pod", "other-b")
+		require.Eventually(t, func() bool { return status(cd).TotalEventsProcessed == 4 }, 10*time.Second, 20*time.Millisecond)
+		assert.Equal(t, int64(1), status(cd).RateLimitedEvents, "token bucket survived the restart")
+		assertAddsUp(t, status(cd))
 	})
 }

@@ -564,7 +564,9 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 	}
 	if ps.cp.Suspended && !suspended {
 		// Resumed: events of the suspended period are not delivered later.
-		ps.cp.Since = now
+		// Event times have one-second resolution, so the resume's second
+		// still counts as active.
+		ps.cp.Since = now.Truncate(time.Second)
 		ps.dirty++
 	}
 	if ps.cp.Suspended != suspended {
@@ -577,7 +579,9 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 		errs, _ = w.o.Validate(w.s, nil, p)
 	}
 	compiled, cerrs := compilePolicy(w.s, p, w.o.CompileCEL)
-	errs = append(errs, cerrs...)
+	if len(errs) == 0 { // the webhook's validation already reports regex, CEL and scope errors
+		errs = cerrs
+	}
 	if len(errs) > 0 {
 		ps.compiled, ps.invalid = nil, errs.ToAggregate().Error()
 		w.log.Info("RemediationPolicy is invalid; not acting on it", "policy", ps.key, "errors", ps.invalid)
