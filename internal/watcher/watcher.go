@@ -138,6 +138,9 @@ type Watcher struct {
 	done     chan struct{}
 	ready    atomic.Bool
 
+	goneMu   sync.Mutex
+	goneMemo map[string]bool // start-up only; nil afterwards
+
 	// afterEvent, when set (tests), runs after each Event was processed.
 	afterEvent func(*corev1.Event)
 }
@@ -186,6 +189,7 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 		queue:    make(chan *item, s.QueueSize),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		goneMemo: map[string]bool{},
 	}
 	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0,
 		informers.WithTransform(transform),
@@ -255,8 +259,9 @@ func (w *Watcher) EventsFor(namespace, kind, name string) []*corev1.Event {
 
 var _ delivery.EventIndex = (*Watcher)(nil)
 
-// Ready reports whether the watcher finished its start-up (policies and
-// checkpoints loaded, caches synced, events informer running).
+// Ready reports whether the watcher finished its start-up: policies and
+// checkpoints loaded, caches synced, and the Events of the initial list
+// processed.
 func (w *Watcher) Ready() bool { return w.ready.Load() }
 
 // transform keeps only what the pipeline and enrichment need in the caches.
@@ -369,6 +374,25 @@ func (w *Watcher) objectGone(ctx context.Context, ev *corev1.Event) bool {
 		p := w.podLookup(ns, ref.Name)
 		return p == nil || (ref.UID != "" && p.UID != ref.UID)
 	}
+	// Other kinds cost an API call; remember answers during start-up (many
+	// events name the same object).
+	key := involvedKey(ns, ref.Kind, ref.Name) + "/" + string(ref.UID)
+	w.goneMu.Lock()
+	gone, ok := w.goneMemo[key]
+	w.goneMu.Unlock()
+	if ok {
+		return gone
+	}
+	gone = w.objectGoneAPI(ctx, ref, ns)
+	w.goneMu.Lock()
+	if w.goneMemo != nil {
+		w.goneMemo[key] = gone
+	}
+	w.goneMu.Unlock()
+	return gone
+}
+
+func (w *Watcher) objectGoneAPI(ctx context.Context, ref corev1.ObjectReference, ns string) bool {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil || ref.Kind == "" || ref.Name == "" {
 		return false
@@ -452,18 +476,22 @@ func (w *Watcher) Start(ctx context.Context) error {
 	loops.Go(func() { w.checkpointLoop(loopCtx) })
 	loops.Go(func() { w.statusLoop(loopCtx) })
 
-	if _, err := w.events.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
+	evReg, err := w.events.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    func(obj any, initial bool) { w.onEvent(ctx, obj, initial) },
 		UpdateFunc: func(_, obj any) { w.onEvent(ctx, obj, false) },
-	}); err != nil {
+	})
+	if err != nil {
 		cancelLoops()
 		return fmt.Errorf("adding Event handler: %w", err)
 	}
 	evStop := make(chan struct{})
 	w.kubeFactory.Start(evStop)
-	if !toolscache.WaitForCacheSync(ctx.Done(), w.events.HasSynced) {
+	if !toolscache.WaitForCacheSync(ctx.Done(), w.events.HasSynced, evReg.HasSynced) {
 		log.Info("Stopped before the Event cache synced")
 	} else {
+		w.goneMu.Lock()
+		w.goneMemo = nil
+		w.goneMu.Unlock()
 		w.ready.Store(true)
 		log.Info("Started event watcher", "policies", len(list.Items), "concurrency", w.s.Concurrency, "queueSize", w.s.QueueSize)
 	}
