@@ -1,0 +1,106 @@
+package watcher
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// newUnitWatcher builds a watcher without an apiserver: empty, unstarted
+// caches and a fake clock.
+func newUnitWatcher(clk *clocktesting.FakeClock, queueSize int) *Watcher {
+	s := testSettings()
+	s.QueueSize = queueSize
+	return &Watcher{
+		s: s, o: Options{CheckpointBatch: 256, StatusInterval: 2 * time.Second}, clock: clk,
+		recorder:    events.NewFakeRecorder(100),
+		log:         logr.Discard(),
+		pods:        toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &corev1.Pod{}, 0, toolscache.Indexers{}),
+		replicaSets: toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
+		jobs:        toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
+		namespaces:  toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
+		policies:    map[types.UID]*policyState{},
+		queue:       make(chan *item, queueSize),
+		kick:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+}
+
+// TestPipelineLimits drives process() on a fake clock: dedup, cooldown by
+// owning Deployment, token bucket, queue full with token refund, and that
+// every selected occurrence has exactly one outcome or is queued.
+func TestPipelineLimits(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
+	w := newUnitWatcher(clk, 3)
+	p := policy("app", v1alpha1.EventSelector{Type: "Warning"})
+	p.CreationTimestamp = metav1.NewTime(clk.Now().Add(-time.Hour))
+	p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](3), CooldownMinutes: ptr.To[int32](5)}
+	compiled, errs := compilePolicy(w.s, p, nil)
+	require.Empty(t, errs)
+	ps := &policyState{uid: p.UID, policy: p, compiled: compiled, cp: newCheckpoint(p.CreationTimestamp.Time),
+		pending: map[types.UID]int32{}, lastEmit: map[string]time.Time{}}
+	w.policies[p.UID] = ps
+
+	n := 0
+	ev := func(pod string) *corev1.Event {
+		n++
+		e := event("app", "Warning", "BackOff", "Pod", pod, "")
+		e.UID = types.UID(fmt.Sprintf("uid-%d", n))
+		e.Name = fmt.Sprintf("ev-%d", n)
+		e.LastTimestamp = metav1.NewTime(clk.Now())
+		return e
+	}
+	never := func() bool { return false }
+	run := func(e *corev1.Event) { w.process(t.Context(), ps, e, false, clk.Now(), never) }
+
+	e1 := ev("web-5f6c7d8b9-aaaaa") // Deployment web
+	run(e1)
+	run(e1)                        // same occurrence again: deduplicated (in flight)
+	run(ev("web-5f6c7d8b9-bbbbb")) // replacement pod of web: cooled down
+	run(ev("api-1"))               // token 2
+	run(ev("api-2"))               // token 3
+	run(ev("api-3"))               // bucket empty: rate limited
+	assert.Len(t, w.queue, 3)
+	assert.Equal(t, counters{total: 2, cooledDown: 1, rateLimited: 1}, ps.delta)
+
+	clk.Step(20 * time.Second) // one token back at 3/min
+	run(ev("api-4"))           // queue (3) full: dropped, token refunded
+	assert.Equal(t, int64(1), ps.delta.dropped)
+	<-w.queue        // a worker takes one
+	run(ev("api-5")) // the refunded token is used
+	assert.Len(t, w.queue, 3)
+
+	// Count bump of e1 within the cooldown: a new occurrence, cooled down.
+	e1.Count = 2
+	run(e1)
+	assert.Equal(t, int64(2), ps.delta.cooledDown)
+
+	// After the cooldown the Deployment's next event goes through.
+	clk.Step(5 * time.Minute)
+	<-w.queue
+	run(ev("web-5f6c7d8b9-ccccc"))
+	assert.Len(t, w.queue, 3)
+
+	// Events older than the policy are not its occurrences.
+	old := ev("api-6")
+	old.LastTimestamp = metav1.NewTime(p.CreationTimestamp.Add(-time.Minute))
+	run(old)
+	assert.Equal(t, counters{total: 4, cooledDown: 2, rateLimited: 1, dropped: 1}, ps.delta)
+	// 9 selected occurrences: 4 outcomes + 5 queued or in flight (3 in the
+	// queue, 2 taken by "workers" without an outcome yet).
+	assert.Len(t, ps.pending, 5)
+	assert.Len(t, w.queue, 3)
+}
