@@ -141,6 +141,21 @@ func TestIntegration(t *testing.T) {
 		assert.Equal(t, []string{"after"}, rec.events())
 	})
 
+	t.Run("a policy that bypassed admission is InvalidSpec", func(t *testing.T) {
+		createNamespace(t, c, "bypass", nil)
+		p := newPolicy("bypass", "p", v1alpha1.EventSelector{Type: "Warning"})
+		p.Spec.McpEndpoint = "http://127.0.0.1:9/api/v1/tools/remediate" // not allowed, no own Secret
+		require.NoError(t, c.Create(ctx, p))
+		rec := &recorder{}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonInvalidSpec)
+		createEvent(t, c, "bypass", "ignored", "Warning", "BackOff", "Pod", "a")
+		h.wait(t, "bypass", "ignored")
+		assert.Empty(t, rec.events())
+	})
+
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
 		createNamespace(t, c, "cron", nil)
 		p := newPolicy("cron", "p", v1alpha1.EventSelector{Type: "Warning"})

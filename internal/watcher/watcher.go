@@ -39,6 +39,7 @@ import (
 	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/webhook"
 )
 
 // ValidateFunc validates a policy the way the admission webhook does
@@ -57,6 +58,7 @@ type Options struct {
 	Clock Clock
 	// Validate runs the webhook's validation on every policy generation;
 	// invalid policies get Ready=False/InvalidSpec and are not acted on.
+	// Default: webhook.Validate.
 	Validate ValidateFunc
 	// CompileCEL compiles selector expressions; default celevent.Compile.
 	CompileCEL CompileCELFunc
@@ -154,6 +156,9 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if o.Validate == nil {
+		o.Validate = webhook.Validate
 	}
 	if o.CompileCEL == nil {
 		o.CompileCEL = func(expr string) (EventMatcher, error) { return celevent.Compile(expr) }
