@@ -1,0 +1,75 @@
+package mcptest
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStubAnswers(t *testing.T) {
+	srv := New(Options{Token: "tok", Confidence: 0.7})
+	require.NoError(t, srv.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = srv.Close() })
+	tests := map[string]struct {
+		path, auth, body string
+		wantStatus       int
+		check            func(t *testing.T, env map[string]any)
+	}{
+		"automatic below threshold is not executed": {
+			body: `{"issue":"x","mode":"automatic","confidenceThreshold":0.8}`, wantStatus: 200,
+			check: func(t *testing.T, env map[string]any) {
+				r := env["data"].(map[string]any)["result"].(map[string]any)
+				assert.Equal(t, "success", r["status"])
+				assert.Equal(t, false, r["executed"])
+				assert.Contains(t, r["fallbackReason"], "below threshold")
+			},
+		},
+		"automatic at threshold executes": {
+			body: `{"issue":"x","mode":"automatic","confidenceThreshold":0.5}`, wantStatus: 200,
+			check: func(t *testing.T, env map[string]any) {
+				r := env["data"].(map[string]any)["result"].(map[string]any)
+				assert.Equal(t, true, r["executed"])
+				assert.Equal(t, true, r["validation"].(map[string]any)["success"])
+			},
+		},
+		"X-Dot-AI-Authorization fallback": {auth: "-x", body: `{"issue":"x"}`, wantStatus: 200},
+		"issue of 2000 astral units fits":  {body: `{"issue":"` + strings.Repeat("😀", 1000) + `"}`, wantStatus: 200},
+		"issue of 2001 units is rejected":  {body: `{"issue":"` + strings.Repeat("😀", 1000) + `a"}`, wantStatus: 500},
+		"missing issue":                    {body: `{"mode":"manual"}`, wantStatus: 500},
+		"not JSON":                         {body: `{`, wantStatus: 400},
+		"unknown tool":                     {path: "/api/v1/tools/nope", body: `{"issue":"x"}`, wantStatus: 404},
+		"wrong token":                      {auth: "Bearer nope", body: `{"issue":"x"}`, wantStatus: 401},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := tc.path
+			if path == "" {
+				path = RemediatePath
+			}
+			req, err := http.NewRequest(http.MethodPost, srv.BaseURL()+path, strings.NewReader(tc.body))
+			require.NoError(t, err)
+			switch tc.auth {
+			case "":
+				req.Header.Set("Authorization", "Bearer tok")
+			case "-x":
+				req.Header.Set("X-Dot-AI-Authorization", "Bearer tok")
+			default:
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, tc.wantStatus, resp.StatusCode)
+			var env map[string]any
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+			assert.Equal(t, tc.wantStatus == 200, env["success"])
+			if tc.check != nil {
+				tc.check(t, env)
+			}
+		})
+	}
+}
