@@ -37,12 +37,12 @@ func TestStubAnswers(t *testing.T) {
 			},
 		},
 		"X-Dot-AI-Authorization fallback": {auth: "-x", body: `{"issue":"x"}`, wantStatus: 200},
-		"issue of 2000 astral units fits":  {body: `{"issue":"` + strings.Repeat("😀", 1000) + `"}`, wantStatus: 200},
-		"issue of 2001 units is rejected":  {body: `{"issue":"` + strings.Repeat("😀", 1000) + `a"}`, wantStatus: 500},
-		"missing issue":                    {body: `{"mode":"manual"}`, wantStatus: 500},
-		"not JSON":                         {body: `{`, wantStatus: 400},
-		"unknown tool":                     {path: "/api/v1/tools/nope", body: `{"issue":"x"}`, wantStatus: 404},
-		"wrong token":                      {auth: "Bearer nope", body: `{"issue":"x"}`, wantStatus: 401},
+		"issue of 2000 astral units fits": {body: `{"issue":"` + strings.Repeat("😀", 1000) + `"}`, wantStatus: 200},
+		"issue of 2001 units is rejected": {body: `{"issue":"` + strings.Repeat("😀", 1000) + `a"}`, wantStatus: 500},
+		"missing issue":                   {body: `{"mode":"manual"}`, wantStatus: 500},
+		"not JSON":                        {body: `{`, wantStatus: 400},
+		"unknown tool":                    {path: "/api/v1/tools/nope", body: `{"issue":"x"}`, wantStatus: 404},
+		"wrong token":                     {auth: "Bearer nope", body: `{"issue":"x"}`, wantStatus: 401},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
