@@ -78,11 +78,29 @@ type running struct {
 
 func startWatcher(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery.Deliverer, hook func(*corev1.Event), opts ...Option) *running {
 	t.Helper()
-	mgr, err := manager.New(cfg, manager.Options{
+	r := startManager(t, cfg, s, d, hook, false, opts...)
+	require.Eventually(t, r.w.Ready, 30*time.Second, 20*time.Millisecond, "watcher did not start")
+	return r
+}
+
+// startManager starts a manager with a watcher; with leaderElect it competes
+// for a short Lease in the dot-ai namespace and may stay a standby.
+func startManager(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery.Deliverer, hook func(*corev1.Event), leaderElect bool, opts ...Option) *running {
+	t.Helper()
+	mo := manager.Options{
 		Scheme:                 testenv.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-	})
+	}
+	if leaderElect {
+		mo.LeaderElection = true
+		mo.LeaderElectionID = "dot-ai-watcher-test"
+		mo.LeaderElectionNamespace = s.Namespace
+		mo.LeaseDuration = ptr.To(3 * time.Second)
+		mo.RenewDeadline = ptr.To(2 * time.Second)
+		mo.RetryPeriod = ptr.To(500 * time.Millisecond)
+	}
+	mgr, err := manager.New(cfg, mo)
 	require.NoError(t, err)
 	w, err := New(mgr, s, d, append([]Option{WithStatusInterval(200 * time.Millisecond), WithCheckpointInterval(200 * time.Millisecond)}, opts...)...)
 	require.NoError(t, err)
@@ -91,7 +109,6 @@ func startWatcher(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- mgr.Start(ctx) }()
-	require.Eventually(t, w.Ready, 30*time.Second, 20*time.Millisecond, "watcher did not start")
 	return r
 }
 

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -35,11 +36,12 @@ import (
 // The restart test runs the watcher in a child process (this test binary in
 // helper mode) so it can be killed with SIGKILL.
 const (
-	envChild      = "DOT_AI_WATCHER_CHILD"
-	envKubeconfig = "DOT_AI_WATCHER_KUBECONFIG"
-	envStubURL    = "DOT_AI_WATCHER_STUB_URL"
-	childDelay    = 20 * time.Millisecond
-	childReady    = "WATCHER READY"
+	envChild       = "DOT_AI_WATCHER_CHILD"
+	envKubeconfig  = "DOT_AI_WATCHER_KUBECONFIG"
+	envStubURL     = "DOT_AI_WATCHER_STUB_URL"
+	envLeaderElect = "DOT_AI_WATCHER_LEADER_ELECT"
+	childDelay     = 20 * time.Millisecond
+	childReady     = "WATCHER READY"
 )
 
 func TestMain(m *testing.M) {
@@ -93,6 +95,10 @@ func runChild() int {
 	var d delivery.Deliverer = postDeliverer{url: os.Getenv(envStubURL), delay: childDelay}
 	if os.Getenv(envStubURL) == "" {
 		d = &recorder{} // memory benchmark: nothing to deliver to
+	}
+	if os.Getenv(envLeaderElect) == "1" {
+		startManager(t, cfg, s, d, nil, true) // leader or standby
+		<-make(chan struct{})
 	}
 	r := startWatcher(t, cfg, s, d, nil)
 	fmt.Println(childReady) // startWatcher returns once the Event cache synced
@@ -148,9 +154,10 @@ type child struct {
 	out *bytes.Buffer
 }
 
-func startChild(t *testing.T, kubeconfig, url string) *child {
+func startChild(t *testing.T, kubeconfig, url string, extraEnv ...string) *child {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig, envStubURL+"="+url)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -237,4 +244,52 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	t.Logf("delivered at kill: %d unique (%d requests); after restart: %d unique, %d requests, %d duplicates (bound %d)",
 		uAtKill, tAtKill, unique, all, dups, bound)
 	assert.LessOrEqual(t, dups, bound)
+}
+
+// TestFailoverToStandby: two controllers with leader election; the leader is
+// SIGKILLed mid-stream and the standby delivers the rest once the Lease
+// expires, within the same duplicate bound.
+func TestFailoverToStandby(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNamespace(t, c, "dot-ai", nil)
+	createNamespace(t, c, "failover", nil)
+	require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "failover", Name: "victim"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
+	p := newPolicy("failover", "p", v1alpha1.EventSelector{Type: "Warning"})
+	p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](10000)
+	require.NoError(t, c.Create(ctx, p))
+	st := &stub{count: map[string]int{}}
+	srv := httptest.NewServer(st)
+	defer srv.Close()
+	kubeconfig := writeKubeconfig(t, env.Config)
+
+	leader := startChild(t, kubeconfig, srv.URL, envLeaderElect+"=1")
+	waitReason(t, c, p, v1alpha1.ReasonActive) // only a leader writes status
+	startChild(t, kubeconfig, srv.URL, envLeaderElect+"=1")
+
+	const total = 300
+	created := make(chan struct{})
+	go func() {
+		defer close(created)
+		for i := range total {
+			now := metav1.Now()
+			if !assert.NoError(t, c.Create(ctx, &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Namespace: "failover", Name: fmt.Sprintf("ev-%03d", i)},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "victim", Namespace: "failover", APIVersion: "v1"},
+				Type:           "Warning", Reason: "BackOff", Count: 1, FirstTimestamp: now, LastTimestamp: now,
+			})) {
+				return
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { u, _ := st.stats(); return u >= 80 }, 60*time.Second, 5*time.Millisecond)
+	leader.kill(t)
+	<-created
+	require.Eventually(t, func() bool { u, _ := st.stats(); return u == total }, 120*time.Second, 20*time.Millisecond,
+		"the standby delivers every matching event")
+	unique, all := st.stats()
+	t.Logf("after failover: %d unique, %d requests, %d duplicates", unique, all, all-unique)
+	assert.LessOrEqual(t, all-unique, testSettings().Concurrency+256)
 }
