@@ -1,0 +1,331 @@
+package webhook_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/testenv"
+	"dot-ai.io/controller/internal/webhook"
+)
+
+const (
+	installEndpoint = "http://dot-ai.dot-ai.svc:3456/api/v1/tools/remediate"
+	otherEndpoint   = "http://127.0.0.2:3456/api/v1/tools/remediate"
+)
+
+// integrationSettings uses policy defaults that differ from the built-in
+// ones, so the test proves the defaults come from Settings.
+func integrationSettings() *config.Settings {
+	s := config.Default()
+	s.Namespace = "dot-ai"
+	s.MCPEndpoint = installEndpoint
+	s.Defaults = config.PolicyDefaults{
+		Mode:                 v1alpha1.ModeAutomatic,
+		ConfidenceThreshold:  0.65,
+		MaxRiskLevel:         v1alpha1.RiskMedium,
+		McpTool:              "remediate_custom",
+		EventsPerMinute:      42,
+		CooldownMinutes:      7,
+		IncludeLogs:          false,
+		LogLines:             250,
+		MaxLogBytes:          4096,
+		IncludePreviousLogs:  false,
+		IncludeRelatedEvents: false,
+		LookbackMinutes:      13,
+		IncludeResourceSpec:  false,
+		IncludeMetrics:       true,
+	}
+	return &s
+}
+
+// warningCollector records the Warning headers the apiserver returns.
+type warningCollector struct {
+	mu       sync.Mutex
+	warnings []string
+}
+
+func (w *warningCollector) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.warnings = append(w.warnings, text)
+}
+
+func (w *warningCollector) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.warnings
+	w.warnings = nil
+	return out
+}
+
+func webhookConfigs() ([]*admissionregv1.MutatingWebhookConfiguration, []*admissionregv1.ValidatingWebhookConfiguration) {
+	fail := admissionregv1.Fail
+	none := admissionregv1.SideEffectClassNone
+	rules := []admissionregv1.RuleWithOperations{{
+		Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
+		Rule: admissionregv1.Rule{
+			APIGroups:   []string{v1alpha1.GroupVersion.Group},
+			APIVersions: []string{v1alpha1.GroupVersion.Version},
+			Resources:   []string{"remediationpolicies"},
+		},
+	}}
+	// envtest turns the service path into https://host:port/<path>, so the
+	// leading slash is dropped here.
+	svc := func(path string) admissionregv1.WebhookClientConfig {
+		p := strings.TrimPrefix(path, "/")
+		return admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "dot-ai-controller-webhook", Namespace: "dot-ai", Path: &p}}
+	}
+	m := &admissionregv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
+		Webhooks: []admissionregv1.MutatingWebhook{{
+			Name: "mremediationpolicy.dot-ai.io", ClientConfig: svc(webhook.MutatePath), Rules: rules,
+			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	v := &admissionregv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
+		Webhooks: []admissionregv1.ValidatingWebhook{{
+			Name: "vremediationpolicy.dot-ai.io", ClientConfig: svc(webhook.ValidatePath), Rules: rules,
+			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	return []*admissionregv1.MutatingWebhookConfiguration{m}, []*admissionregv1.ValidatingWebhookConfiguration{v}
+}
+
+type webhookEnv struct {
+	client   client.Client
+	warnings *warningCollector
+}
+
+// startWebhookEnv starts a real kube-apiserver whose webhook configurations
+// call a manager serving the RemediationPolicy webhooks over TLS on loopback.
+func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
+	tb.Helper()
+	logf.SetLogger(logr.Discard())
+	mutating, validating := webhookConfigs()
+	env := testenv.Start(tb, testenv.Options{Webhooks: &envtest.WebhookInstallOptions{
+		MutatingWebhooks: mutating, ValidatingWebhooks: validating,
+	}})
+	wo := env.WebhookInstallOptions
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 testenv.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+		}),
+	})
+	require.NoError(tb, err)
+	require.NoError(tb, (&webhook.RemediationPolicyWebhook{Settings: s}).SetupWebhookWithManager(mgr))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Manager stopped with error: %v", err)
+		}
+	})
+	require.Eventually(tb, func() bool {
+		return mgr.GetWebhookServer().StartedChecker()(nil) == nil
+	}, 30*time.Second, 50*time.Millisecond, "webhook server did not start")
+
+	warnings := &warningCollector{}
+	ccfg := rest.CopyConfig(cfg)
+	ccfg.WarningHandler = warnings
+	c, err := client.New(ccfg, client.Options{Scheme: testenv.Scheme()})
+	require.NoError(tb, err)
+	for _, ns := range []string{"dot-ai", "team-a"} {
+		require.NoError(tb, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	return &webhookEnv{client: c, warnings: warnings}
+}
+
+func policy(ns, name string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
+	if len(sels) == 0 {
+		sels = []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}}
+	}
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: sels},
+	}
+}
+
+type cause struct {
+	Type  metav1.CauseType
+	Field string
+}
+
+func causesOf(t *testing.T, err error) []cause {
+	t.Helper()
+	var status apierrors.APIStatus
+	require.True(t, errors.As(err, &status), "not an API status error: %v", err)
+	require.NotNil(t, status.Status().Details, "status has no details: %v", err)
+	var out []cause
+	for _, c := range status.Status().Details.Causes {
+		out = append(out, cause{c.Type, c.Field})
+	}
+	return out
+}
+
+func TestWebhooksAgainstAPIServer(t *testing.T) {
+	s := integrationSettings()
+	e := startWebhookEnv(t, s)
+	ctx := t.Context()
+
+	t.Run("invalid policy is rejected with every field error", func(t *testing.T) {
+		p := policy("team-a", "invalid",
+			v1alpha1.EventSelector{},
+			v1alpha1.EventSelector{Reason: "BackOff", Message: "(", Expression: "event.nope == 1"},
+			v1alpha1.EventSelector{Reason: "BackOff", Message: "(", Expression: "event.nope == 1"},
+			v1alpha1.EventSelector{Reason: "Failed", Namespace: "team-b"},
+		)
+		p.Spec.McpEndpoint = otherEndpoint
+		p.Spec.McpTool = "ok"
+		p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+		err := e.client.Create(ctx, p)
+		require.Error(t, err)
+		assert.True(t, apierrors.IsInvalid(err), "want 422 Invalid, got %v", err)
+		assert.Contains(t, err.Error(), `RemediationPolicy.remediation.dot-ai.io "invalid" is invalid`)
+		assert.ElementsMatch(t, []cause{
+			{metav1.CauseType(field.ErrorTypeInvalid), "spec.eventSelectors[0]"},
+			{metav1.CauseType(field.ErrorTypeInvalid), "spec.eventSelectors[1].message"},
+			{metav1.CauseType(field.ErrorTypeInvalid), "spec.eventSelectors[1].expression"},
+			{metav1.CauseType(field.ErrorTypeDuplicate), "spec.eventSelectors[2]"},
+			{metav1.CauseType(field.ErrorTypeInvalid), "spec.eventSelectors[2].message"},
+			{metav1.CauseType(field.ErrorTypeInvalid), "spec.eventSelectors[2].expression"},
+			{metav1.CauseType(field.ErrorTypeForbidden), "spec.mcpEndpoint"},
+			{metav1.CauseType(field.ErrorTypeForbidden), "spec.namespaceSelector"},
+		}, causesOf(t, err))
+		// eventSelectors[3].namespace is not reported: with namespaceSelector
+		// set, a selector may name another namespace.
+	})
+
+	t.Run("minimal valid policy comes back fully defaulted from settings", func(t *testing.T) {
+		p := policy("team-a", "minimal")
+		require.NoError(t, e.client.Create(ctx, p))
+		d := s.Defaults
+		want := v1alpha1.RemediationPolicySpec{
+			EventSelectors:      []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}},
+			Mode:                d.Mode,
+			ConfidenceThreshold: new(d.ConfidenceThreshold),
+			MaxRiskLevel:        d.MaxRiskLevel,
+			McpTool:             d.McpTool,
+			RateLimiting:        &v1alpha1.RateLimiting{EventsPerMinute: new(d.EventsPerMinute), CooldownMinutes: new(d.CooldownMinutes)},
+			ContextGathering: &v1alpha1.ContextGathering{
+				IncludeLogs: new(d.IncludeLogs), LogLines: new(d.LogLines), MaxLogBytes: new(d.MaxLogBytes),
+				IncludePreviousLogs: new(d.IncludePreviousLogs), IncludeRelatedEvents: new(d.IncludeRelatedEvents),
+				LookbackMinutes: new(d.LookbackMinutes), IncludeResourceSpec: new(d.IncludeResourceSpec),
+				IncludeMetrics: new(d.IncludeMetrics),
+			},
+		}
+		// Read it back from the apiserver, not from the create response only.
+		got := &v1alpha1.RemediationPolicy{}
+		require.NoError(t, e.client.Get(ctx, client.ObjectKeyFromObject(p), got))
+		assert.Equal(t, want, got.Spec)
+		assert.Empty(t, got.Spec.McpEndpoint, "the installation endpoint is never copied into a policy")
+		assert.Nil(t, got.Spec.McpAuthSecretRef)
+	})
+
+	t.Run("namespaceSelector outside the cluster-policy namespaces is rejected", func(t *testing.T) {
+		p := policy("team-a", "wide")
+		p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
+		err := e.client.Create(ctx, p)
+		require.Error(t, err)
+		assert.Equal(t, []cause{{metav1.CauseType(field.ErrorTypeForbidden), "spec.namespaceSelector"}}, causesOf(t, err))
+		assert.Contains(t, err.Error(), "namespaceSelector is only allowed for policies in the cluster-policy namespaces [dot-ai]")
+
+		ok := policy("dot-ai", "wide")
+		ok.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
+		require.NoError(t, e.client.Create(ctx, ok))
+	})
+
+	t.Run("warnings reach the client", func(t *testing.T) {
+		e.warnings.take()
+		p := policy("team-a", "risky")
+		p.Spec.MaxRiskLevel = v1alpha1.RiskHigh // mode automatic comes from the settings' defaults
+		p.Spec.Suspend = new(true)
+		require.NoError(t, e.client.Create(ctx, p))
+		assert.ElementsMatch(t, []string{webhook.WarnAutomaticHighRisk, webhook.WarnSuspended}, e.warnings.take())
+	})
+
+	t.Run("an update that breaks the policy is rejected, a metadata-only update is not", func(t *testing.T) {
+		p := &v1alpha1.RemediationPolicy{}
+		require.NoError(t, e.client.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "minimal"}, p))
+		bad := p.DeepCopy()
+		bad.Spec.EventSelectors = append(bad.Spec.EventSelectors, bad.Spec.EventSelectors[0])
+		err := e.client.Update(ctx, bad)
+		require.Error(t, err)
+		assert.Equal(t, []cause{{metav1.CauseType(field.ErrorTypeDuplicate), "spec.eventSelectors[1]"}}, causesOf(t, err))
+
+		p.Labels = map[string]string{"team": "a"}
+		require.NoError(t, e.client.Update(ctx, p))
+	})
+}
+
+// BenchmarkAdmission measures the admission round trip of a create through
+// the real apiserver (mutating + validating webhook over TLS, server-side dry
+// run so nothing is stored) and reports p50/p99.
+//
+//	go test ./internal/webhook -run '^$' -bench BenchmarkAdmission -benchtime 2000x
+func BenchmarkAdmission(b *testing.B) {
+	e := startWebhookEnv(b, integrationSettings())
+	ctx := context.Background()
+	create := func(i int) time.Duration {
+		p := policy("team-a", fmt.Sprintf("bench-%d", i),
+			v1alpha1.EventSelector{Type: v1alpha1.EventTypeWarning, Reason: "BackOff", Message: "^Back-off restarting"},
+			v1alpha1.EventSelector{Reason: "OOMKilled", Expression: `event.involvedObject.kind == "Pod" && event.count > 2`},
+		)
+		start := time.Now()
+		if err := e.client.Create(ctx, p, client.DryRunAll); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	for i := range 50 { // warm up connections and caches
+		create(-i - 1)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		lat = append(lat, create(i))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(q float64) float64 {
+		idx := min(int(q*float64(len(lat))), len(lat)-1)
+		return float64(lat[idx].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(slices.Max(lat).Microseconds())/1000, "max-ms")
+}
