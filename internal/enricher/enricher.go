@@ -417,6 +417,12 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g gathering) ([
 		if err != nil {
 			notes = append(notes, "logs of "+which+": "+short(err))
 		}
+		if len(lines) == 0 {
+			if err == nil {
+				notes = append(notes, "logs of "+which+": empty")
+			}
+			continue
+		}
 		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: lines, Truncated: truncated})
 	}
 	return out, notes

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -306,6 +307,28 @@ func TestEnrichPodOwnerChainAndStripping(t *testing.T) {
 	assert.Contains(t, string(b), "FROM_SECRET")
 	assert.Contains(t, c.Notes, "related events: no event index")
 	assert.Contains(t, strings.Join(c.Notes, "\n"), "waiting to start", "a log error is a note")
+}
+
+func TestEnrichJobOwnerChain(t *testing.T) {
+	ctrl := true
+	cron := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: "team-a", UID: "cj"}}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "nightly-2911", Namespace: "team-a", UID: "job",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "nightly", UID: "cj", Controller: &ctrl}}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "nightly-2911-abcde", Namespace: "team-a",
+		Labels:          map[string]string{"batch.kubernetes.io/job-name": "nightly-2911"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "nightly-2911", UID: "job", Controller: &ctrl}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main"}}}}
+	e := New(Options{Kube: fake.NewClientset(cron, job, pod), Logs: &fakeLogs{}, Clock: clocktesting.NewFakePassiveClock(now)})
+
+	c := e.Enrich(context.Background(), nil, event("e", "Pod", pod.Name, "BackOff", "Warning", 0))
+	assert.Equal(t, []string{"Pod/nightly-2911-abcde", "Job/nightly-2911", "CronJob/nightly"}, c.OwnerChain)
+
+	// An event about the Job gathers its Pods through the job-name label.
+	c = e.Enrich(context.Background(), nil, event("e", "Job", job.Name, "BackoffLimitExceeded", "Warning", 0))
+	assert.Equal(t, []string{"Job/nightly-2911", "CronJob/nightly"}, c.OwnerChain)
+	require.Len(t, c.ContainerStatuses, 0)
+	require.Len(t, c.Logs, 0)
+	assert.Contains(t, strings.Join(c.Notes, "\n"), "logs of nightly-2911-abcde/main")
 }
 
 func TestEnrichBestEffort(t *testing.T) {

@@ -168,6 +168,18 @@ func TestIntegration(t *testing.T) {
 		assert.Contains(t, issue, "SuccessfulCreate ReplicaSet/web-7d4b9c")
 	})
 
+	t.Run("real log and metrics sources through the apiserver, without kubelet and metrics-server", func(t *testing.T) {
+		real := enricher.New(enricher.Options{Kube: kube, Defaults: config.Default().Defaults})
+		p := pol.DeepCopy()
+		p.Spec.ContextGathering.IncludeMetrics = ptr.To(true)
+		got := real.Enrich(ctx, p, backoff)
+		notes := strings.Join(got.Notes, "\n")
+		assert.Empty(t, got.Logs, "the apiserver streams nothing for a Pod without a node")
+		assert.Contains(t, notes, "logs of web-7d4b9c-x2x9z/app:")
+		assert.Contains(t, notes, "metrics: metrics.k8s.io is not served")
+		assert.Equal(t, []string{"Pod/web-7d4b9c-x2x9z", "ReplicaSet/web-7d4b9c", "Deployment/web"}, got.OwnerChain)
+	})
+
 	t.Run("secret read from the policy's namespace only", func(t *testing.T) {
 		srv := mcptest.New(mcptest.Options{Token: "team-token"})
 		require.NoError(t, srv.Start("127.0.0.1:0"))
