@@ -223,6 +223,10 @@ func (s *checkpointStore) load(ctx context.Context, uid types.UID) (*checkpoint,
 // save writes data for the policy, creating the ConfigMap if needed. The
 // leader is the only writer, so a conflict is resolved by overwriting.
 func (s *checkpointStore) save(ctx context.Context, uid types.UID, policy string, data map[string]string, rv string) (string, error) {
+	return s.saveAttempt(ctx, uid, policy, data, rv, 0)
+}
+
+func (s *checkpointStore) saveAttempt(ctx context.Context, uid types.UID, policy string, data map[string]string, rv string, attempt int) (string, error) {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:       s.namespace,
@@ -248,8 +252,8 @@ func (s *checkpointStore) save(ctx context.Context, uid types.UID, policy string
 		cm.ResourceVersion = cur.ResourceVersion
 	}
 	err := s.writer.Update(ctx, cm)
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		return s.save(ctx, uid, policy, data, "")
+	if (apierrors.IsConflict(err) || apierrors.IsNotFound(err)) && attempt < 3 {
+		return s.saveAttempt(ctx, uid, policy, data, "", attempt+1)
 	}
 	if err != nil {
 		return "", err

@@ -276,6 +276,39 @@ func TestIntegration(t *testing.T) {
 		assertAddsUp(t, st)
 	})
 
+	t.Run("shutdown drains in-flight deliveries up to the drain timeout", func(t *testing.T) {
+		createNamespace(t, c, "drain", nil)
+		p := newPolicy("drain", "p", v1alpha1.EventSelector{Type: "Warning"})
+		require.NoError(t, c.Create(ctx, p))
+		require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "drain", Name: "a"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
+		s := testSettings()
+		s.DrainTimeout = 20 * time.Second
+		rec := &recorder{delay: time.Second}
+		r := startWatcher(t, env.Config, s, rec, nil)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		createEvent(t, c, "drain", "slow", "Warning", "BackOff", "Pod", "a")
+		require.Eventually(t, func() bool { return rec.calls.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+		r.stop(t) // returns after the in-flight call finished and status was written
+		assert.Equal(t, []string{"slow"}, rec.events())
+		assert.Equal(t, int64(1), status(p).AnalysesCompleted)
+
+		// A call still running when the drain timeout ends is not counted
+		// and is delivered again after the restart.
+		s.DrainTimeout = 100 * time.Millisecond
+		stuck := &recorder{delay: time.Hour}
+		r = startWatcher(t, env.Config, s, stuck, nil)
+		createEvent(t, c, "drain", "stuck", "Warning", "BackOff", "Pod", "a")
+		require.Eventually(t, func() bool { return stuck.calls.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+		r.stop(t)
+		assert.Equal(t, int64(1), status(p).TotalEventsProcessed)
+		again := &recorder{}
+		r = startWatcher(t, env.Config, testSettings(), again, nil)
+		defer r.stop(t)
+		require.Eventually(t, func() bool { return slices.Contains(again.events(), "stuck") }, 10*time.Second, 10*time.Millisecond)
+		assert.Equal(t, []string{"stuck"}, again.events())
+	})
+
 	t.Run("events created while down are delivered on start", func(t *testing.T) {
 		createNamespace(t, c, "down", nil)
 		p := newPolicy("down", "p", v1alpha1.EventSelector{Type: "Warning"})
