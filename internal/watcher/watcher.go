@@ -148,7 +148,8 @@ type Watcher struct {
 }
 
 // New builds the watcher. It creates (but does not start) its informers, so
-// EventsFor can be handed to the enricher before the manager starts.
+// EventsFor can be handed to the enricher before the manager starts. d may be
+// nil if SetDeliverer is called before the manager starts.
 func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...Option) (*Watcher, error) {
 	o := Options{}
 	for _, f := range opts {
@@ -237,6 +238,11 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 }
 
 func involvedKey(ns, kind, name string) string { return ns + "/" + kind + "/" + name }
+
+// SetDeliverer sets the Deliverer when it could not be passed to New (the
+// enricher inside it needs the watcher's EventsFor first). Call it before the
+// manager starts.
+func (w *Watcher) SetDeliverer(d delivery.Deliverer) { w.d = d }
 
 // SetupWithManager adds the watcher to mgr as a leader-only runnable.
 func (w *Watcher) SetupWithManager(mgr manager.Manager) error {
@@ -427,6 +433,9 @@ func (w *Watcher) eventExists(uid types.UID) bool {
 // for up to Settings.DrainTimeout and writes the last checkpoints and status.
 func (w *Watcher) Start(ctx context.Context) error {
 	log := w.log
+	if w.d == nil {
+		return fmt.Errorf("event watcher has no Deliverer: pass one to New or call SetDeliverer")
+	}
 	// 1. Policies and their checkpoints, before any event is looked at.
 	inf, err := w.cache.GetInformer(ctx, &v1alpha1.RemediationPolicy{})
 	if err != nil {
