@@ -108,3 +108,12 @@ func (bs *breakers) done(key string, ok bool) {
 		}
 	}
 }
+
+// release gives back a half-open probe without recording an outcome.
+func (bs *breakers) release(key string) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if b := bs.m[key]; b != nil {
+		b.probing = false
+	}
+}

@@ -246,7 +246,12 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		var e *Error
 		if errors.As(callErr, &e) {
 			e.Attempts = attempt
-			c.breakers.done(key, e.Kind != KindUnreachable)
+			if e.Kind == KindCanceled || e.Kind == KindInvalid {
+				// Says nothing about the server's health.
+				c.breakers.release(key)
+			} else {
+				c.breakers.done(key, e.Kind != KindUnreachable)
+			}
 		} else {
 			c.breakers.done(key, true)
 		}

@@ -269,6 +269,13 @@ func TestHalfOpenAllowsOneProbe(t *testing.T) {
 	assert.Positive(t, b.acquire("k"), "others wait while the probe is in flight")
 	b.done("k", true)
 	assert.Zero(t, b.acquire("k"))
+
+	b.done("k", false)
+	clk.Step(10 * time.Second)
+	assert.Zero(t, b.acquire("k"), "probe")
+	b.release("k")
+	assert.Zero(t, b.acquire("k"), "a released probe can be taken again")
+	assert.Positive(t, b.acquire("k"))
 }
 
 func TestCustomCA(t *testing.T) {

@@ -166,7 +166,7 @@ func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
 		Policy:  &mcp.PolicyRef{Namespace: req.Policy.Namespace, Name: req.Policy.Name},
 	}
 	if mode == v1alpha1.ModeAutomatic {
-		ct := req.ConfidenceThreshold
+		ct := effectiveThreshold(req)
 		body.ConfidenceThreshold = &ct
 		body.MaxRiskLevel = string(req.MaxRiskLevel)
 		if body.MaxRiskLevel == "" {
@@ -174,6 +174,25 @@ func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
 		}
 	}
 	return body
+}
+
+// DefaultConfidenceThreshold is used in automatic mode when neither the
+// request nor the policy carries a threshold (a policy that bypassed the
+// defaulting webhook): a zero threshold would let dot-ai execute anything.
+const DefaultConfidenceThreshold = 0.8
+
+func effectiveThreshold(req delivery.Request) float64 {
+	if req.ConfidenceThreshold != 0 {
+		return req.ConfidenceThreshold
+	}
+	spec := &req.Policy.Spec
+	if i := req.SelectorIndex; i >= 0 && i < len(spec.EventSelectors) && spec.EventSelectors[i].ConfidenceThreshold != nil {
+		return *spec.EventSelectors[i].ConfidenceThreshold
+	}
+	if spec.ConfidenceThreshold != nil {
+		return *spec.ConfidenceThreshold
+	}
+	return DefaultConfidenceThreshold
 }
 
 // token resolves the bearer token for endpoint. A non-empty reason means

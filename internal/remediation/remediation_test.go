@@ -305,3 +305,16 @@ func TestMapResponse(t *testing.T) {
 		}
 	})
 }
+
+func TestEffectiveThreshold(t *testing.T) {
+	req := request(v1alpha1.ModeAutomatic, nil)
+	req.ConfidenceThreshold = 0.7
+	assert.Equal(t, 0.7, effectiveThreshold(req), "the watcher's effective value wins")
+	req.ConfidenceThreshold = 0
+	assert.Equal(t, DefaultConfidenceThreshold, effectiveThreshold(req), "never 0 by omission")
+	zero, half := 0.0, 0.5
+	req.Policy.Spec.ConfidenceThreshold = &zero
+	assert.Equal(t, 0.0, effectiveThreshold(req), "an explicit 0 is the user's choice")
+	req.Policy.Spec.EventSelectors[0].ConfidenceThreshold = &half
+	assert.Equal(t, 0.5, effectiveThreshold(req))
+}
