@@ -253,7 +253,7 @@ func short(err error) string {
 
 func eventInfo(ev *corev1.Event) EventInfo {
 	info := EventInfo{
-		Type: ev.Type, Reason: ev.Reason, Message: ev.Message,
+		Type: ev.Type, Reason: ev.Reason, Message: truncateBytes(RedactLine(ev.Message), 4096),
 		Namespace: ev.Namespace, Name: ev.Name,
 		InvolvedObject: ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name,
 		Count:          ev.Count,
