@@ -34,5 +34,5 @@ image-smoke: image ## Run the image as UID 65532 with a read-only root filesyste
 	$(CONTAINER_TOOL) run --rm $(if $(filter podman,$(CONTAINER_TOOL)),--runtime /usr/sbin/runc --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --network none) \
 		--user 65532:65532 --read-only $(IMG) --version
 	$(CONTAINER_TOOL) run --rm $(if $(filter podman,$(CONTAINER_TOOL)),--runtime /usr/sbin/runc --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --network none) \
-		--user 65532:65532 --read-only $(IMG) --help 2>&1 | grep -q -- '--mcp-endpoint'
+		--user 65532:65532 --read-only $(IMG) --help 2>&1 | grep -- '-mcp-endpoint' >/dev/null
 	@echo "image $(IMG) runs as 65532 with a read-only root filesystem"
