@@ -1,0 +1,48 @@
+##@ Cluster stages (chart-testing install, end-to-end, demo; docs/local-cluster.md)
+
+E2E_TIMEOUT ?= 10m
+
+.PHONY: ct-install
+ct-install: cluster-up helm ## ct install --all of charts/ against the local cluster (install, helm test, uninstall per ci/*-values.yaml).
+	@mkdir -p $(ROOT)/.cache
+	@# The CRD is kept on uninstall (helm.sh/resource-policy: keep), so each
+	@# later ci/*-values.yaml release must adopt it: --take-ownership on install.
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(BIN)/ct install --config ct.yaml --all --helm-extra-set-args=--take-ownership 2>&1 | tee $(ROOT)/.cache/ct-install.log
+	@grep -q '✔︎ dot-ai-controller' $(ROOT)/.cache/ct-install.log || { echo "ct install did not pass the dot-ai-controller chart"; exit 1; }
+
+.PHONY: e2e
+e2e: cluster-up build helm ## End-to-end tests against the local cluster (controller binary run as the chart's Deployment).
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
+
+.PHONY: demo
+demo: ## One-command demo: cluster, chart, example policy, crash-looping workload, the MCP request (hack/demo.sh).
+	hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop the demo's processes and the local cluster.
+	hack/demo.sh down
+
+.PHONY: ci-cluster-stages
+ci-cluster-stages: ## CI: cluster-up, ct-install, e2e, cluster-down, each timed (called by .ci/run after make test).
+	@set -e; trap '$(MAKE) --no-print-directory cluster-down' EXIT; \
+	for s in cluster-up ct-install e2e; do \
+	  start=$$(date +%s); echo "::: cluster stage $$s"; \
+	  $(MAKE) --no-print-directory $$s; \
+	  echo "::: cluster stage $$s took $$(( $$(date +%s) - start ))s"; \
+	done
+
+##@ kind path (machines with Docker; not runnable on this machine)
+
+KIND ?= kind
+KIND_CLUSTER ?= dot-ai-e2e
+CERT_MANAGER_CHART_VERSION ?= v1.21.2
+
+.PHONY: e2e-kind
+e2e-kind: helm ## kind cluster, image loaded, cert-manager chart, ct install, e2e with the chart's own pod (needs Docker and kind).
+	$(KIND) create cluster --name $(KIND_CLUSTER) --wait 120s
+	docker build -t $(IMG) .
+	$(KIND) load docker-image $(IMG) --name $(KIND_CLUSTER)
+	$(BIN)/helm repo add jetstack https://charts.jetstack.io --force-update
+	$(BIN)/helm install cert-manager jetstack/cert-manager --version $(CERT_MANAGER_CHART_VERSION) -n cert-manager --create-namespace --set crds.enabled=true --wait
+	$(BIN)/ct install --config ct.yaml --all --helm-extra-set-args="--take-ownership --set=image.repository=$(firstword $(subst :, ,$(IMG))) --set=image.tag=$(VERSION)"
+	E2E_EXTERNAL_CONTROLLER=1 go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
