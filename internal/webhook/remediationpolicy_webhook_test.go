@@ -675,3 +675,22 @@ func TestFieldPath(t *testing.T) {
 		assert.Equal(t, want, fieldPath(root, in).String(), in)
 	}
 }
+
+// BenchmarkValidateDefault measures the in-process cost of one admission
+// (Default + Validate, including regex and CEL compilation) without the
+// apiserver round trip.
+func BenchmarkValidateDefault(b *testing.B) {
+	s := testSettings()
+	base := validPolicy()
+	base.Spec.EventSelectors = []v1alpha1.EventSelector{
+		{Type: v1alpha1.EventTypeWarning, Reason: "BackOff", Message: "^Back-off restarting"},
+		{Reason: "OOMKilled", Expression: `event.involvedObject.kind == "Pod" && event.count > 2`},
+	}
+	for b.Loop() {
+		p := base.DeepCopy()
+		Default(s, p)
+		if errs, _ := Validate(s, nil, p); len(errs) > 0 {
+			b.Fatal(errs.ToAggregate())
+		}
+	}
+}
