@@ -7,7 +7,7 @@ CLUSTER_SRCS := $(wildcard hack/cluster/*.go hack/cluster/go.mod hack/cluster/go
 
 $(BIN)/cluster: $(CLUSTER_SRCS)
 	@echo ">> building bin/cluster (local cluster harness with cert-manager's controllers)"
-	cd hack/cluster && go build -trimpath -o $(BIN)/cluster .
+	cd hack/cluster && go build -o $(BIN)/cluster .
 
 .PHONY: cluster-tools
 cluster-tools: ## Build the cluster's binaries into bin/ (no-op once built; ~20 min cold).
