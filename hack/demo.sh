@@ -83,6 +83,9 @@ else
 fi
 took
 
+for _ in $(seq 40); do
+  [[ -n $(kubectl get remediationpolicies.remediation.dot-ai.io -n demo crashloops -o jsonpath='{.status.recentOutcomes}' 2>/dev/null) ]] && break; sleep 0.5
+done
 echo "--- kubectl get rp -n demo crashloops -o yaml (status):"
 kubectl get remediationpolicies.remediation.dot-ai.io -n demo crashloops -o jsonpath='{.status}' | python3 -m json.tool 2>/dev/null || true
 
