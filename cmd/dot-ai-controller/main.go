@@ -124,11 +124,17 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	if err := o.settings.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid settings: %w", err)
 	}
-	if o.gracefulShutdown <= o.settings.DrainTimeout {
-		return nil, fmt.Errorf("--graceful-shutdown-timeout (%s) must exceed --drain-timeout (%s)", o.gracefulShutdown, o.settings.DrainTimeout)
+	// The watcher drains for --drain-timeout, then needs up to
+	// shutdownWriteBudget for its last checkpoint and status writes.
+	if min := o.settings.DrainTimeout + shutdownWriteBudget; o.gracefulShutdown < min {
+		return nil, fmt.Errorf("--graceful-shutdown-timeout (%s) must be at least --drain-timeout + %s (%s)", o.gracefulShutdown, shutdownWriteBudget, min)
 	}
 	return o, nil
 }
+
+// shutdownWriteBudget is the time the watcher takes after its drain to write
+// its last checkpoints and status.
+const shutdownWriteBudget = 10 * time.Second
 
 func run(ctx context.Context, o *options) error {
 	setupLog.Info("Starting dot-ai-controller", "version", version.Version, "namespace", o.settings.Namespace)

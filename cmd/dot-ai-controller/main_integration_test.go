@@ -49,7 +49,7 @@ func TestBinaryAgainstRealAPIServer(t *testing.T) {
 		"--webhook-cert-dir=" + certDir,
 		"--mcp-endpoint=http://127.0.0.1:1/api/v1/tools/remediate",
 		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
-		"--drain-timeout=1s", "--graceful-shutdown-timeout=5s",
+		"--drain-timeout=1s", "--graceful-shutdown-timeout=11s",
 	}, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 

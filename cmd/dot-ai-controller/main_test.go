@@ -17,7 +17,7 @@ func TestParseFlags(t *testing.T) {
 		"defaults":               {},
 		"stray argument":         {args: []string{"serve"}, wantErr: "unexpected arguments"},
 		"unknown flag":           {args: []string{"--leader-elekt"}, wantErr: "not defined"},
-		"drain exceeds shutdown": {args: []string{"--drain-timeout=60s", "--graceful-shutdown-timeout=30s"}, wantErr: "must exceed"},
+		"drain exceeds shutdown": {args: []string{"--drain-timeout=60s", "--graceful-shutdown-timeout=30s"}, wantErr: "must be at least"},
 		"invalid setting":        {args: []string{"--queue-size=0"}, wantErr: "QueueSize"},
 	}
 	for name, tc := range tests {

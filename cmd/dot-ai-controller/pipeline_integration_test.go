@@ -66,7 +66,7 @@ func TestPipelineAgainstRealAPIServer(t *testing.T) {
 		"--leader-elect=false",
 		"--default-log-lines=42",
 		"--default-cooldown-minutes=30",
-		"--drain-timeout=1s", "--graceful-shutdown-timeout=5s",
+		"--drain-timeout=1s", "--graceful-shutdown-timeout=11s",
 	}, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	runCtx, stop := context.WithCancel(ctx)

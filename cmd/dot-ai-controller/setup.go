@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"dot-ai.io/controller/internal/config"
-	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/remediation"
@@ -27,9 +24,9 @@ func setupWebhooks(mgr manager.Manager, s *config.Settings) error {
 }
 
 // setupPipeline wires the event watcher (internal/watcher) to the delivery
-// step: enrichment (internal/enricher) and the MCP client (internal/mcp).
-// The enricher reads related events from the watcher's informer cache, and
-// the watcher needs the deliverer, so the index is handed over lazily.
+// step: enrichment (internal/enricher) and the MCP client (internal/mcp). The
+// enricher reads related events from the watcher's informer cache, so the
+// watcher is built first and given its deliverer afterwards.
 func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
@@ -39,39 +36,16 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	if err != nil {
 		return fmt.Errorf("creating MCP client: %w", err)
 	}
-	index := &lazyEventIndex{}
-	deliverer := remediation.New(remediation.Options{
-		Settings: s,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: index, Defaults: s.Defaults}),
-		Client:   mcpClient,
-		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
-		Log:      mgr.GetLogger().WithName("delivery"),
-	})
-	w, err := watcher.New(mgr, s, deliverer, watcher.WithValidate(webhook.Validate))
+	w, err := watcher.New(mgr, s, nil, watcher.WithValidate(webhook.Validate))
 	if err != nil {
 		return fmt.Errorf("creating event watcher: %w", err)
 	}
-	index.set(w)
+	w.SetDeliverer(remediation.New(remediation.Options{
+		Settings: s,
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: w, Defaults: s.Defaults}),
+		Client:   mcpClient,
+		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
+		Log:      mgr.GetLogger().WithName("delivery"),
+	}))
 	return w.SetupWithManager(mgr)
-}
-
-// lazyEventIndex forwards to the watcher's index once it exists.
-type lazyEventIndex struct {
-	mu    sync.RWMutex
-	index delivery.EventIndex
-}
-
-func (l *lazyEventIndex) set(i delivery.EventIndex) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.index = i
-}
-
-func (l *lazyEventIndex) EventsFor(namespace, kind, name string) []*corev1.Event {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.index == nil {
-		return nil
-	}
-	return l.index.EventsFor(namespace, kind, name)
 }

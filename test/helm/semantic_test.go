@@ -435,7 +435,7 @@ func TestValuesRejected(t *testing.T) {
 		{"token and existing secret", map[string]any{"mcp": map[string]any{"authToken": "x", "existingSecret": "y"}}, "mutually exclusive"},
 		{"replicas without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, "needs leaderElection.enabled=true"},
 		{"grace period too short", map[string]any{"terminationGracePeriodSeconds": 45}, "must exceed gracefulShutdownTimeout"},
-		{"shutdown not above drain", map[string]any{"drainTimeout": "1m", "gracefulShutdownTimeout": "60s", "terminationGracePeriodSeconds": 120}, "must exceed drainTimeout"},
+		{"shutdown not drain + 10s", map[string]any{"drainTimeout": "1m", "gracefulShutdownTimeout": "65s", "terminationGracePeriodSeconds": 120}, "must be at least drainTimeout"},
 		{"no service account name", map[string]any{"serviceAccount": map[string]any{"create": false}}, "serviceAccount.name is required"},
 	}
 	for _, tc := range cases {

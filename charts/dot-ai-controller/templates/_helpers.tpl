@@ -112,8 +112,8 @@ app.kubernetes.io/part-of: dot-ai
 {{- if le (int .Values.terminationGracePeriodSeconds) (int (include "dot-ai-controller.seconds" .Values.gracefulShutdownTimeout)) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed gracefulShutdownTimeout (%s)" .Values.terminationGracePeriodSeconds .Values.gracefulShutdownTimeout) }}
 {{- end }}
-{{- if le (int (include "dot-ai-controller.seconds" .Values.gracefulShutdownTimeout)) (int (include "dot-ai-controller.seconds" .Values.drainTimeout)) }}
-{{- fail (printf "gracefulShutdownTimeout (%s) must exceed drainTimeout (%s)" .Values.gracefulShutdownTimeout $drain) }}
+{{- if lt (int (include "dot-ai-controller.seconds" .Values.gracefulShutdownTimeout)) (add 10 (int (include "dot-ai-controller.seconds" .Values.drainTimeout))) }}
+{{- fail (printf "gracefulShutdownTimeout (%s) must be at least drainTimeout (%s) + 10s, the time the controller needs for its last checkpoint and status writes" .Values.gracefulShutdownTimeout $drain) }}
 {{- end }}
 {{- end }}
 
