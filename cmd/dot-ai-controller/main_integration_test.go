@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,10 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -27,36 +22,15 @@ import (
 func TestBinaryAgainstRealAPIServer(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	ctx := t.Context()
-	require.NoError(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dot-ai"}}))
-
-	user, err := env.AddUser(envtest.User{Name: "controller", Groups: []string{"system:masters"}}, nil)
-	require.NoError(t, err)
-	kubeconfig, err := user.KubeConfig()
-	require.NoError(t, err)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600))
-	certDir := filepath.Join(dir, "certs")
+	certDir := filepath.Join(t.TempDir(), "certs")
 	testenv.WriteServingCert(t, certDir)
-
-	probePort, webhookPort := testenv.FreePort(t), testenv.FreePort(t)
-	o, err := parseFlags([]string{
-		"--kubeconfig=" + filepath.Join(dir, "kubeconfig"),
-		"--namespace=dot-ai",
-		"--metrics-bind-address=0",
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		"--webhook-host=127.0.0.1",
+	webhookPort := testenv.FreePort(t)
+	probePort, stop := startController(t, env,
 		fmt.Sprintf("--webhook-port=%d", webhookPort),
-		"--webhook-cert-dir=" + certDir,
+		"--webhook-cert-dir="+certDir,
 		"--mcp-endpoint=http://127.0.0.1:1/api/v1/tools/remediate",
 		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
-		"--drain-timeout=1s", "--graceful-shutdown-timeout=11s",
-	}, func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(runCtx, o) }()
-	t.Cleanup(stop)
+	)
 
 	probe := func(path string) int {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", probePort, path))
@@ -66,7 +40,6 @@ func TestBinaryAgainstRealAPIServer(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	require.Eventually(t, func() bool { return probe("/readyz") == http.StatusOK }, 30*time.Second, 100*time.Millisecond, "readyz")
 	assert.Equal(t, http.StatusOK, probe("/healthz"))
 
 	// Readiness means the webhook server serves TLS 1.2+ from the cert dir.
@@ -87,11 +60,5 @@ func TestBinaryAgainstRealAPIServer(t *testing.T) {
 		assert.NotNil(c, lease.Spec.HolderIdentity)
 	}, 30*time.Second, 200*time.Millisecond)
 
-	stop()
-	select {
-	case err := <-done:
-		assert.NoError(t, err, "graceful shutdown")
-	case <-time.After(20 * time.Second):
-		t.Fatal("controller did not stop within its graceful shutdown timeout")
-	}
+	assert.NoError(t, stop(), "graceful shutdown")
 }

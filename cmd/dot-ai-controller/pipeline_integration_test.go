@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/mcp/mcptest"
@@ -39,55 +36,19 @@ func TestPipelineAgainstRealAPIServer(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Webhooks: testenv.WebhookOptions(webhook.MutatePath, webhook.ValidatePath)})
 	ctx := t.Context()
 	c := env.Client
-	for _, ns := range []string{"dot-ai", "team-a"} {
-		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	}
-
-	user, err := env.AddUser(envtest.User{Name: "controller", Groups: []string{"system:masters"}}, nil)
-	require.NoError(t, err)
-	kubeconfig, err := user.KubeConfig()
-	require.NoError(t, err)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600))
-
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}))
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
 	wo := env.WebhookInstallOptions
-	probePort := testenv.FreePort(t)
-	o, err := parseFlags([]string{
-		"--kubeconfig=" + filepath.Join(dir, "kubeconfig"),
-		"--namespace=dot-ai",
-		"--metrics-bind-address=0",
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		"--webhook-host=127.0.0.1",
+	startController(t, env,
 		fmt.Sprintf("--webhook-port=%d", wo.LocalServingPort),
-		"--webhook-cert-dir=" + wo.LocalServingCertDir,
-		"--mcp-endpoint=" + stub.URL(),
-		"--mcp-token-file=" + filepath.Join(dir, "token"),
+		"--webhook-cert-dir="+wo.LocalServingCertDir,
+		"--mcp-endpoint="+stub.URL(),
+		"--mcp-token-file="+tokenFile,
 		"--leader-elect=false",
 		"--default-log-lines=42",
 		"--default-cooldown-minutes=30",
-		"--drain-timeout=1s", "--graceful-shutdown-timeout=11s",
-	}, func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(runCtx, o) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("controller did not stop")
-		}
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 100*time.Millisecond)
+	)
 
 	// An invalid policy is rejected with every failing field.
 	bad := &v1alpha1.RemediationPolicy{
@@ -98,7 +59,7 @@ func TestPipelineAgainstRealAPIServer(t *testing.T) {
 			NamespaceSelector: &metav1.LabelSelector{},
 		},
 	}
-	err = c.Create(ctx, bad)
+	err := c.Create(ctx, bad)
 	require.Error(t, err)
 	require.True(t, apierrors.IsInvalid(err), err.Error())
 	var fields []string

@@ -24,24 +24,6 @@ type EventMatcher interface {
 // generation.
 type CompileCELFunc func(expr string) (EventMatcher, error)
 
-// containerStatusReasons are reasons the kubelet reports in a container's
-// status rather than as an Event reason (decision 7). A selector reason from
-// this set also matches a Warning event of a Pod whose container status shows
-// it.
-var containerStatusReasons = map[string]bool{
-	"CrashLoopBackOff":           true,
-	"OOMKilled":                  true,
-	"ImagePullBackOff":           true,
-	"ErrImagePull":               true,
-	"CreateContainerConfigError": true,
-	"CreateContainerError":       true,
-	"InvalidImageName":           true,
-	"ContainerCannotRun":         true,
-	"RunContainerError":          true,
-	"Error":                      true,
-	"DeadlineExceeded":           true,
-}
-
 // PodStatusLookup returns the cached Pod (reduced to metadata and container
 // statuses) or nil when it is not cached.
 type PodStatusLookup func(namespace, name string) *corev1.Pod
@@ -178,7 +160,7 @@ func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods 
 // selector matches a Pod's Warning event while the Pod's container status
 // (current waiting/terminated state or last termination) shows it.
 func containerStatusMatch(reason string, ev *corev1.Event, pods PodStatusLookup) bool {
-	if !containerStatusReasons[reason] || ev.Type != corev1.EventTypeWarning || ev.InvolvedObject.Kind != "Pod" || pods == nil {
+	if !v1alpha1.IsContainerStatusReason(reason) || ev.Type != corev1.EventTypeWarning || ev.InvolvedObject.Kind != "Pod" || pods == nil {
 		return false
 	}
 	pod := pods(ev.Namespace, ev.InvolvedObject.Name)

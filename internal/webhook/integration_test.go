@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -83,40 +80,6 @@ func (w *warningCollector) take() []string {
 	return out
 }
 
-func webhookConfigs() ([]*admissionregv1.MutatingWebhookConfiguration, []*admissionregv1.ValidatingWebhookConfiguration) {
-	fail := admissionregv1.Fail
-	none := admissionregv1.SideEffectClassNone
-	rules := []admissionregv1.RuleWithOperations{{
-		Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
-		Rule: admissionregv1.Rule{
-			APIGroups:   []string{v1alpha1.GroupVersion.Group},
-			APIVersions: []string{v1alpha1.GroupVersion.Version},
-			Resources:   []string{"remediationpolicies"},
-		},
-	}}
-	// envtest turns the service path into https://host:port/<path>, so the
-	// leading slash is dropped here.
-	svc := func(path string) admissionregv1.WebhookClientConfig {
-		p := strings.TrimPrefix(path, "/")
-		return admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "dot-ai-controller-webhook", Namespace: "dot-ai", Path: &p}}
-	}
-	m := &admissionregv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
-		Webhooks: []admissionregv1.MutatingWebhook{{
-			Name: "mremediationpolicy.dot-ai.io", ClientConfig: svc(webhook.MutatePath), Rules: rules,
-			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
-	v := &admissionregv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
-		Webhooks: []admissionregv1.ValidatingWebhook{{
-			Name: "vremediationpolicy.dot-ai.io", ClientConfig: svc(webhook.ValidatePath), Rules: rules,
-			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
-	return []*admissionregv1.MutatingWebhookConfiguration{m}, []*admissionregv1.ValidatingWebhookConfiguration{v}
-}
-
 type webhookEnv struct {
 	client   client.Client
 	warnings *warningCollector
@@ -127,10 +90,7 @@ type webhookEnv struct {
 func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 	tb.Helper()
 	logf.SetLogger(logr.Discard())
-	mutating, validating := webhookConfigs()
-	env := testenv.Start(tb, testenv.Options{Webhooks: &envtest.WebhookInstallOptions{
-		MutatingWebhooks: mutating, ValidatingWebhooks: validating,
-	}})
+	env := testenv.Start(tb, testenv.Options{Webhooks: testenv.WebhookOptions(webhook.MutatePath, webhook.ValidatePath)})
 	wo := env.WebhookInstallOptions
 
 	cfg := rest.CopyConfig(env.Config)

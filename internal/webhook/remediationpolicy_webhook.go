@@ -45,24 +45,6 @@ const (
 // GroupKind of RemediationPolicy, for apierrors.NewInvalid.
 var GroupKind = v1alpha1.GroupVersion.WithKind("RemediationPolicy").GroupKind()
 
-// ContainerStatusReasons are reasons the kubelet reports in a container's
-// status, not as Event reasons (decision 7). They are legal selector reasons:
-// such a selector also matches a Warning event of a Pod whose container
-// status shows the reason. Keep in step with internal/watcher.
-var ContainerStatusReasons = map[string]bool{
-	"CrashLoopBackOff":           true,
-	"OOMKilled":                  true,
-	"ImagePullBackOff":           true,
-	"ErrImagePull":               true,
-	"CreateContainerConfigError": true,
-	"CreateContainerError":       true,
-	"InvalidImageName":           true,
-	"ContainerCannotRun":         true,
-	"RunContainerError":          true,
-	"Error":                      true,
-	"DeadlineExceeded":           true,
-}
-
 // RemediationPolicyWebhook defaults and validates RemediationPolicies with
 // the installation's settings.
 type RemediationPolicyWebhook struct {
@@ -307,7 +289,7 @@ func selectorWarnings(p *v1alpha1.RemediationPolicy, i int, sel *v1alpha1.EventS
 	} else if sel.Type == v1alpha1.EventTypeNormal {
 		w = append(w, fmt.Sprintf(WarnSelectorNormalEvents, i))
 	}
-	if ContainerStatusReasons[sel.Reason] {
+	if v1alpha1.IsContainerStatusReason(sel.Reason) {
 		if sel.InvolvedObjectKind != "" && sel.InvolvedObjectKind != "Pod" {
 			w = append(w, fmt.Sprintf(WarnContainerStatusReasonKind, i, sel.Reason, sel.InvolvedObjectKind))
 		}
