@@ -156,7 +156,7 @@ func scenarios() map[string]scenario {
 		logs: logs{
 			pod.Name + "/app/false": "2026-11-28T09:59:58Z INFO starting web 1.4.2\n2026-11-28T09:59:58Z INFO connecting to postgres://app:hunter2@db:5432/app\n",
 			pod.Name + "/app/true": "2026-11-28T09:57:10Z INFO starting web 1.4.2\n2026-11-28T09:57:10Z DEBUG Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3ZWIifQ.sig\n" +
-				"2026-11-28T09:57:11Z ERROR dial tcp 10.96.4.7:5432: connect: connection refused\npanic: cannot connect to database\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n",
+				"2026-11-28T09:57:11Z ERROR dial tcp 127.0.1.7:5432: connect: connection refused\npanic: cannot connect to database\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n",
 		},
 		req: occurrence(policy(v1alpha1.ModeManual), backoff, v1alpha1.ModeManual),
 	}
