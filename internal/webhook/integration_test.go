@@ -257,6 +257,7 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 // run so nothing is stored) and reports p50/p99.
 //
 //	go test ./internal/webhook -run '^$' -bench BenchmarkAdmission -benchtime 2000x
+//
 // BenchmarkAdmission measures a server dry-run create of a policy through
 // the real apiserver (both webhooks called over TLS), next to the same
 // dry-run create of a ConfigMap, which no webhook sees: the baseline that
