@@ -252,16 +252,11 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 	})
 }
 
-// BenchmarkAdmission measures the admission round trip of a create through
-// the real apiserver (mutating + validating webhook over TLS, server-side dry
-// run so nothing is stored) and reports p50/p99.
-//
-//	go test ./internal/webhook -run '^$' -bench BenchmarkAdmission -benchtime 2000x
-//
 // BenchmarkAdmission measures a server dry-run create of a policy through
-// the real apiserver (both webhooks called over TLS), next to the same
-// dry-run create of a ConfigMap, which no webhook sees: the baseline that
-// shows the apiserver's own share of the latency on this machine.
+// the real apiserver (both webhooks called over TLS; nothing is stored), next
+// to the same dry-run create of a ConfigMap, which no webhook sees: the
+// baseline that shows the apiserver's own share of the latency on this
+// machine. It reports p50/p99 (make bench-webhook).
 func BenchmarkAdmission(b *testing.B) {
 	e := startWebhookEnv(b, integrationSettings())
 	ctx := context.Background()
