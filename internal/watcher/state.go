@@ -161,14 +161,22 @@ func (ps *policyState) readyCondition(now time.Time, window time.Duration) metav
 }
 
 func (w *Watcher) statusLoop(ctx context.Context) {
-	t := w.clock.NewTicker(w.o.StatusInterval)
+	w.every(ctx, w.o.StatusInterval, nil, func() { w.flushAllStatus(ctx) })
+}
+
+// every runs f on each tick of interval, and whenever kick fires (a nil kick
+// never does), until ctx ends.
+func (w *Watcher) every(ctx context.Context, interval time.Duration, kick <-chan struct{}, f func()) {
+	t := w.clock.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			w.flushAllStatus(ctx)
+			f()
+		case <-kick:
+			f()
 		}
 	}
 }
@@ -258,18 +266,7 @@ func conditionEqual(a *metav1.Condition, b metav1.Condition) bool {
 }
 
 func (w *Watcher) checkpointLoop(ctx context.Context) {
-	t := w.clock.NewTicker(w.o.CheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			w.flushCheckpoints(ctx, false)
-		case <-w.kick:
-			w.flushCheckpoints(ctx, false)
-		}
-	}
+	w.every(ctx, w.o.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
 }
 
 // flushCheckpoints writes every policy's checkpoint that changed.
