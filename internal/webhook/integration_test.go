@@ -41,22 +41,7 @@ func integrationSettings() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
 	s.MCPEndpoint = installEndpoint
-	s.Defaults = config.PolicyDefaults{
-		Mode:                 v1alpha1.ModeAutomatic,
-		ConfidenceThreshold:  0.65,
-		MaxRiskLevel:         v1alpha1.RiskMedium,
-		McpTool:              "remediate_custom",
-		EventsPerMinute:      42,
-		CooldownMinutes:      7,
-		IncludeLogs:          false,
-		LogLines:             250,
-		MaxLogBytes:          4096,
-		IncludePreviousLogs:  false,
-		IncludeRelatedEvents: false,
-		LookbackMinutes:      13,
-		IncludeResourceSpec:  false,
-		IncludeMetrics:       true,
-	}
+	s.Defaults = webhook.CustomPolicyDefaults()
 	return &s
 }
 

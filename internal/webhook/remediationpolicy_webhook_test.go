@@ -561,22 +561,7 @@ func TestValidateNil(t *testing.T) {
 // Settings and not constants.
 func customDefaults() *config.Settings {
 	s := testSettings()
-	s.Defaults = config.PolicyDefaults{
-		Mode:                 v1alpha1.ModeAutomatic,
-		ConfidenceThreshold:  0.65,
-		MaxRiskLevel:         v1alpha1.RiskMedium,
-		McpTool:              "remediate_custom",
-		EventsPerMinute:      42,
-		CooldownMinutes:      7,
-		IncludeLogs:          false,
-		LogLines:             250,
-		MaxLogBytes:          4096,
-		IncludePreviousLogs:  false,
-		IncludeRelatedEvents: false,
-		LookbackMinutes:      13,
-		IncludeResourceSpec:  false,
-		IncludeMetrics:       true,
-	}
+	s.Defaults = CustomPolicyDefaults()
 	return s
 }
 
