@@ -67,6 +67,7 @@ type Server struct {
 	mu       sync.Mutex
 	records  []Recorded
 	injected []Reply
+	override *Reply
 	latency  time.Duration
 	record   *os.File
 	count    atomic.Int64
@@ -93,14 +94,37 @@ func (s *Server) Start(addr string) error {
 		}
 		s.record = f
 	}
+	return s.listen(addr)
+}
+
+func (s *Server) listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.ln, s.srv = ln, srv
+	go func() { _ = srv.Serve(ln) }()
 	return nil
+}
+
+// Down stops listening and closes every connection, so clients get
+// "connection refused" until Up. Records are kept.
+func (s *Server) Down() error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	s.srv = nil
+	return err
+}
+
+// Up listens again on the address Down released.
+func (s *Server) Up() error {
+	if s.srv != nil {
+		return errors.New("mcptest: already up")
+	}
+	return s.listen(s.ln.Addr().String())
 }
 
 // Addr is the listening address.
@@ -143,6 +167,15 @@ func (s *Server) Inject(replies ...Reply) {
 	s.mu.Unlock()
 }
 
+// SetOverride answers every request with reply until it is cleared with
+// nil (an outage: 503s, or a hang with a long Delay). Injected replies still
+// come first.
+func (s *Server) SetOverride(reply *Reply) {
+	s.mu.Lock()
+	s.override = reply
+	s.mu.Unlock()
+}
+
 // InjectError queues an error envelope.
 func (s *Server) InjectError(status int, code, message string) {
 	s.Inject(Reply{Status: status, Body: ErrorEnvelope(code, message)})
@@ -171,6 +204,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.injected) > 0 {
 		reply = &s.injected[0]
 		s.injected = s.injected[1:]
+	} else if s.override != nil {
+		o := *s.override
+		reply = &o
 	}
 	latency := s.latency
 	if s.record != nil {

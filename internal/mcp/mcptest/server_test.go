@@ -73,3 +73,36 @@ func TestStubAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestStubOutage(t *testing.T) {
+	srv := New(Options{})
+	require.NoError(t, srv.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = srv.Close() })
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	post := func() (int, error) {
+		resp, err := client.Post(srv.URL(), "application/json", strings.NewReader(`{"issue":"x"}`))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	require.NoError(t, srv.Down())
+	_, err := post()
+	require.Error(t, err, "a downed stub refuses connections")
+	assert.Contains(t, err.Error(), "connection refused")
+
+	require.NoError(t, srv.Up())
+	srv.SetOverride(&Reply{Status: http.StatusServiceUnavailable, Body: ErrorEnvelope("UNAVAILABLE", "down")})
+	for range 2 {
+		status, err := post()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusServiceUnavailable, status, "the override answers every request")
+	}
+	srv.SetOverride(nil)
+	status, err := post()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 3, srv.Count(), "refused connections are not requests")
+}
