@@ -91,7 +91,6 @@ func TestStubOutage(t *testing.T) {
 	require.NoError(t, srv.Down())
 	_, err := post()
 	require.Error(t, err, "a downed stub refuses connections")
-	assert.Contains(t, err.Error(), "connection refused")
 
 	require.NoError(t, srv.Up())
 	srv.SetOverride(&Reply{Status: http.StatusServiceUnavailable, Body: ErrorEnvelope("UNAVAILABLE", "down")})
