@@ -85,7 +85,9 @@ func randSuffix() string {
 	return hex.EncodeToString(b)
 }
 
-func setup(t *testing.T) *suite {
+// setup installs the chart (extraHelm are added to helm install's
+// arguments), starts the stub MCP server and the controller.
+func setup(t *testing.T, extraHelm ...string) *suite {
 	t.Helper()
 	s := &suite{root: repoRoot(), external: os.Getenv("E2E_EXTERNAL_CONTROLLER") == "1"}
 	s.kubeconfig = os.Getenv("KUBECONFIG")
@@ -130,7 +132,7 @@ func setup(t *testing.T) *suite {
 	if endpoint == "" {
 		endpoint = "http://127.0.0.1:3456"
 	}
-	s.helm(t, "install", s.release, filepath.Join(s.root, "charts", "dot-ai-controller"),
+	install := []string{"install", s.release, filepath.Join(s.root, "charts", "dot-ai-controller"),
 		"--namespace", s.releaseNS, "--wait", "--timeout", "120s", "--take-ownership",
 		"--set", "mcp.endpoint="+endpoint,
 		"--set", "mcp.authToken="+stubToken,
@@ -139,7 +141,8 @@ func setup(t *testing.T) *suite {
 		"--set", fmt.Sprintf("policyDefaults.eventsPerMinute=%d", defaultEventsPerMinute),
 		"--set", fmt.Sprintf("policyDefaults.logLines=%d", defaultLogLines),
 		"--set", "logLevel=debug",
-	)
+	}
+	s.helm(t, append(install, extraHelm...)...)
 	t.Cleanup(func() {
 		out, err := s.helmOut("uninstall", s.release, "--namespace", s.releaseNS, "--wait", "--timeout", "60s")
 		if err != nil {

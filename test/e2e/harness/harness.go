@@ -63,6 +63,9 @@ type Options struct {
 	ExtraArgs []string
 	// TokenTTL is the ServiceAccount token lifetime (default 1h).
 	TokenTTL time.Duration
+	// NoServices leaves the release's Service addresses alone: a second
+	// replica runs beside the first without taking its ClusterIPs.
+	NoServices bool
 }
 
 // Controller is the running binary.
@@ -157,8 +160,10 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.Args = append(args, opts.ExtraArgs...)
-	if err := c.forwardServices(ctx, deploy, container, localPorts); err != nil {
-		return nil, err
+	if !opts.NoServices {
+		if err := c.forwardServices(ctx, deploy, container, localPorts); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.startBinary(runCtx, env); err != nil {
 		return nil, err
@@ -684,6 +689,41 @@ func (c *Controller) PID() int {
 		return 0
 	}
 	return c.cmd.Process.Pid
+}
+
+// Kill ends the binary with SIGKILL (no drain, no last checkpoint, as a
+// node failure or an OOM kill would) and closes the forwarders and watches.
+func (c *Controller) Kill() error {
+	if c.cmd != nil && c.cmd.Process != nil {
+		select {
+		case <-c.exited:
+		default:
+			if err := c.cmd.Process.Kill(); err != nil {
+				return err
+			}
+			<-c.exited
+		}
+	}
+	return c.Stop()
+}
+
+// PeakRSS is the binary's peak resident set size (VmHWM) in bytes while it
+// runs.
+func (c *Controller) PeakRSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.PID()))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
 }
 
 // Stop terminates the binary (SIGTERM, then SIGKILL after 60s) and closes
