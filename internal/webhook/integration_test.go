@@ -175,6 +175,10 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 		// set, a selector may name another namespace.
 	})
 
+	t.Run("catalogue of invalid policies", func(t *testing.T) {
+		testCatalogueAgainstAPIServer(t, e.client)
+	})
+
 	t.Run("minimal valid policy comes back fully defaulted from settings", func(t *testing.T) {
 		p := policy("team-a", "minimal")
 		require.NoError(t, e.client.Create(ctx, p))
