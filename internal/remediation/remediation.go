@@ -103,7 +103,10 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 	}
 	// An open breaker: nothing is sent, the event stays queued.
 	if wait := d.o.Client.BreakerWait(target); wait > 0 {
-		return delivery.Result{RequeueAfter: wait}
+		if !d.withinHold(req) {
+			return d.unreachable(req, target, "CIRCUIT_OPEN", "circuit breaker open after repeated failures; outage hold exceeded")
+		}
+		return d.held(target, wait, "circuit breaker open after repeated failures")
 	}
 	token, reason, msg := d.token(ctx, req.Policy, endpoint)
 	if reason != "" {
@@ -125,18 +128,21 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 			return d.failed(req, "ERROR", err.Error())
 		}
 		switch {
-		case e.Kind == mcp.KindBreakerOpen:
-			return delivery.Result{RequeueAfter: e.RetryAfter}
+		case e.Kind == mcp.KindBreakerOpen && d.withinHold(req):
+			return d.held(target, e.RetryAfter, "circuit breaker open after repeated failures")
 		case e.Kind == mcp.KindCanceled && !e.Sent:
 			// Shutting down before anything was sent: keep the event.
 			return delivery.Result{RequeueAfter: time.Second}
+		case e.Kind == mcp.KindUnreachable && d.holdable(req, e):
+			log.V(1).Info("MCP endpoint unreachable, event held", "code", e.Code, "attempts", e.Attempts, "endpoint", target)
+			return d.held(target, max(d.o.Client.BreakerWait(target), OutageRetry), e.Error())
 		}
 		log.Info("MCP call failed", "code", e.Code, "status", e.StatusCode, "attempts", e.Attempts, "endpoint", target)
 		r := d.failed(req, e.Code, e.Error())
 		switch e.Kind {
 		case mcp.KindUnauthorized:
 			r.ConditionReason = v1alpha1.ReasonMCPUnauthorized
-		case mcp.KindUnreachable:
+		case mcp.KindUnreachable, mcp.KindBreakerOpen:
 			r.ConditionReason = v1alpha1.ReasonMCPUnreachable
 		}
 		if r.ConditionReason != "" {
@@ -145,6 +151,43 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		return r
 	}
 	return delivery.Result{Outcome: d.MapResponse(req, resp)}
+}
+
+// OutageRetry is the least wait before a held event is offered again, so an
+// outage never turns into a hot loop even when the breaker is closed.
+const OutageRetry = 10 * time.Second
+
+// holdable reports whether a call that found the endpoint unreachable may
+// stay queued for another try: only within the outage hold, and only when
+// repeating it cannot repeat a remediation (decision 5).
+func (d *Deliverer) holdable(req delivery.Request, e *mcp.Error) bool {
+	return d.withinHold(req) && (!e.Sent || req.Mode != v1alpha1.ModeAutomatic)
+}
+
+// withinHold reports whether the event was first seen less than the outage
+// hold ago.
+func (d *Deliverer) withinHold(req delivery.Request) bool {
+	hold := d.o.Settings.MCPOutageHold
+	return hold > 0 && d.o.Clock.Since(req.SeenAt) < hold
+}
+
+// unreachable is the failed outcome of an event whose endpoint stayed
+// unreachable past the outage hold.
+func (d *Deliverer) unreachable(req delivery.Request, target, code, msg string) delivery.Result {
+	r := d.failed(req, code, msg)
+	r.ConditionReason = v1alpha1.ReasonMCPUnreachable
+	r.ConditionMessage = truncate(target+": "+msg, 1024)
+	return r
+}
+
+// held keeps the event queued for wait and reports the outage in the
+// policy's Ready condition.
+func (d *Deliverer) held(target string, wait time.Duration, msg string) delivery.Result {
+	return delivery.Result{
+		RequeueAfter:     wait,
+		ConditionReason:  v1alpha1.ReasonMCPUnreachable,
+		ConditionMessage: truncate(fmt.Sprintf("%s: %s; events stay queued and are retried", target, msg), 1024),
+	}
 }
 
 // BuildRequest enriches the event and builds the remediate request body.

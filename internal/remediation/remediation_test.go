@@ -30,6 +30,7 @@ type harness struct {
 	tokenFile string
 	d         *Deliverer
 	client    *mcp.Client
+	clock     *clocktesting.FakePassiveClock
 }
 
 func newHarness(t *testing.T, serverToken string, secrets ...*corev1.Secret) *harness {
@@ -49,8 +50,9 @@ func newHarness(t *testing.T, serverToken string, secrets ...*corev1.Secret) *ha
 		b = b.WithObjects(sec)
 	}
 	sc := scenarios()["crashloop-backoff"]
-	d := New(Options{Settings: &s, Enricher: sc.enricher(), Client: c, Secrets: b.Build(), Clock: clocktesting.NewFakePassiveClock(now)})
-	return &harness{srv: srv, settings: &s, tokenFile: tokenFile, d: d, client: c}
+	clk := clocktesting.NewFakePassiveClock(now)
+	d := New(Options{Settings: &s, Enricher: sc.enricher(), Client: c, Secrets: b.Build(), Clock: clk})
+	return &harness{srv: srv, settings: &s, tokenFile: tokenFile, d: d, client: c, clock: clk}
 }
 
 func request(mode v1alpha1.RemediationMode, mutate func(p *v1alpha1.RemediationPolicy)) delivery.Request {
@@ -192,6 +194,7 @@ func TestDeliverErrors(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, "install-token")
+			h.settings.MCPOutageHold = 0 // fail after the client's retries
 			h.srv.Inject(tc.inject...)
 			res := h.d.Deliver(context.Background(), request(v1alpha1.ModeManual, nil))
 			assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
@@ -207,12 +210,19 @@ func errReply(status int, code string) mcptest.Reply {
 	return mcptest.Reply{Status: status, Body: mcptest.ErrorEnvelope(code, "injected")}
 }
 
-func TestDeliverUnreachableOpensBreaker(t *testing.T) {
-	h := newHarness(t, "install-token")
+// deadEndpoint is a loopback URL nothing listens on.
+func deadEndpoint(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	dead := "http://" + ln.Addr().String() + "/api/v1/tools/remediate"
 	require.NoError(t, ln.Close())
+	return "http://" + ln.Addr().String() + "/api/v1/tools/remediate"
+}
+
+func TestDeliverUnreachableOpensBreaker(t *testing.T) {
+	h := newHarness(t, "install-token")
+	h.settings.MCPOutageHold = 0
+	dead := deadEndpoint(t)
 	h.settings.MCPEndpoint = dead
 	req := request(v1alpha1.ModeAutomatic, nil)
 	// 2 attempts per delivery, breaker threshold 3: open during the second.
@@ -220,14 +230,96 @@ func TestDeliverUnreachableOpensBreaker(t *testing.T) {
 	assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
 	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, res.ConditionReason)
 	assert.Equal(t, "CONNECTION_ERROR", res.Outcome.McpStatus)
-	// The third failure opens the breaker; the retry then sends nothing and
-	// the event stays queued.
 	res = h.d.Deliver(context.Background(), req)
-	assert.Positive(t, res.RequeueAfter)
 	require.Positive(t, h.client.BreakerWait(dead))
+	// Without an outage hold an open breaker fails the event at once.
 	res = h.d.Deliver(context.Background(), req)
-	assert.Positive(t, res.RequeueAfter, "an open breaker keeps the event queued")
-	assert.Empty(t, res.Outcome.Result)
+	assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
+	assert.Equal(t, "CIRCUIT_OPEN", res.Outcome.McpStatus)
+	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, res.ConditionReason)
+	assert.Zero(t, res.RequeueAfter)
+}
+
+// TestDeliverOutageHold: an unreachable endpoint keeps the event queued
+// (RequeueAfter, MCPUnreachable) within the outage hold when repeating the
+// call cannot repeat a remediation; otherwise the event fails.
+func TestDeliverOutageHold(t *testing.T) {
+	tests := map[string]struct {
+		mode     v1alpha1.RemediationMode
+		dead     bool
+		inject   []mcptest.Reply
+		hold     time.Duration
+		age      time.Duration
+		wantHeld bool
+		wantCode string
+		// notOutage: the failure says nothing about the endpoint's health.
+		notOutage bool
+	}{
+		"manual, refused":                 {mode: v1alpha1.ModeManual, dead: true, hold: time.Hour, wantHeld: true},
+		"manual, 503":                     {mode: v1alpha1.ModeManual, inject: []mcptest.Reply{{Status: 503}, {Status: 503}}, hold: time.Hour, wantHeld: true},
+		"manual, hang":                    {mode: v1alpha1.ModeManual, inject: []mcptest.Reply{{Delay: time.Minute}, {Delay: time.Minute}}, hold: time.Hour, wantHeld: true},
+		"automatic, refused (never sent)": {mode: v1alpha1.ModeAutomatic, dead: true, hold: time.Hour, wantHeld: true},
+		"automatic, 503 (sent)":           {mode: v1alpha1.ModeAutomatic, inject: []mcptest.Reply{{Status: 503}}, hold: time.Hour, wantCode: "HTTP_503"},
+		"manual, refused, hold exceeded":  {mode: v1alpha1.ModeManual, dead: true, hold: time.Hour, age: time.Hour, wantCode: "CONNECTION_ERROR"},
+		"manual, refused, no hold":        {mode: v1alpha1.ModeManual, dead: true, wantCode: "CONNECTION_ERROR"},
+		"manual, 500 is not an outage":    {mode: v1alpha1.ModeManual, inject: []mcptest.Reply{errReply(500, "EXECUTION_ERROR")}, hold: time.Hour, wantCode: "EXECUTION_ERROR", notOutage: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, "install-token")
+			h.settings.MCPOutageHold = tc.hold
+			if tc.dead {
+				h.settings.MCPEndpoint = deadEndpoint(t)
+			}
+			h.srv.Inject(tc.inject...)
+			if tc.inject != nil && tc.inject[0].Delay > 0 {
+				c, err := mcp.New(mcp.Options{Timeout: 50 * time.Millisecond, BaseBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, MaxAttempts: 2, BreakerThreshold: 3})
+				require.NoError(t, err)
+				h.d.o.Client = c
+			}
+			h.clock.SetTime(now.Add(tc.age))
+			res := h.d.Deliver(context.Background(), request(tc.mode, nil))
+			if tc.notOutage {
+				assert.Empty(t, res.ConditionReason)
+			} else {
+				assert.Equal(t, v1alpha1.ReasonMCPUnreachable, res.ConditionReason)
+			}
+			if tc.wantHeld {
+				assert.Empty(t, res.Outcome.Result, "held events have no outcome yet")
+				assert.GreaterOrEqual(t, res.RequeueAfter, OutageRetry, "no hot loop")
+				assert.Contains(t, res.ConditionMessage, "events stay queued")
+				return
+			}
+			assert.Zero(t, res.RequeueAfter)
+			assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
+			assert.Equal(t, tc.wantCode, res.Outcome.McpStatus)
+		})
+	}
+}
+
+// TestDeliverHeldWhileBreakerOpen: once the breaker is open nothing is sent;
+// the event waits for the breaker within the hold and fails after it.
+func TestDeliverHeldWhileBreakerOpen(t *testing.T) {
+	h := newHarness(t, "install-token")
+	h.settings.MCPOutageHold = time.Hour
+	dead := deadEndpoint(t)
+	h.settings.MCPEndpoint = dead
+	req := request(v1alpha1.ModeManual, nil)
+	for range 2 { // 4 refused attempts: the breaker (threshold 3) opens
+		res := h.d.Deliver(context.Background(), req)
+		require.Positive(t, res.RequeueAfter)
+	}
+	wait := h.client.BreakerWait(dead)
+	require.Positive(t, wait)
+	res := h.d.Deliver(context.Background(), req)
+	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, res.ConditionReason)
+	assert.InDelta(t, wait.Seconds(), res.RequeueAfter.Seconds(), 1, "offered again when the breaker half-opens")
+	assert.Contains(t, res.ConditionMessage, "circuit breaker open")
+
+	h.clock.SetTime(now.Add(time.Hour))
+	res = h.d.Deliver(context.Background(), req)
+	assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
+	assert.Equal(t, "CIRCUIT_OPEN", res.Outcome.McpStatus)
 }
 
 func TestDeliverAutomaticAndNoEndpoint(t *testing.T) {

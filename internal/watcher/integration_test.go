@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,6 +275,44 @@ func TestIntegration(t *testing.T) {
 		assert.Equal(t, int64(3), st.DroppedEvents, "one in flight, one queued, three dropped")
 		assert.Equal(t, int64(2), st.AnalysesCompleted)
 		assertAddsUp(t, st)
+	})
+
+	t.Run("an unreachable endpoint holds events within the bound", func(t *testing.T) {
+		createNamespace(t, c, "outage", nil)
+		p := newPolicy("outage", "p", v1alpha1.EventSelector{Type: "Warning"})
+		require.NoError(t, c.Create(ctx, p))
+		var down atomic.Bool
+		down.Store(true)
+		rec := &recorder{result: func(delivery.Request) delivery.Result {
+			if down.Load() {
+				return delivery.Result{RequeueAfter: 50 * time.Millisecond, ConditionReason: v1alpha1.ReasonMCPUnreachable,
+					ConditionMessage: "connection refused; events stay queued and are retried"}
+			}
+			return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
+		}}
+		h := newSeenHook()
+		s := testSettings()
+		s.Concurrency, s.QueueSize = 1, 1 // at most 2 admitted: queued, in flight or held
+		r := startWatcher(t, env.Config, s, rec, h.hook)
+		defer r.stop(t)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		for _, n := range []string{"o1", "o2", "o3", "o4"} {
+			createEvent(t, c, "outage", n, "Warning", "BackOff", "Pod", n)
+			h.wait(t, "outage", n)
+		}
+		waitReason(t, c, p, v1alpha1.ReasonMCPUnreachable)
+		require.Eventually(t, func() bool { return status(p).DroppedEvents == 2 }, 10*time.Second, 20*time.Millisecond)
+		calls := rec.calls.Load()
+		require.Eventually(t, func() bool { return rec.calls.Load() > calls+2 }, 10*time.Second, 20*time.Millisecond, "held events are offered again")
+		assert.Equal(t, int64(2), status(p).TotalEventsProcessed, "held events have no outcome yet")
+
+		down.Store(false)
+		require.Eventually(t, func() bool { return status(p).AnalysesCompleted == 2 }, 10*time.Second, 20*time.Millisecond)
+		waitReason(t, c, p, v1alpha1.ReasonActive)
+		st := status(p)
+		assert.Equal(t, int64(4), st.TotalEventsProcessed)
+		assertAddsUp(t, st)
+		assert.Equal(t, int64(0), r.w.admitted.Load(), "every admitted slot was released")
 	})
 
 	t.Run("shutdown drains in-flight deliveries up to the drain timeout", func(t *testing.T) {

@@ -57,6 +57,10 @@ var (
 		Name: "dotai_deliveries_in_flight",
 		Help: "Deliveries in progress.",
 	})
+	metricHeld = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dotai_delivery_held_events",
+		Help: "Occurrences held while their MCP endpoint is unreachable or its circuit breaker is open, waiting to be offered again.",
+	})
 	metricDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dotai_deliveries_total",
 		Help: "Finished deliveries by outcome (analysis_completed, remediation_succeeded, remediation_failed, delivery_failed).",
@@ -81,7 +85,7 @@ var (
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(metricSeen, metricSelected, metricDeduplicated, metricRateLimited,
-			metricCooledDown, metricDropped, metricSkipped, metricQueueDepth, metricInFlight, metricDeliveries,
+			metricCooledDown, metricDropped, metricSkipped, metricQueueDepth, metricInFlight, metricHeld, metricDeliveries,
 			metricOutcomes, metricLatency, metricCheckpointWrites)
 	})
 }

@@ -134,7 +134,12 @@ type Watcher struct {
 	mu       sync.RWMutex
 	policies map[types.UID]*policyState
 
-	queue    chan *item
+	queue chan *item
+	// admitted counts occurrences queued, in flight or held for an
+	// unreachable endpoint; it is bounded by queue size + concurrency, so an
+	// outage cannot pile up memory: beyond it new events are dropped and
+	// counted.
+	admitted atomic.Int64
 	kick     chan struct{}
 	stopping atomic.Bool
 	done     chan struct{}
@@ -716,18 +721,31 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 	}
 	req := ps.request(w.s, ev, idx, count, now)
 	it := &item{ps: ps, req: req, uid: ev.UID, count: count, t: t}
-	select {
-	case w.queue <- it:
-		metricQueueDepth.Inc()
-		ps.pending[ev.UID] = count
-		ps.cp.Cooldowns.start(key, now, ps.cooldown(w.s))
-		ps.dirty++
-	default:
-		ps.cp.Bucket.refund(epm)
-		ps.lastDrop = now
-		metricDropped.Inc()
-		w.recordLocked(ps, ev, count, t, now, outcomeDropped, nil, "delivery queue full")
+	if w.admit() {
+		select {
+		case w.queue <- it:
+			metricQueueDepth.Inc()
+			ps.pending[ev.UID] = count
+			ps.cp.Cooldowns.start(key, now, ps.cooldown(w.s))
+			ps.dirty++
+			return
+		default: // full of held events offered again
+			w.admitted.Add(-1)
+		}
 	}
+	ps.cp.Bucket.refund(epm)
+	ps.lastDrop = now
+	metricDropped.Inc()
+	w.recordLocked(ps, ev, count, t, now, outcomeDropped, nil, "delivery queue full")
+}
+
+// admit reserves room for one more occurrence, queued, in flight or held.
+func (w *Watcher) admit() bool {
+	if w.admitted.Add(1) > int64(cap(w.queue)+w.s.Concurrency) {
+		w.admitted.Add(-1)
+		return false
+	}
+	return true
 }
 
 // item is one queued occurrence.
@@ -762,6 +780,7 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	deleted := ps.deleted
 	ps.mu.Unlock()
 	if deleted {
+		w.admitted.Add(-1)
 		return
 	}
 	metricLatency.Observe(w.clock.Since(it.req.SeenAt).Seconds())
@@ -769,10 +788,22 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	res := w.d.Deliver(ctx, it.req)
 	metricInFlight.Dec()
 	if ctx.Err() != nil {
+		w.admitted.Add(-1)
 		return // cut off by the drain timeout: redelivered after restart
 	}
 	if res.RequeueAfter > 0 {
+		if res.ConditionReason != "" {
+			ps.mu.Lock()
+			if ps.condReason != res.ConditionReason || ps.condMessage != res.ConditionMessage {
+				ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
+				ps.statusDirty = true
+			}
+			ps.mu.Unlock()
+		}
+		// Held, not dropped: the admitted slot stays taken until an outcome.
+		metricHeld.Inc()
 		w.clock.AfterFunc(res.RequeueAfter, func() {
+			metricHeld.Dec()
 			if w.stopping.Load() {
 				return
 			}
@@ -784,6 +815,7 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		})
 		return
 	}
+	w.admitted.Add(-1)
 	now := w.clock.Now()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()

@@ -134,8 +134,8 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 	}
 	install := []string{"install", s.release, filepath.Join(s.root, "charts", "dot-ai-controller"),
 		"--namespace", s.releaseNS, "--wait", "--timeout", "120s", "--take-ownership",
-		"--set", "mcp.endpoint="+endpoint,
-		"--set", "mcp.authToken="+stubToken,
+		"--set", "mcp.endpoint=" + endpoint,
+		"--set", "mcp.authToken=" + stubToken,
 		"--set", "leaderElection.leaseDuration=5s,leaderElection.renewDeadline=3s,leaderElection.retryPeriod=1s",
 		"--set", fmt.Sprintf("policyDefaults.cooldownMinutes=%d", defaultCooldownMinutes),
 		"--set", fmt.Sprintf("policyDefaults.eventsPerMinute=%d", defaultEventsPerMinute),

@@ -131,6 +131,7 @@ func TestValuesReachArgs(t *testing.T) {
 		"--mcp-token-file":                 "/etc/dot-ai/mcp-token/token",
 		"--mcp-ca-file":                    "/etc/dot-ai/mcp-ca/ca.crt",
 		"--mcp-timeout":                    "10m",
+		"--mcp-outage-hold":                "1h",
 		"--cluster-policy-namespaces":      "dot-ai,platform",
 		"--concurrency":                    "256",
 		"--queue-size":                     "1000000",
