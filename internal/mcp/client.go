@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/utils/clock"
 
@@ -338,14 +339,14 @@ func decode(status int, data []byte, automatic bool) (*Response, error, bool) {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		e := &Error{Kind: KindUnreachable, StatusCode: status, Code: "HTTP_" + strconv.Itoa(status), Sent: true, Message: http.StatusText(status)}
 		if jsonErr == nil && env.Error != nil {
-			e.Code, e.Message = env.Error.Code, env.Error.Message
+			e.Code, e.Message = serverText(env.Error.Code, maxCodeBytes), serverText(env.Error.Message, maxMessageBytes)
 		}
 		return nil, e, !automatic
 	}
 	if jsonErr != nil {
 		if status >= 400 {
 			return nil, &Error{Kind: kindForStatus(status), StatusCode: status, Code: "HTTP_" + strconv.Itoa(status), Sent: true,
-				Message: "non-JSON error response: " + snippet(data)}, false
+				Message: "error response is not a dot-ai envelope (" + jsonErr.Error() + "): " + snippet(data)}, false
 		}
 		return nil, &Error{Kind: KindMalformed, StatusCode: status, Code: "MALFORMED_RESPONSE", Sent: true,
 			Message: "response is not a dot-ai envelope (" + jsonErr.Error() + "): " + snippet(data)}, false
@@ -354,10 +355,10 @@ func decode(status int, data []byte, automatic bool) (*Response, error, bool) {
 		e := &Error{Kind: kindForStatus(status), StatusCode: status, Code: "HTTP_" + strconv.Itoa(status), Sent: true, Message: http.StatusText(status)}
 		if env.Error != nil {
 			if env.Error.Code != "" {
-				e.Code = env.Error.Code
+				e.Code = serverText(env.Error.Code, maxCodeBytes)
 			}
 			if env.Error.Message != "" {
-				e.Message = env.Error.Message
+				e.Message = serverText(env.Error.Message, maxMessageBytes)
 			}
 		}
 		if status < 300 {
@@ -420,6 +421,38 @@ func snippet(data []byte) string {
 		s += "…"
 	}
 	return strconv.Quote(s)
+}
+
+// Bounds of the error code and message a server sends, which end up in
+// logs, Events and the policy's status.
+const (
+	maxCodeBytes    = 128
+	maxMessageBytes = 1024
+)
+
+// serverText makes a server-sent string safe to show: valid UTF-8, control
+// characters (newlines, terminal escapes, NUL) turned into spaces, at most n
+// bytes (cut at a rune boundary, marked with "…").
+func serverText(s string, n int) string {
+	long := len(s) > n
+	if long {
+		s = s[:n] // ToValidUTF8 below repairs a cut rune
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if !long && len(s) <= n {
+		return s
+	}
+	cut := min(len(s), n-len("…"))
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // ToolURL resolves a policy's endpoint and mcpTool to the URL to POST to.

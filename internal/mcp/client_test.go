@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -350,4 +352,198 @@ func counterValue(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// maxErrorText bounds Error() of a failed call, however hostile the answer:
+// the message ends up in logs, Events and the policy's status.
+const maxErrorText = 2048
+
+// TestHostileResponses answers with what a broken or hostile server could
+// send. Every case must end in a clear error (kind and code), with a
+// message that is valid UTF-8 and bounded in length, and the bytes the
+// client allocated must stay bounded by MaxResponseBytes, not the body.
+func TestHostileResponses(t *testing.T) {
+	const limit = DefaultMaxResponseBytes
+	prefix := []byte(`{"success":true,"data":{"result":{"status":"success","message":"`)
+	nested := func(depth int) []byte {
+		return []byte(`{"success":true,"data":{"result":{"status":"success","investigation":` +
+			strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}}`)
+	}
+	tests := map[string]struct {
+		reply    mcptest.Reply
+		body     *Request
+		wantKind ErrorKind
+		wantCode string
+		// wantInMessage is a substring the message must carry (a clear reason).
+		wantInMessage string
+		wantRequests  int
+	}{
+		"100 MB body": {
+			reply:    mcptest.Reply{Status: 200, Body: prefix, StreamBytes: 100 << 20},
+			wantKind: KindMalformed, wantCode: "RESPONSE_TOO_LARGE", wantInMessage: "exceeds 1048576 bytes", wantRequests: 1,
+		},
+		"endless body": {
+			reply:    mcptest.Reply{Status: 200, Body: prefix, StreamBytes: mcptest.Endless},
+			wantKind: KindMalformed, wantCode: "RESPONSE_TOO_LARGE", wantInMessage: "exceeds", wantRequests: 1,
+		},
+		"endless body of a 503 is not retried": {
+			reply:    mcptest.Reply{Status: 503, StreamBytes: mcptest.Endless},
+			wantKind: KindMalformed, wantCode: "RESPONSE_TOO_LARGE", wantRequests: 1,
+		},
+		"endless error body of a 500": {
+			reply:    mcptest.Reply{Status: 500, Body: []byte(`{"success":false,"error":{"code":"E","message":"`), StreamBytes: mcptest.Endless},
+			wantKind: KindMalformed, wantCode: "RESPONSE_TOO_LARGE", wantRequests: 1,
+		},
+		"invalid UTF-8 body": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte("\xff\xfe\xfd garbage \xc3\x28 \xed\xa0\x80")},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "not a dot-ai envelope", wantRequests: 1,
+		},
+		"invalid UTF-8 in an error envelope": {
+			reply:    mcptest.Reply{Status: 500, Body: []byte("{\"success\":false,\"error\":{\"code\":\"BAD_\xff\",\"message\":\"broken \xc3\x28 text \xed\xa0\x80\"}}")},
+			wantKind: KindRejected, wantCode: "BAD_\uFFFD", wantInMessage: "broken", wantRequests: 1,
+		},
+		"control characters in an error envelope": {
+			reply:    mcptest.Reply{Status: 400, Body: mcptest.ErrorEnvelope("BAD\nCODE", "line one\r\nline two\x1b[31m red\x00")},
+			wantKind: KindRejected, wantCode: "BAD CODE", wantInMessage: "line one", wantRequests: 1,
+		},
+		"huge message in an error envelope": {
+			reply:    mcptest.Reply{Status: 500, Body: mcptest.ErrorEnvelope(strings.Repeat("C", 10000), strings.Repeat("é", 400000))},
+			wantKind: KindRejected, wantInMessage: "éé", wantRequests: 1,
+		},
+		"success is a string": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`{"success":"yes","data":{"result":{"status":"success"}}}`)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "success", wantRequests: 1,
+		},
+		"data.result is a number": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`{"success":true,"data":{"result":42}}`)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "result", wantRequests: 1,
+		},
+		"error is a string": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`{"success":false,"error":"boom"}`)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "error", wantRequests: 1,
+		},
+		"error is a string in a 500": {
+			reply:    mcptest.Reply{Status: 500, Body: []byte(`{"success":false,"error":"boom"}`)},
+			wantKind: KindRejected, wantCode: "HTTP_500", wantInMessage: "error response is not a dot-ai envelope", wantRequests: 1,
+		},
+		"executed is a string": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`{"success":true,"data":{"result":{"status":"success","executed":"true"}}}`)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "executed", wantRequests: 1,
+		},
+		"JSON null": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`null`)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "no success field", wantRequests: 1,
+		},
+		"JSON array": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`[1,2,3]`)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantRequests: 1,
+		},
+		"trailing garbage": {
+			reply:    mcptest.Reply{Status: 200, Body: append(mcptest.SuccessEnvelope(map[string]any{"status": "success"}, 1), "}{"...)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantRequests: 1,
+		},
+		"deeply nested JSON": {
+			reply:    mcptest.Reply{Status: 200, Body: nested(200000)},
+			wantKind: KindMalformed, wantCode: "MALFORMED_RESPONSE", wantInMessage: "depth", wantRequests: 1,
+		},
+		"deeply nested JSON over the size limit": {
+			reply:    mcptest.Reply{Status: 200, Body: []byte(`{"success":true,"data":{"result":{"investigation":`), StreamBytes: 50 << 20, StreamFill: []byte("[")},
+			wantKind: KindMalformed, wantCode: "RESPONSE_TOO_LARGE", wantRequests: 1,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := startStub(t, mcptest.Options{})
+			srv.SetOverride(&tc.reply)
+			// A generous timeout: a bounded read must end these calls, not
+			// the clock.
+			c := fastClient(t, Options{MaxAttempts: 3, Timeout: time.Minute})
+			body := tc.body
+			if body == nil {
+				body = manual("x")
+			}
+			runtime.GC()
+			before := totalAlloc()
+			start := time.Now()
+			_, err := c.Do(context.Background(), Call{URL: srv.URL(), Body: body})
+			elapsed := time.Since(start)
+			alloc := totalAlloc() - before
+
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.wantKind, e.Kind, "%v", err)
+			if tc.wantCode != "" {
+				assert.Equal(t, tc.wantCode, e.Code, "%v", err)
+			}
+			msg := err.Error()
+			assert.True(t, utf8.ValidString(msg), "message is valid UTF-8: %q", msg)
+			assert.True(t, utf8.ValidString(e.Code), "code is valid UTF-8: %q", e.Code)
+			assert.LessOrEqual(t, len(msg), maxErrorText, "message length")
+			assert.LessOrEqual(t, len(e.Code), 128, "code length")
+			assert.False(t, strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }), "no control characters: %q", msg)
+			if tc.wantInMessage != "" {
+				assert.Contains(t, msg, tc.wantInMessage)
+			}
+			assert.Equal(t, tc.wantRequests, srv.Count(), "requests: hostile answers are not retried")
+			assert.Less(t, elapsed, 20*time.Second, "returns, does not hang")
+			// The stub (same process) allocates a chunk per request; the
+			// client its read buffer of at most MaxResponseBytes+1 (grown
+			// by append) and the decoding of it. Nothing scales with the
+			// body's size: about 2.2 MiB for every large body here (4.4 MiB
+			// under -race), against bodies of 50 MB, 100 MB and without end.
+			assert.Less(t, alloc, uint64(8*limit), "allocated %d bytes for %q", alloc, name)
+			t.Logf("%s: %v (%s, %.1f MiB allocated)", name, truncateForLog(msg), elapsed.Round(time.Millisecond), float64(alloc)/(1<<20))
+		})
+	}
+}
+
+// TestTrickleBodyTimesOut: a body that never ends but arrives too slowly to
+// reach the size limit is ended by the per-attempt timeout.
+func TestTrickleBodyTimesOut(t *testing.T) {
+	srv := startStub(t, mcptest.Options{})
+	srv.SetOverride(&mcptest.Reply{Status: 200, Body: []byte(`{"success":`), StreamBytes: mcptest.Endless, StreamChunk: 1, StreamFill: []byte(" "), StreamInterval: 10 * time.Millisecond})
+	c := fastClient(t, Options{MaxAttempts: 1, Timeout: 300 * time.Millisecond})
+	start := time.Now()
+	_, err := c.Do(context.Background(), Call{URL: srv.URL(), Body: automatic("x")})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, KindUnreachable, e.Kind)
+	assert.Equal(t, "TIMEOUT", e.Code)
+	assert.True(t, e.Sent)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func totalAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
+}
+
+func truncateForLog(s string) string {
+	if len(s) > 160 {
+		return s[:160] + "…"
+	}
+	return s
+}
+
+func TestServerText(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"plain", 10, "plain"},
+		{"a\nb\tc\x00d\x1b[0m\x7f", 20, "a b c d [0m "},
+		{"bad \xff\xfe byte", 20, "bad \uFFFD byte"},
+		{strings.Repeat("a", 10), 10, strings.Repeat("a", 10)},
+		{strings.Repeat("a", 11), 10, strings.Repeat("a", 7) + "…"},
+		{strings.Repeat("é", 6), 10, "ééé…"},                            // cut at a rune boundary
+		{"ab\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 10, "ab\uFFFD…"}, // long, though the repair shrank it
+	}
+	for _, tc := range tests {
+		got := serverText(tc.in, tc.n)
+		assert.Equal(t, tc.want, got, "%q", tc.in)
+		assert.True(t, utf8.ValidString(got))
+		assert.LessOrEqual(t, len(got), tc.n)
+	}
 }

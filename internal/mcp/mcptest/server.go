@@ -7,6 +7,7 @@
 package mcptest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +48,22 @@ type Reply struct {
 	Delay time.Duration
 	// CloseConnection hijacks and closes the connection without an answer.
 	CloseConnection bool
+	// StreamBytes, when not 0, follows Body with that many more bytes, or
+	// with bytes without end when -1 (until the client goes away or the
+	// server closes). They are written chunk by chunk as they are sent, so
+	// the stub holds one chunk in memory however large the body. A finite
+	// body is announced with its Content-Length; an endless one is chunked.
+	StreamBytes int64
+	// StreamFill is the pattern the streamed bytes repeat (default "x").
+	StreamFill []byte
+	// StreamChunk is the size of each write (default 32 KiB).
+	StreamChunk int
+	// StreamInterval is waited between writes (a body that trickles).
+	StreamInterval time.Duration
 }
+
+// Endless is the StreamBytes of a body that never ends.
+const Endless = -1
 
 // Options configure a Server.
 type Options struct {
@@ -240,14 +257,61 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if reply.StreamBytes > 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(int64(len(reply.Body))+reply.StreamBytes, 10))
+		}
 		w.WriteHeader(reply.Status)
-		_, _ = w.Write(reply.Body)
+		if _, err := w.Write(reply.Body); err != nil || reply.StreamBytes == 0 {
+			return
+		}
+		stream(r.Context(), w, reply)
 		return
 	}
 	status, out := s.answer(r, body)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+}
+
+// stream writes reply.StreamBytes bytes of reply.StreamFill (forever when
+// Endless), one chunk at a time, until done or the client is gone.
+func stream(ctx context.Context, w http.ResponseWriter, reply *Reply) {
+	fill := reply.StreamFill
+	if len(fill) == 0 {
+		fill = []byte("x")
+	}
+	size := reply.StreamChunk
+	if size <= 0 {
+		size = 32 << 10
+	}
+	// Whole patterns per chunk, so the pattern runs on across chunks.
+	chunk := bytes.Repeat(fill, max(size/len(fill), 1))
+	flusher, _ := w.(http.Flusher)
+	left := reply.StreamBytes
+	for left != 0 {
+		n := int64(len(chunk))
+		if left > 0 {
+			n = min(n, left)
+		}
+		if _, err := w.Write(chunk[:n]); err != nil {
+			return
+		}
+		if left > 0 {
+			left -= n
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if reply.StreamInterval > 0 {
+			select {
+			case <-time.After(reply.StreamInterval):
+			case <-ctx.Done():
+				return
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 func (s *Server) answer(r *http.Request, body []byte) (int, []byte) {

@@ -2,9 +2,12 @@ package mcptest
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,4 +107,78 @@ func TestStubOutage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 3, srv.Count(), "refused connections are not requests")
+}
+
+// TestStubStreams sends a 100 MB body and an endless one without holding
+// them: the bytes allocated while they are sent stay far below their size.
+func TestStubStreams(t *testing.T) {
+	srv := New(Options{})
+	require.NoError(t, srv.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = srv.Close() })
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	post := func(t *testing.T) *http.Response {
+		resp, err := client.Post(srv.URL(), "application/json", strings.NewReader(`{"issue":"x"}`))
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+
+	t.Run("100 MB", func(t *testing.T) {
+		const size = 100 << 20
+		prefix := `{"success":true,"data":{"result":{"message":"`
+		srv.Inject(Reply{Status: http.StatusOK, Body: []byte(prefix), StreamBytes: size, StreamFill: []byte("ab")})
+		before := totalAlloc()
+		resp := post(t)
+		assert.EqualValues(t, len(prefix)+size, resp.ContentLength)
+		head := make([]byte, len(prefix)+4)
+		_, err := io.ReadFull(resp.Body, head)
+		require.NoError(t, err)
+		assert.Equal(t, prefix+"abab", string(head))
+		n, err := io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		assert.EqualValues(t, size-4, n)
+		alloc := totalAlloc() - before
+		assert.Less(t, alloc, uint64(8<<20), "a 100 MB body is streamed, not held: %d bytes allocated", alloc)
+	})
+
+	t.Run("endless, until the client goes away", func(t *testing.T) {
+		srv.Inject(Reply{Status: http.StatusOK, StreamBytes: Endless})
+		before := totalAlloc()
+		resp := post(t)
+		assert.EqualValues(t, -1, resp.ContentLength, "chunked")
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
+		require.NoError(t, err)
+		assert.EqualValues(t, 64<<20, n, "still streaming after 64 MiB")
+		require.NoError(t, resp.Body.Close())
+		alloc := totalAlloc() - before
+		assert.Less(t, alloc, uint64(8<<20), "%d bytes allocated", alloc)
+		// The handler ends when the client is gone: the next request is
+		// answered normally and Close does not wait for a stuck stream.
+		resp2 := post(t)
+		assert.Equal(t, http.StatusOK, resp2.StatusCode)
+	})
+
+	t.Run("trickle", func(t *testing.T) {
+		srv.Inject(Reply{Status: http.StatusOK, StreamBytes: 5, StreamChunk: 1, StreamInterval: 20 * time.Millisecond})
+		start := time.Now()
+		resp := post(t)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, "xxxxx", string(body))
+		assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
+	})
+
+	closed := make(chan struct{})
+	go func() { _ = srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs on a finished stream")
+	}
+}
+
+func totalAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
 }
