@@ -53,6 +53,8 @@ func main() {
 		err = cmdDown(os.Args[2:])
 	case "status":
 		err = cmdStatus(os.Args[2:])
+	case "restart":
+		err = cmdRestart(os.Args[2:])
 	case "cert-manager":
 		err = cmdCertManager(os.Args[2:])
 	case "-h", "--help", "help":
@@ -69,11 +71,14 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: cluster up|down|status [--dir .cache/cluster] [--bin bin]
+	fmt.Fprintln(os.Stderr, `usage: cluster up|down|status|restart [--dir .cache/cluster] [--bin bin]
   up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
           kwok and cert-manager on 127.0.0.1 (reuses a running cluster)
   down    stop exactly the processes 'up' started (PIDs in <dir>/pids)
-  status  list the processes and check they only use loopback addresses`)
+  status  list the processes and check they only use loopback addresses
+  restart [--down 5s] [--grace 0s] <component>
+          stop one component and start it with the same command line
+          (waits for /readyz when it is kube-apiserver)`)
 }
 
 func commonFlags(name string) (*flag.FlagSet, *string, *string) {

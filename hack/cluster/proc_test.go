@@ -64,3 +64,9 @@ func TestProcessAliveChecksExecutable(t *testing.T) {
 	assert.False(t, p.alive(), "a PID running another executable is not ours")
 	assert.False(t, process{PID: 1 << 30, Exe: "/x"}.alive())
 }
+
+func TestProcessArgs(t *testing.T) {
+	got, err := processArgs(os.Getpid())
+	require.NoError(t, err)
+	assert.Equal(t, os.Args[1:], got)
+}
