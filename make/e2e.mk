@@ -14,6 +14,16 @@ ct-install: cluster-up helm ## ct install --all of charts/ against the local clu
 e2e: cluster-up build helm ## End-to-end tests against the local cluster (controller binary run as the chart's Deployment).
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
 
+RELIABILITY_RUN ?= TestReliability
+
+.PHONY: reliability
+reliability: cluster-up build helm ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) RELIABILITY_SCALE=full go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 90m
+
+.PHONY: reliability-short
+reliability-short: cluster-up build helm ## Reliability suite at the sizes CI runs (.cache/reliability/short.md).
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) RELIABILITY_SCALE=short go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 30m
+
 .PHONY: demo
 demo: ## One-command demo: cluster, chart, example policy, crash-looping workload, the MCP request (hack/demo.sh).
 	hack/demo.sh
@@ -23,9 +33,9 @@ demo-down: ## Stop the demo's processes and the local cluster.
 	hack/demo.sh down
 
 .PHONY: ci-cluster-stages
-ci-cluster-stages: ## CI: cluster harness tests, cluster-up, ct-install, e2e, cluster-down, each timed (called by .ci/run after make test).
+ci-cluster-stages: ## CI: cluster harness tests, cluster-up, ct-install, e2e, short reliability, cluster-down, each timed (called by .ci/run after make test).
 	@set -e; trap '$(MAKE) --no-print-directory cluster-down' EXIT; \
-	for s in cluster-test cluster-up ct-install e2e; do \
+	for s in cluster-test cluster-up ct-install e2e reliability-short; do \
 	  start=$$(date +%s); echo "::: cluster stage $$s"; \
 	  $(MAKE) --no-print-directory $$s; \
 	  echo "::: cluster stage $$s took $$(( $$(date +%s) - start ))s"; \

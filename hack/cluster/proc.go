@@ -38,6 +38,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 		return nil, err
 	}
 	defer logf.Close()
+	closeInheritedFiles()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = dir
@@ -53,6 +54,21 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	// Reap the child if it exits while `up` still runs; afterwards init does.
 	go func() { _ = cmd.Wait() }()
 	return p, nil
+}
+
+// closeInheritedFiles marks every descriptor above stderr close-on-exec:
+// descriptors this process inherited (a lock held by `flock cluster ...`)
+// would otherwise live on in the long-running components.
+func closeInheritedFiles() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 func pidFile(dir, name string) string { return filepath.Join(dir, "pids", name+".pid") }

@@ -39,10 +39,6 @@ func (r *rel) testSecurity(t *testing.T) {
 	t.Run("token never leaks", r.testTokenNeverLeaks)
 }
 
-// unlimited turns off the rate limit and the cooldown (the suite installs
-// eventsPerMinute=7, cooldownMinutes=30), so every event is delivered.
-const unlimited = "  rateLimiting: {eventsPerMinute: 10000, cooldownMinutes: 0}\n"
-
 // serviceAccount is the "system:serviceaccount:<ns>:<name>" user of the
 // chart's controller Deployment.
 func (r *rel) serviceAccount(t *testing.T) string {

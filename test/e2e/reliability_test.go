@@ -66,7 +66,10 @@ type rel struct {
 	report string
 	// admin is a client with enough QPS to stream events.
 	admin kubernetes.Interface
-	mu    sync.Mutex
+	// tmp outlives the subtests: restarted controllers keep their work
+	// directories (and logs) here.
+	tmp string
+	mu  sync.Mutex
 }
 
 func TestReliability(t *testing.T) {
@@ -81,7 +84,7 @@ func TestReliability(t *testing.T) {
 		"--set", "mcp.timeout=3s",
 		"--set", "logLevel=info",
 	)
-	r := &rel{suite: s, sc: sc}
+	r := &rel{suite: s, sc: sc, tmp: t.TempDir()}
 	r.report = os.Getenv("RELIABILITY_REPORT")
 	if r.report == "" {
 		r.report = filepath.Join(s.root, ".cache", "reliability", sc.name+".md")
@@ -141,6 +144,10 @@ func (r *rel) pods(t *testing.T, ns string, n int) []*corev1.Pod {
 	}
 	return out
 }
+
+// unlimited turns off the rate limit and the cooldown (the suite installs
+// eventsPerMinute=7, cooldownMinutes=30), so every event is delivered.
+const unlimited = "  rateLimiting: {eventsPerMinute: 10000, cooldownMinutes: 0}\n"
 
 // policy applies a RemediationPolicy selecting Warning BackOff events of
 // Pods with the given YAML lines added to its spec, and returns it.
@@ -295,9 +302,11 @@ func head(s []string, n int) []string {
 // stopped, as the Deployment's replacement pod would be.
 func (r *rel) restartController(t *testing.T, noServices bool) *harness.Controller {
 	t.Helper()
+	dir, err := os.MkdirTemp(r.tmp, "controller-")
+	require.NoError(t, err)
 	ctrl, err := harness.Start(t.Context(), harness.Options{
 		Config: r.cfg, Namespace: r.releaseNS, Release: r.release, Binary: filepath.Join(r.root, "bin", "dot-ai-controller"),
-		WorkDir: t.TempDir(), Log: &testLogWriter{t: t}, NoServices: noServices,
+		WorkDir: dir, NoServices: noServices,
 	})
 	require.NoError(t, err)
 	return ctrl

@@ -683,6 +683,16 @@ func (c *Controller) waitReady(ctx context.Context) error {
 // Exited is closed when the binary exits.
 func (c *Controller) Exited() <-chan struct{} { return c.exited }
 
+// Running reports whether the binary still runs.
+func (c *Controller) Running() bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // PID is the binary's process id.
 func (c *Controller) PID() int {
 	if c.cmd == nil || c.cmd.Process == nil {
