@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -114,20 +115,17 @@ func testCatalogueAgainstAPIServer(t *testing.T, c client.Client) {
 		t.Run(tc.Name, func(t *testing.T) {
 			ctx := t.Context()
 			obj := tc.Object(catalogueWorkNS, catalogueClusterNS, false)
+			answer, err := tc.Apply(ctx, c, catalogueWorkNS, catalogueClusterNS)
+			require.NoError(t, err)
 			if tc.UpdateFrom != nil {
-				initial := tc.Object(catalogueWorkNS, catalogueClusterNS, true)
-				require.NoError(t, c.Create(ctx, initial), "updateFrom must be accepted")
-				t.Cleanup(func() { _ = c.Delete(ctx, initial) })
-				obj.SetResourceVersion(initial.GetResourceVersion())
-				err := c.Update(ctx, obj)
-				assertRejected(t, tc, err)
+				t.Cleanup(func() { _ = c.Delete(context.Background(), obj) })
+				assertRejected(t, tc, answer)
 				return
 			}
-			err := c.Create(ctx, obj)
-			if err == nil {
+			if answer == nil {
 				_ = c.Delete(ctx, obj)
 			}
-			assertRejected(t, tc, err)
+			assertRejected(t, tc, answer)
 			err = c.Get(ctx, client.ObjectKeyFromObject(obj), &v1alpha1.RemediationPolicy{})
 			assert.True(t, apierrors.IsNotFound(err), "nothing stored: %v", err)
 		})

@@ -14,6 +14,7 @@
 package webhooktest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -151,6 +154,34 @@ func (c *Case) Object(workNS, clusterPolicyNS string, initial bool) *unstructure
 		"spec":       deepCopy(spec),
 	}}
 	return u
+}
+
+// Apply sends the case to the apiserver and returns its answer (nil when
+// the policy was accepted): a create, or, for an update case, a create of
+// UpdateFrom and then the update to Spec. The update is retried on
+// conflicts, as a running controller may write the new policy's status in
+// between. err reports a failed setup (UpdateFrom refused). The policy is
+// left in place when stored; the caller deletes it (Object's name and
+// namespace).
+func (c *Case) Apply(ctx context.Context, cl client.Client, workNS, clusterPolicyNS string) (answer, err error) {
+	obj := c.Object(workNS, clusterPolicyNS, false)
+	if c.UpdateFrom == nil {
+		return cl.Create(ctx, obj), nil
+	}
+	initial := c.Object(workNS, clusterPolicyNS, true)
+	if err := cl.Create(ctx, initial); err != nil {
+		return nil, fmt.Errorf("creating updateFrom of %s: %w", c.Name, err)
+	}
+	answer = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &unstructured.Unstructured{}
+		cur.SetGroupVersionKind(initial.GroupVersionKind())
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(initial), cur); err != nil {
+			return err
+		}
+		obj.SetResourceVersion(cur.GetResourceVersion())
+		return cl.Update(ctx, obj)
+	})
+	return answer, nil
 }
 
 // expand replaces every {$repeat: TEXT, times: N} with the repeated string.
