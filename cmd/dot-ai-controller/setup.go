@@ -32,7 +32,7 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	if err != nil {
 		return fmt.Errorf("creating Kubernetes client: %w", err)
 	}
-	mcpClient, err := mcp.New(mcp.Options{Timeout: s.MCPTimeout, CAFile: s.MCPCAFile})
+	mcpClient, err := mcp.New(mcp.Options{Timeout: s.MCPTimeout, CAFile: s.MCPCAFile, BreakerCooldown: s.MCPBreakerCooldown})
 	if err != nil {
 		return fmt.Errorf("creating MCP client: %w", err)
 	}

@@ -63,6 +63,9 @@ type Settings struct {
 	// it counts as failed. Only calls that are safe to repeat are held (decision
 	// 5); 0 fails them after the client's retries.
 	MCPOutageHold time.Duration `validate:"gte=0,lte=86400000000000"`
+	// MCPBreakerCooldown is how long an endpoint's circuit breaker stays
+	// open after repeated unreachable attempts before one probe may pass.
+	MCPBreakerCooldown time.Duration `validate:"gte=1000000000,lte=3600000000000"`
 
 	// ClusterPolicyNamespaces are the namespaces whose policies may use
 	// namespaceSelector. Empty means only Namespace.
@@ -124,12 +127,13 @@ func (s *Settings) EffectiveEndpoint(policyEndpoint string) string {
 // chart's default values.
 func Default() Settings {
 	return Settings{
-		Namespace:     "dot-ai",
-		MCPTimeout:    5 * time.Minute,
-		MCPOutageHold: 30 * time.Minute,
-		Concurrency:   128,
-		QueueSize:     10000,
-		DrainTimeout:  30 * time.Second,
+		Namespace:          "dot-ai",
+		MCPTimeout:         5 * time.Minute,
+		MCPOutageHold:      30 * time.Minute,
+		MCPBreakerCooldown: 30 * time.Second,
+		Concurrency:        128,
+		QueueSize:          10000,
+		DrainTimeout:       30 * time.Second,
 		Defaults: PolicyDefaults{
 			Mode:                 v1alpha1.ModeManual,
 			ConfidenceThreshold:  0.8,
@@ -161,6 +165,7 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.MCPTokenFile, "mcp-token-file", s.MCPTokenFile, "File holding the installation's bearer token for the MCP endpoint.")
 	fs.StringVar(&s.MCPCAFile, "mcp-ca-file", s.MCPCAFile, "PEM bundle of extra CAs trusted for https MCP endpoints.")
 	fs.DurationVar(&s.MCPTimeout, "mcp-timeout", s.MCPTimeout, "Upper bound of one remediate call.")
+	fs.DurationVar(&s.MCPBreakerCooldown, "mcp-breaker-cooldown", s.MCPBreakerCooldown, "How long an endpoint's circuit breaker stays open before one probe call may pass.")
 	fs.DurationVar(&s.MCPOutageHold, "mcp-outage-hold", s.MCPOutageHold, "How long an event stays queued while its MCP endpoint is unreachable before it counts as failed (0: fail after the client's retries).")
 	fs.Func("cluster-policy-namespaces", "Comma-separated namespaces whose policies may use namespaceSelector (default: --namespace).", func(v string) error {
 		s.ClusterPolicyNamespaces = splitList(v)

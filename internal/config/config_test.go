@@ -59,14 +59,16 @@ func TestFlagsAndEnv(t *testing.T) {
 				assert.Equal(t, 5*time.Second, s.DrainTimeout)
 			},
 		},
-		"unknown flag":            {args: []string{"--mcp-endpont=x"}, wantErr: "flag provided but not defined: -mcp-endpont"},
-		"bad env value":           {env: map[string]string{"DOT_AI_CONCURRENCY": "many"}, wantErr: "DOT_AI_CONCURRENCY"},
-		"bad mode":                {args: []string{"--default-mode=yolo"}, wantErr: "Mode"},
-		"confidence out of range": {args: []string{"--default-confidence-threshold=2"}, wantErr: "ConfidenceThreshold"},
-		"endpoint with userinfo":  {args: []string{"--mcp-endpoint=http://u:p@127.0.0.1/"}, wantErr: "user info"},
-		"endpoint not http":       {args: []string{"--mcp-endpoint=ftp://127.0.0.1/"}, wantErr: "scheme"},
-		"zero concurrency":        {args: []string{"--concurrency=0"}, wantErr: "Concurrency"},
-		"log lines not a number":  {args: []string{"--default-log-lines=ten"}, wantErr: "default-log-lines"},
+		"unknown flag":              {args: []string{"--mcp-endpont=x"}, wantErr: "flag provided but not defined: -mcp-endpont"},
+		"bad env value":             {env: map[string]string{"DOT_AI_CONCURRENCY": "many"}, wantErr: "DOT_AI_CONCURRENCY"},
+		"bad mode":                  {args: []string{"--default-mode=yolo"}, wantErr: "Mode"},
+		"confidence out of range":   {args: []string{"--default-confidence-threshold=2"}, wantErr: "ConfidenceThreshold"},
+		"endpoint with userinfo":    {args: []string{"--mcp-endpoint=http://u:p@127.0.0.1/"}, wantErr: "user info"},
+		"endpoint not http":         {args: []string{"--mcp-endpoint=ftp://127.0.0.1/"}, wantErr: "scheme"},
+		"zero concurrency":          {args: []string{"--concurrency=0"}, wantErr: "Concurrency"},
+		"breaker cooldown under 1s": {args: []string{"--mcp-breaker-cooldown=10ms"}, wantErr: "MCPBreakerCooldown"},
+		"negative outage hold":      {args: []string{"--mcp-outage-hold=-1s"}, wantErr: "MCPOutageHold"},
+		"log lines not a number":    {args: []string{"--default-log-lines=ten"}, wantErr: "default-log-lines"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -57,14 +57,17 @@ func (r *rel) testOutage(t *testing.T) {
 	phase := r.sc.outagePhase
 	perSecond := float64(n) / (3 * phase.Seconds())
 	before := r.stub.Count()
+	var at503, atHang int
 	require.NoError(t, r.stub.Down())
 	phases := map[int]func(){
 		n / 3: func() { // refused -> 503
 			r.stub.SetOverride(&mcptest.Reply{Status: http.StatusServiceUnavailable, Body: mcptest.ErrorEnvelope("SERVICE_UNAVAILABLE", "outage")})
+			at503 = r.stub.Count()
 			require.NoError(t, r.stub.Up())
 		},
 		2 * n / 3: func() { // 503 -> hang (longer than mcp.timeout=3s)
 			r.stub.SetOverride(&mcptest.Reply{Delay: time.Hour})
+			atHang = r.stub.Count()
 		},
 	}
 	start := time.Now()
@@ -75,7 +78,8 @@ func (r *rel) testOutage(t *testing.T) {
 	})
 	// The hang phase lasts its full length, then the endpoint recovers.
 	time.Sleep(time.Until(start.Add(3 * phase)))
-	outageRequests := r.stub.Count() - before
+	end := r.stub.Count()
+	outageRequests := end - before
 	outage := time.Since(start)
 	r.stub.SetOverride(nil)
 	recovered := time.Now()
@@ -105,7 +109,10 @@ func (r *rel) testOutage(t *testing.T) {
 	// No hot loop: without backoff, 3 phases of retries by up to 128
 	// workers would be thousands of requests.
 	assert.LessOrEqual(t, outageRequests, 2*n, "requests during the outage")
+	assert.Equal(t, before, at503, "refused: nothing reached the stub")
+	assert.Positive(t, atHang-at503, "the 503 phase was tried")
+	assert.Positive(t, end-atHang, "the hang phase was tried")
 	assert.Less(t, peak, 200.0, "peak RSS MiB")
-	r.figure(t, "%d events over a %.0fs outage (refused, 503, hang; %s each): all %d delivered %.1fs after recovery, 0 failed, 0 dropped; %d requests reached the stub during the outage (%.2f/s; the refused phase is not counted); Ready=False/MCPUnreachable seen in %d of the status samples; peak RSS %.0f MiB",
-		n, outage.Seconds(), phase, n, deliveredIn.Seconds(), outageRequests, float64(outageRequests)/outage.Seconds(), sawOutage, peak)
+	r.figure(t, "%d events over a %.0fs outage (refused, 503, hang; %s each): all %d delivered %.1fs after recovery, 0 failed, 0 dropped; requests reaching the stub: %d answered 503, %d hung (%.2f/s over the outage, breaker cooldown 5s; refused attempts never reach it); Ready=False/MCPUnreachable in %d status samples; peak RSS %.0f MiB",
+		n, outage.Seconds(), phase, n, deliveredIn.Seconds(), atHang-at503, end-atHang, float64(outageRequests)/outage.Seconds(), sawOutage, peak)
 }

@@ -82,6 +82,8 @@ func TestReliability(t *testing.T) {
 	s := setup(t,
 		// Hangs end after this; the chart default (5m) is for real analyses.
 		"--set", "mcp.timeout=3s",
+		// Probes every 5s, so each outage phase is really tried.
+		"--set", "mcp.breakerCooldown=5s",
 		"--set", "logLevel=info",
 	)
 	r := &rel{suite: s, sc: sc, tmp: t.TempDir()}
@@ -300,13 +302,13 @@ func head(s []string, n int) []string {
 
 // restartController starts the controller again after it was killed or
 // stopped, as the Deployment's replacement pod would be.
-func (r *rel) restartController(t *testing.T, noServices bool) *harness.Controller {
+func (r *rel) restartController(t *testing.T, noServices bool, extraArgs ...string) *harness.Controller {
 	t.Helper()
 	dir, err := os.MkdirTemp(r.tmp, "controller-")
 	require.NoError(t, err)
 	ctrl, err := harness.Start(t.Context(), harness.Options{
 		Config: r.cfg, Namespace: r.releaseNS, Release: r.release, Binary: filepath.Join(r.root, "bin", "dot-ai-controller"),
-		WorkDir: dir, NoServices: noServices,
+		WorkDir: dir, NoServices: noServices, ExtraArgs: extraArgs,
 	})
 	require.NoError(t, err)
 	return ctrl

@@ -132,6 +132,7 @@ func TestValuesReachArgs(t *testing.T) {
 		"--mcp-ca-file":                    "/etc/dot-ai/mcp-ca/ca.crt",
 		"--mcp-timeout":                    "10m",
 		"--mcp-outage-hold":                "1h",
+		"--mcp-breaker-cooldown":           "1m",
 		"--cluster-policy-namespaces":      "dot-ai,platform",
 		"--concurrency":                    "256",
 		"--queue-size":                     "1000000",
