@@ -66,6 +66,9 @@ type rel struct {
 	report string
 	// admin is a client with enough QPS to stream events.
 	admin kubernetes.Interface
+	// fast is a controller-runtime client without client-side throttling,
+	// so latency figures measure the server.
+	fast client.Client
 	// tmp outlives the subtests: restarted controllers keep their work
 	// directories (and logs) here.
 	tmp string
@@ -97,6 +100,8 @@ func TestReliability(t *testing.T) {
 	cfg.QPS, cfg.Burst = 1000, 1000
 	var err error
 	r.admin, err = kubernetes.NewForConfig(&cfg)
+	require.NoError(t, err)
+	r.fast, err = client.New(&cfg, client.Options{Scheme: s.c.Scheme()})
 	require.NoError(t, err)
 
 	t.Run("controller killed", r.testKills)
