@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -186,8 +187,9 @@ func (r *rel) testHostileMCP(t *testing.T) {
 	r.assertAlive(t, pid)
 
 	r.figure(t, "%d hostile MCP answers (100 MB body, endless body, invalid UTF-8 body and envelope, 3 wrong-type envelopes) each recorded "+
-		"as one DeliveryFailed outcome with a clear reason (RESPONSE_TOO_LARGE / MALFORMED_RESPONSE), none retried, slowest %s "+
-		"(mcp.timeout=3s); controller peak RSS %.0f MiB (bound %d MiB), same process throughout, next call delivered",
+		"as one DeliveryFailed outcome with a clear reason (RESPONSE_TOO_LARGE, MALFORMED_RESPONSE, or the server's code made valid UTF-8), "+
+		"none retried, slowest event-to-status %s (mcp.timeout=3s); controller peak RSS %.0f MiB (bound %d MiB), same process throughout, "+
+		"next call delivered",
 		len(replies), slowest.Round(100*time.Millisecond), peak, rssBoundMiB)
 }
 
@@ -317,10 +319,23 @@ spec:
 		t.Logf("apiserver refused: %s", s)
 	}
 
+	// Did the apiserver keep the invalid bytes? (Reported; either way the
+	// controller must cope.)
+	rawKept := false
+	if ev, err := proto.CoreV1().Events(ns).Get(t.Context(), "invalid-utf8", metav1.GetOptions{}); err == nil {
+		rawKept = !utf8.ValidString(ev.Message)
+	}
+
 	for _, name := range accepted {
 		o := r.awaitOutcome(t, p, ns+"/"+name, 60*time.Second)
 		assert.Equal(t, v1alpha1.OutcomeAnalysisCompleted, o.Result, "event %s: %+v", name, o)
 		assert.LessOrEqual(t, len([]rune(o.Reason)), 128, "outcome reason bounded")
+		assert.True(t, utf8.ValidString(o.Reason), "outcome reason is valid UTF-8: %q", o.Reason)
+	}
+	// Each request the stub got was valid JSON naming the event.
+	got := r.received(ns)
+	for _, name := range accepted {
+		assert.NotNil(t, got[name], "the stub got a valid JSON request for %s", name)
 	}
 	r.assertAlive(t, pid)
 
@@ -334,9 +349,9 @@ spec:
 	assert.Less(t, peak, float64(rssBoundMiB), "controller peak RSS (MiB)")
 
 	r.figure(t, "%d odd Events delivered without a panic (message of %d KiB, control characters, invalid UTF-8 in message and reason "+
-		"sent as protobuf, emoji/ZWJ/right-to-left text, 14,000-character reason, JSON/HTML/format-string text); %d refused by the apiserver; "+
-		"controller peak RSS %.0f MiB, same process, next normal event delivered",
-		len(accepted), hugeSize>>10, len(refused), peak)
+		"sent as protobuf (apiserver kept the raw bytes: %t), emoji/ZWJ/right-to-left text, 14,000-character reason, "+
+		"JSON/HTML/format-string text); %d refused by the apiserver; controller peak RSS %.0f MiB, same process, next normal event delivered",
+		len(accepted), hugeSize>>10, rawKept, len(refused), peak)
 }
 
 func shorten(s string, n int) string {
