@@ -55,7 +55,7 @@ var clusterPermissions = []permission{
 	{permRow{Resource: "jobs.batch"}, []string{"get", "list", "watch"}, "owner chain (metadata informer)"},
 	{permRow{Resource: "cronjobs.batch"}, []string{"get", "list", "watch"}, "owner chain and resource spec"},
 	{permRow{Resource: "remediationpolicies.remediation.dot-ai.io"}, []string{"get", "list", "watch"}, "the policies (spec is never written)"},
-	{permRow{Resource: "remediationpolicies.remediation.dot-ai.io/status"}, []string{"update", "patch"}, "policy status: counters, conditions, outcomes"},
+	{permRow{Resource: "remediationpolicies.remediation.dot-ai.io/status"}, []string{"update"}, "policy status: counters, conditions, outcomes (Status().Update only)"},
 	{permRow{Resource: "tokenreviews.authentication.k8s.io"}, []string{"create"}, "secure metrics: authenticate scrapers"},
 	{permRow{Resource: "subjectaccessreviews.authorization.k8s.io"}, []string{"create"}, "secure metrics: authorize scrapers"},
 	{permRow{Resource: "pods.metrics.k8s.io"}, []string{"get"}, "Pod usage for contextGathering.includeMetrics (rbac.metricsAPI)"},
@@ -67,8 +67,8 @@ var clusterPermissions = []permission{
 // Role).
 var releasePermissions = []permission{
 	{permRow{Resource: "leases.coordination.k8s.io"}, []string{"get", "create", "update"}, "the leader Lease"},
-	{permRow{Resource: "configmaps"}, []string{"get", "list", "watch", "create", "update", "patch", "delete"},
-		"the watcher's checkpoint ConfigMaps (dot-ai-checkpoint-<policy UID>); names are per policy, so no resourceNames"},
+	{permRow{Resource: "configmaps"}, []string{"get", "list", "create", "update", "delete"},
+		"the watcher's checkpoint ConfigMaps (dot-ai-checkpoint-<policy UID>), read uncached, so no watch; names are per policy, so no resourceNames"},
 }
 
 // baselinePermissions are what every authenticated user or ServiceAccount
@@ -262,6 +262,9 @@ func forbiddenChecks() []canICheck {
 		checks(false, writeVerbs, []string{"configmaps"}, []string{"all", "other"}),
 		checks(false, []string{"create", "update", "patch", "delete"}, []string{"leases.coordination.k8s.io"}, []string{"all", "other"}),
 		checks(false, []string{"patch", "delete"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
+		// Status is written with Update, checkpoints read uncached: no patch, no watch.
+		checks(false, []string{"patch"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, allScopes),
+		checks(false, []string{"watch", "patch"}, []string{"configmaps"}, []string{"release"}),
 		// Events are recorded, never rewritten or removed.
 		checks(false, []string{"update", "delete", "deletecollection"}, []string{"events", "events.events.k8s.io"}, allScopes),
 		// Cluster-scoped: RBAC, admission, the CRD, impersonation.
@@ -298,7 +301,7 @@ func grantedChecks() []canICheck {
 	return slices.Concat(
 		checks(true, []string{"get", "list", "watch"}, []string{"events", "pods", "remediationpolicies.remediation.dot-ai.io"}, []string{"all"}),
 		checks(true, []string{"create", "patch"}, []string{"events", "events.events.k8s.io"}, []string{"other", "release"}),
-		checks(true, []string{"update", "patch"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
+		checks(true, []string{"update"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
 		checks(true, []string{"get"}, []string{"pods/log", "secrets"}, []string{"other"}),
 		checks(true, []string{"get", "create", "update"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
 		checks(true, []string{"get", "list", "create", "update", "delete"}, []string{"configmaps"}, []string{"release"}),

@@ -299,7 +299,7 @@ func wantClusterRules(secrets bool, secretNames []string, metricsAPI bool) []rba
 		rule([]string{"apps"}, []string{"replicasets", "deployments", "statefulsets", "daemonsets"}, rwatch),
 		rule([]string{"batch"}, []string{"jobs", "cronjobs"}, rwatch),
 		rule([]string{"remediation.dot-ai.io"}, []string{"remediationpolicies"}, rwatch),
-		rule([]string{"remediation.dot-ai.io"}, []string{"remediationpolicies/status"}, []string{"update", "patch"}),
+		rule([]string{"remediation.dot-ai.io"}, []string{"remediationpolicies/status"}, []string{"update"}),
 		rule([]string{"authentication.k8s.io"}, []string{"tokenreviews"}, []string{"create"}),
 		rule([]string{"authorization.k8s.io"}, []string{"subjectaccessreviews"}, []string{"create"}),
 	}
@@ -346,7 +346,7 @@ func TestRBAC(t *testing.T) {
 			assert.Equal(t, "dot-ai", role.Namespace)
 			assert.Equal(t, []rbacv1.PolicyRule{
 				rule([]string{"coordination.k8s.io"}, []string{"leases"}, []string{"get", "create", "update"}),
-				rule(core, []string{"configmaps"}, []string{"get", "list", "watch", "create", "update", "patch", "delete"}),
+				rule(core, []string{"configmaps"}, []string{"get", "list", "create", "update", "delete"}),
 			}, role.Rules)
 
 			crb := into[rbacv1.ClusterRoleBinding](t, r.find(t, "ClusterRoleBinding", fullname))
