@@ -35,18 +35,15 @@ func (r *rel) awaitReady(t *testing.T, p *v1alpha1.RemediationPolicy) {
 	}), "policy %s never became Ready/Active", p.Name)
 }
 
-// killAt picks n distinct stream positions between 10% and 90% of total,
-// sorted.
-func killAt(total, n int) []int {
-	picked := map[int]bool{}
-	for len(picked) < n {
-		picked[total/10+rand.IntN(total*8/10)] = true
-	}
+// killAt picks n stream positions between 10% and 90% of total, one at a
+// random point of each of n equal segments, early enough in it that the
+// controller is back (gap events later) before the next kill.
+func killAt(total, n, gap int) []int {
+	seg := total * 8 / 10 / n
 	out := make([]int, 0, n)
-	for i := range picked {
-		out = append(out, i)
+	for k := range n {
+		out = append(out, total/10+k*seg+rand.IntN(max(1, seg-gap)))
 	}
-	slices.Sort(out)
 	return out
 }
 
@@ -64,30 +61,27 @@ func (r *rel) testKills(t *testing.T) {
 	defer r.stub.SetLatency(0)
 
 	n := r.sc.killEvents
-	kills := killAt(n, r.sc.kills)
 	// Each kill is followed by 1 s of events created while no controller
 	// runs.
 	down := int(r.sc.eventRate)
-	restartAt := map[int]bool{}
+	kills := killAt(n, r.sc.kills, down+down/2)
+	restartAt := -1
 	var killed []string
 	start := time.Now()
 	names := r.stream(t, pods, "kill", n, r.sc.eventRate, func(i int) {
-		if restartAt[i] {
+		switch {
+		case i == restartAt:
 			r.ctrl = r.restartController(t, false)
-			return
+			restartAt = -1
+		case slices.Contains(kills, i):
+			require.Equal(t, -1, restartAt, "kills are spaced")
+			require.NoError(t, r.ctrl.Kill())
+			killed = append(killed, fmt.Sprintf("#%d", i))
+			restartAt = i + down
 		}
-		if !slices.Contains(kills, i) || r.ctrl == nil {
-			return
-		}
-		require.NoError(t, r.ctrl.Kill())
-		killed = append(killed, fmt.Sprintf("#%d", i))
-		restartAt[i+down] = true
 	})
-	// A kill near the end restarts after the stream.
-	for i := range restartAt {
-		if i >= n {
-			r.ctrl = r.restartController(t, false)
-		}
+	if restartAt >= 0 { // the last kill was near the end
+		r.ctrl = r.restartController(t, false)
 	}
 	dups := r.awaitAllDelivered(t, ns, names, 5*time.Minute)
 	bound := len(kills) * (config.Default().Concurrency + checkpointBatch)

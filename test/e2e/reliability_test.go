@@ -134,6 +134,11 @@ func (r *rel) namespace(t *testing.T, prefix string) string {
 	_, err := r.kube.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	// Pods are admitted once the ServiceAccount controller made "default".
+	require.Truef(t, waitUntil(t.Context(), time.Minute, func() bool {
+		_, err := r.kube.CoreV1().ServiceAccounts(ns).Get(t.Context(), "default", metav1.GetOptions{})
+		return err == nil
+	}), "namespace %s never got its default ServiceAccount", ns)
 	return ns
 }
 
