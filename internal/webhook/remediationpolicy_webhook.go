@@ -62,10 +62,32 @@ func (w *RemediationPolicyWebhook) SetupWebhookWithManager(mgr ctrl.Manager) err
 	if w.Settings == nil {
 		return fmt.Errorf("RemediationPolicyWebhook needs Settings")
 	}
+	mutate := admission.WithDefaulter[*v1alpha1.RemediationPolicy](mgr.GetScheme(), w)
+	mutate.Handler = schemaJudgesTypes{decoder: admission.NewDecoder(mgr.GetScheme()), next: mutate.Handler}
+	mgr.GetWebhookServer().Register(MutatePath, mutate)
 	return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RemediationPolicy{}).
-		WithDefaulter(w).
 		WithValidator(w).
 		Complete()
+}
+
+// schemaJudgesTypes admits unchanged an object the defaulter cannot decode
+// (a field of the wrong JSON type, such as confidenceThreshold: "0.8"). The
+// CRD's schema validation runs after mutating admission and rejects it with
+// 422 Invalid and the field path, where the defaulter alone would answer a
+// bare 400. Every field of the schema has a type, so nothing undecodable
+// gets past it.
+type schemaJudgesTypes struct {
+	decoder admission.Decoder
+	next    admission.Handler
+}
+
+func (h schemaJudgesTypes) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if len(req.Object.Raw) > 0 {
+		if err := h.decoder.Decode(req, &v1alpha1.RemediationPolicy{}); err != nil {
+			return admission.Allowed("not decodable: left to the CRD schema's validation")
+		}
+	}
+	return h.next.Handle(ctx, req)
 }
 
 // Default implements admission.Defaulter.

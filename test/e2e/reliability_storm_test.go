@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -68,6 +71,7 @@ func (r *rel) testStorm(t *testing.T) {
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	rss := sampleRSS(r.ctrl)
+	hookBefore := r.webhookLatency(t)
 	var direct, roundTrip []time.Duration
 	wg.Go(func() { direct = r.admissionDirect(ctx, ns) })
 	wg.Go(func() { roundTrip = r.admissionRoundTrip(ctx, ns) })
@@ -102,6 +106,7 @@ func (r *rel) testStorm(t *testing.T) {
 	stop()
 	wg.Wait()
 	peak := rss.Stop()
+	hookAfter := r.webhookLatency(t)
 	require.Truef(t, ok, "outcomes of %d matching events: limited %+v, flood %+v", want, stLimited, stFlood)
 
 	// Exactly one counted outcome per matching event and policy.
@@ -131,6 +136,15 @@ func (r *rel) testStorm(t *testing.T) {
 	assert.True(t, sawQueueFull.Load(), "flood: Ready=False/QueueFull while dropping")
 
 	assert.Less(t, peak, 200.0, "peak RSS MiB")
+	// The controller's own answer time (controller_runtime_webhook_latency_
+	// seconds, request decoded to response written), over the storm.
+	var served, within uint64
+	for path, after := range hookAfter {
+		served += after.count - hookBefore[path].count
+		within += after.within10ms - hookBefore[path].within10ms
+	}
+	require.Positive(t, served, "admission requests during the storm")
+	withinShare := float64(within) / float64(served)
 	require.NotEmpty(t, direct, "admission samples")
 	p50, p99 := percentile(direct, 50), percentile(direct, 99)
 	rt50, rt99 := percentile(roundTrip, 50), percentile(roundTrip, 99)
@@ -140,9 +154,11 @@ func (r *rel) testStorm(t *testing.T) {
 		stormEventsPerMinute, stormCooldownMinutes, delivered, len(perObject), allowance, stLimited.RateLimitedEvents, stLimited.CooledDownEvents, stLimited.DroppedEvents, want)
 	r.figure(t, "flood (no limits; concurrency %d, queue %d, MCP latency %s): %d delivered, %d dropped (queue full, Ready=False/QueueFull seen); sum = %d matching",
 		stormConcurrency, stormQueueSize, stormMCPLatency, stFlood.AnalysesCompleted, stFlood.DroppedEvents, want)
-	r.figure(t, "peak RSS %.0f MiB; admission during the storm: webhook answer p50 %.2f ms, p99 %.2f ms (%d AdmissionReviews straight to the webhook); through the apiserver (dry-run create) p50 %.1f ms, p99 %.1f ms (%d)",
-		peak, ms(p50), ms(p99), len(direct), ms(rt50), ms(rt99), len(roundTrip))
-	assert.Less(t, p99, 10*time.Millisecond, "webhook p99 during the storm")
+	r.figure(t, "peak RSS %.0f MiB; admission during the storm: %.2f%% of %d admission requests answered by the controller within 10 ms "+
+		"(its webhook latency histogram); seen by a client on this machine, straight to the webhook over TLS p50 %.2f ms, p99 %.2f ms (%d); "+
+		"through the apiserver (dry-run create) p50 %.1f ms, p99 %.1f ms (%d)",
+		peak, 100*withinShare, served, ms(p50), ms(p99), len(direct), ms(rt50), ms(rt99), len(roundTrip))
+	assert.GreaterOrEqual(t, withinShare, 0.99, "p99 of the controller's admission answers within 10 ms during the storm")
 }
 
 // storm creates n Events with stormCreators goroutines: every tenth is a
@@ -289,6 +305,38 @@ func (r *rel) admissionRoundTrip(ctx context.Context, ns string) []time.Duration
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	return out
+}
+
+// hookLatency is one webhook's admission count and how many were answered
+// within 10 ms.
+type hookLatency struct{ count, within10ms uint64 }
+
+// webhookLatency reads the controller's controller_runtime_webhook_latency_
+// seconds histogram per webhook path.
+func (r *rel) webhookLatency(t *testing.T) map[string]hookLatency {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(r.scrape(t)))
+	require.NoError(t, err)
+	out := map[string]hookLatency{}
+	fam := families["controller_runtime_webhook_latency_seconds"]
+	require.NotNil(t, fam, "the controller exports its webhook latency")
+	for _, m := range fam.GetMetric() {
+		var path string
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "webhook" {
+				path = l.GetValue()
+			}
+		}
+		h := hookLatency{count: m.GetHistogram().GetSampleCount()}
+		for _, b := range m.GetHistogram().GetBucket() {
+			if math.Abs(b.GetUpperBound()-0.01) < 1e-9 { // ExponentialBuckets(1e-8, 10, 12)
+				h.within10ms = b.GetCumulativeCount()
+			}
+		}
+		out[path] = h
 	}
 	return out
 }

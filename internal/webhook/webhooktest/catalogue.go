@@ -33,17 +33,12 @@ import (
 
 // Who rejects a case first. The apiserver runs the defaulting webhook, then
 // the CRD's OpenAPI schema, then the validating webhook: a spec that fails
-// the schema never reaches the validating webhook, so its field paths are the
-// schema's alone. Both answer 422 Invalid with one cause per field path.
-//
-// A value of the wrong JSON type (a string where a number belongs) stops
-// earlier: the defaulting webhook cannot decode the object into the Go types
-// and denies the request with 400 Bad Request, whose message names the
-// field path but carries no causes (RejectedByDecode).
+// the schema (a value out of bounds or of the wrong JSON type) never reaches
+// the validating webhook, so its field paths are the schema's alone. Both
+// answer 422 Invalid with one cause per field path.
 const (
 	RejectedBySchema  = "schema"
 	RejectedByWebhook = "webhook"
-	RejectedByDecode  = "decode"
 )
 
 // Case is one invalid policy.
@@ -62,10 +57,9 @@ type Case struct {
 	UpdateFrom map[string]any `json:"updateFrom,omitempty"`
 	// Spec is the policy's spec.
 	Spec map[string]any `json:"spec"`
-	// RejectedBy is schema, webhook or decode.
+	// RejectedBy is schema or webhook.
 	RejectedBy string `json:"rejectedBy"`
-	// FieldPaths are exactly the field paths of the rejection's causes
-	// (decode: the one path its message names).
+	// FieldPaths are exactly the field paths of the rejection's causes.
 	FieldPaths []string `json:"fieldPaths"`
 }
 
@@ -112,12 +106,8 @@ func Load(path string) ([]Case, error) {
 		}
 		switch c.RejectedBy {
 		case RejectedBySchema, RejectedByWebhook:
-		case RejectedByDecode:
-			if len(c.FieldPaths) != 1 {
-				bad("a decode failure names one field path")
-			}
 		default:
-			bad("rejectedBy must be %s, %s or %s", RejectedBySchema, RejectedByWebhook, RejectedByDecode)
+			bad("rejectedBy must be %s or %s", RejectedBySchema, RejectedByWebhook)
 		}
 		if c.Spec, err = expand(c.Spec); err != nil {
 			bad("spec: %v", err)
