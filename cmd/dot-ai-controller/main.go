@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -62,6 +63,7 @@ type options struct {
 	kubeconfig       string
 	kubeAPIQPS       float64
 	kubeAPIBurst     int
+	memoryLimit      int64
 	zap              zap.Options
 	settings         config.Settings
 }
@@ -108,6 +110,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty uses $KUBECONFIG or the in-cluster service account.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Sustained requests per second to the Kubernetes API (log reads, status and checkpoint writes).")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API.")
+	fs.Int64Var(&o.memoryLimit, "memory-limit", 0, "The container's memory limit in bytes (the chart passes limits.memory); the Go heap is kept under 90% of it unless GOMEMLIMIT is set. 0: none.")
 	o.settings.BindFlags(fs)
 	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	o.zap.BindFlags(fs)
@@ -124,6 +127,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	if err := o.settings.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid settings: %w", err)
 	}
+	if o.memoryLimit < 0 {
+		return nil, fmt.Errorf("--memory-limit must not be negative, got %d", o.memoryLimit)
+	}
 	// The watcher drains for --drain-timeout, then needs up to
 	// shutdownWriteBudget for its last checkpoint and status writes.
 	if min := o.settings.DrainTimeout + shutdownWriteBudget; o.gracefulShutdown < min {
@@ -132,12 +138,26 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	return o, nil
 }
 
+// softMemoryLimit is the Go heap's soft limit for a container memory limit:
+// 90%, leaving room for stacks and runtime memory outside the heap. Near it
+// the garbage collector works harder instead of letting the heap double, so
+// an event storm slows the controller down rather than getting it OOM-killed.
+func softMemoryLimit(containerLimit int64) int64 {
+	return containerLimit / 10 * 9
+}
+
 // shutdownWriteBudget is the time the watcher takes after its drain to write
 // its last checkpoints and status.
 const shutdownWriteBudget = 10 * time.Second
 
 func run(ctx context.Context, o *options) error {
 	setupLog.Info("Starting dot-ai-controller", "version", version.Version, "namespace", o.settings.Namespace)
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		if soft := softMemoryLimit(o.memoryLimit); soft > 0 {
+			debug.SetMemoryLimit(soft)
+			setupLog.Info("Soft memory limit set", "bytes", soft, "containerLimit", o.memoryLimit)
+		}
+	}
 	mgr, err := setupManager(o)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

@@ -19,6 +19,8 @@ func TestParseFlags(t *testing.T) {
 		"unknown flag":           {args: []string{"--leader-elekt"}, wantErr: "not defined"},
 		"drain exceeds shutdown": {args: []string{"--drain-timeout=60s", "--graceful-shutdown-timeout=30s"}, wantErr: "must be at least"},
 		"invalid setting":        {args: []string{"--queue-size=0"}, wantErr: "QueueSize"},
+		"negative memory limit":  {args: []string{"--memory-limit=-1"}, wantErr: "must not be negative"},
+		"memory limit":           {args: []string{"--memory-limit=536870912"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -31,6 +33,31 @@ func TestParseFlags(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, o.leaderElect)
 			assert.Equal(t, 45*time.Second, o.gracefulShutdown)
+		})
+	}
+}
+
+func TestMemoryLimitFromEnv(t *testing.T) {
+	env := func(k string) (string, bool) {
+		if k == "DOT_AI_MEMORY_LIMIT" {
+			return "536870912", true
+		}
+		return "", false
+	}
+	o, err := parseFlags(nil, env)
+	require.NoError(t, err)
+	assert.Equal(t, int64(536870912), o.memoryLimit, "the chart passes limits.memory as DOT_AI_MEMORY_LIMIT")
+}
+
+func TestSoftMemoryLimit(t *testing.T) {
+	tests := map[string]struct{ limit, want int64 }{
+		"no limit": {0, 0},
+		"512Mi":    {512 << 20, 483183819},
+		"tiny":     {9, 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, softMemoryLimit(tc.limit))
 		})
 	}
 }

@@ -105,8 +105,13 @@ func TestDeploymentWiring(t *testing.T) {
 
 	// The namespace comes from the downward API.
 	assert.Equal(t, "$(POD_NAMESPACE)", args["--namespace"])
-	require.Len(t, c.Env, 1)
+	require.Len(t, c.Env, 2)
 	assert.Equal(t, "metadata.namespace", c.Env[0].ValueFrom.FieldRef.FieldPath)
+	// The binary keeps its heap under 90% of the container's memory limit.
+	assert.Equal(t, "DOT_AI_MEMORY_LIMIT", c.Env[1].Name)
+	require.NotNil(t, c.Env[1].ValueFrom.ResourceFieldRef)
+	assert.Equal(t, "limits.memory", c.Env[1].ValueFrom.ResourceFieldRef.Resource)
+	assert.Equal(t, "manager", c.Env[1].ValueFrom.ResourceFieldRef.ContainerName)
 
 	// No token file without a token.
 	assert.NotContains(t, args, "--mcp-token-file")

@@ -212,6 +212,12 @@ func (c *Controller) resolveEnv(ctx context.Context, d *appsv1.Deployment, ct co
 			default:
 				return nil, fmt.Errorf("env %s: fieldRef %q not supported by the harness", e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
+		case e.ValueFrom.ResourceFieldRef != nil:
+			v, err := resourceValue(ct, e.ValueFrom.ResourceFieldRef)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+			env[e.Name] = v
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			s, err := c.kube.CoreV1().Secrets(d.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
@@ -231,6 +237,29 @@ func (c *Controller) resolveEnv(ctx context.Context, d *appsv1.Deployment, ct co
 		}
 	}
 	return env, nil
+}
+
+// resourceValue is what the kubelet puts in a resourceFieldRef variable:
+// the container's limit or request divided by the divisor, rounded up. An
+// unset limit would be the node's allocatable; "0" here (no limit).
+func resourceValue(ct corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
+	list := ct.Resources.Limits
+	name, ok := strings.CutPrefix(ref.Resource, "limits.")
+	if !ok {
+		list = ct.Resources.Requests
+		if name, ok = strings.CutPrefix(ref.Resource, "requests."); !ok {
+			return "", fmt.Errorf("resourceFieldRef %q not supported by the harness", ref.Resource)
+		}
+	}
+	q, ok := list[corev1.ResourceName(name)]
+	if !ok {
+		return "0", nil
+	}
+	divisor := int64(1)
+	if !ref.Divisor.IsZero() {
+		divisor = ref.Divisor.Value()
+	}
+	return strconv.FormatInt((q.Value()+divisor-1)/divisor, 10), nil
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
