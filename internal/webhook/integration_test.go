@@ -2,8 +2,10 @@ package webhook_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -86,6 +88,7 @@ func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 		HealthProbeBindAddress: "0",
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+			TLSOpts: servingTLS(),
 		}),
 	})
 	require.NoError(tb, err)
@@ -113,6 +116,18 @@ func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 		require.NoError(tb, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
 	return &webhookEnv{client: c, warnings: warnings}
+}
+
+// servingTLS is how the binary serves by default (cmd/dot-ai-controller:
+// TLS 1.2+, HTTP/1.1 only); WEBHOOK_HTTP2=1 offers HTTP/2 as well, to compare
+// in BenchmarkAdmission.
+func servingTLS() []func(*tls.Config) {
+	return []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		if os.Getenv("WEBHOOK_HTTP2") != "1" {
+			c.NextProtos = []string{"http/1.1"}
+		}
+	}}
 }
 
 func policy(ns, name string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
