@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"dot-ai.io/controller/api/v1alpha1"
-	"dot-ai.io/controller/internal/mcp"
 )
 
 // Scenario 7 (security checks): the chart's ServiceAccount has exactly the
@@ -195,19 +194,10 @@ func (r *rel) awaitPolicyReady(t *testing.T, p *v1alpha1.RemediationPolicy) {
 // behalf of the policy ns/name.
 func (r *rel) policyRequests(ns, name string) map[string]int {
 	out := map[string]int{}
-	for _, req := range r.stub.Requests() {
-		var body struct {
-			Policy  *mcp.PolicyRef `json:"policy"`
-			Context struct {
-				Event struct {
-					Namespace string `json:"namespace"`
-				} `json:"event"`
-			} `json:"context"`
+	for _, req := range r.stubRequests() {
+		if req.forPolicy(ns, name) {
+			out[req.eventNamespace]++
 		}
-		if json.Unmarshal(req.Body, &body) != nil || body.Policy == nil || body.Policy.Namespace != ns || body.Policy.Name != name {
-			continue
-		}
-		out[body.Context.Event.Namespace]++
 	}
 	return out
 }

@@ -31,7 +31,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
-	"dot-ai.io/controller/internal/mcp"
 )
 
 // Storm settings: the limited policy's limits, and a controller whose
@@ -226,19 +225,10 @@ func (r *rel) storm(t *testing.T, pods []*corev1.Pod, n int) []string {
 // per involved object.
 func (r *rel) deliveredObjects(ns, name string) map[string]int {
 	out := map[string]int{}
-	for _, req := range r.stub.Requests() {
-		var body struct {
-			Policy  *mcp.PolicyRef `json:"policy"`
-			Context struct {
-				Event struct {
-					InvolvedObject string `json:"involvedObject"`
-				} `json:"event"`
-			} `json:"context"`
+	for _, req := range r.stubRequests() {
+		if req.forPolicy(ns, name) {
+			out[req.involvedObject]++
 		}
-		if json.Unmarshal(req.Body, &body) != nil || body.Policy == nil || body.Policy.Namespace != ns || body.Policy.Name != name {
-			continue
-		}
-		out[body.Context.Event.InvolvedObject]++
 	}
 	return out
 }

@@ -242,27 +242,57 @@ type delivery struct {
 // for it and with which idempotency keys.
 func (r *rel) received(ns string) map[string]*delivery {
 	out := map[string]*delivery{}
+	for _, req := range r.stubRequests() {
+		if req.eventNamespace != ns {
+			continue
+		}
+		d := out[req.eventName]
+		if d == nil {
+			d = &delivery{keys: map[string]bool{}}
+			out[req.eventName] = d
+		}
+		d.count++
+		d.keys[req.idempotencyKey] = true
+	}
+	return out
+}
+
+// stubRequest is what the suite reads from one request the stub received.
+type stubRequest struct {
+	// policy is nil when the body names none.
+	policy                                    *mcp.PolicyRef
+	eventNamespace, eventName, involvedObject string
+	idempotencyKey                            string
+}
+
+// stubRequests decodes every request the stub received; bodies that are not
+// remediate requests are left out.
+func (r *rel) stubRequests() []stubRequest {
+	var out []stubRequest
 	for _, req := range r.stub.Requests() {
 		var body struct {
+			Policy  *mcp.PolicyRef `json:"policy"`
 			Context struct {
 				Event struct {
-					Namespace string `json:"namespace"`
-					Name      string `json:"name"`
+					Namespace      string `json:"namespace"`
+					Name           string `json:"name"`
+					InvolvedObject string `json:"involvedObject"`
 				} `json:"event"`
 			} `json:"context"`
 		}
-		if json.Unmarshal(req.Body, &body) != nil || body.Context.Event.Namespace != ns {
+		if json.Unmarshal(req.Body, &body) != nil {
 			continue
 		}
-		d := out[body.Context.Event.Name]
-		if d == nil {
-			d = &delivery{keys: map[string]bool{}}
-			out[body.Context.Event.Name] = d
-		}
-		d.count++
-		d.keys[req.Header.Get(mcp.IdempotencyHeader)] = true
+		ev := body.Context.Event
+		out = append(out, stubRequest{policy: body.Policy, eventNamespace: ev.Namespace, eventName: ev.Name,
+			involvedObject: ev.InvolvedObject, idempotencyKey: req.Header.Get(mcp.IdempotencyHeader)})
 	}
 	return out
+}
+
+// forPolicy reports whether the request was sent on behalf of policy ns/name.
+func (q stubRequest) forPolicy(ns, name string) bool {
+	return q.policy != nil && q.policy.Namespace == ns && q.policy.Name == name
 }
 
 // awaitAllDelivered waits until every named event reached the stub at
