@@ -2,6 +2,7 @@ package celevent
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,4 +206,38 @@ func TestCompileAcceptsTypicalExpressions(t *testing.T) {
 			assert.LessOrEqual(t, p.MaxCost, uint64(MaxEstimatedCost))
 		})
 	}
+}
+
+func TestCompileCachesResults(t *testing.T) {
+	tests := []struct {
+		name    string
+		expr    string
+		wantErr bool
+	}{
+		{"valid expression", `event.reason == "BackOff" && event.count > 3`, false},
+		{"invalid expression", `event.reasons == "BackOff"`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first, firstErr := Compile(tc.expr)
+			second, secondErr := Compile(tc.expr)
+			if tc.wantErr {
+				require.Error(t, firstErr)
+				assert.Same(t, firstErr, secondErr, "the cached error is returned")
+				return
+			}
+			require.NoError(t, firstErr)
+			require.NoError(t, secondErr)
+			assert.Same(t, first, second, "the cached program is returned")
+			assert.Equal(t, tc.expr, second.String())
+		})
+	}
+}
+
+func TestCompileCacheIsBounded(t *testing.T) {
+	for i := range compileCacheSize + 10 {
+		_, err := Compile(fmt.Sprintf("event.count > %d", i))
+		require.NoError(t, err)
+	}
+	assert.LessOrEqual(t, compiled.Len(), compileCacheSize)
 }

@@ -279,7 +279,7 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 			continue
 		}
 		exists := w.eventExists
-		if !w.events.HasSynced() {
+		if !w.ready.Load() { // until the initial list is handled, absence means nothing
 			exists = nil
 		}
 		ps.cp.prune(now, exists)

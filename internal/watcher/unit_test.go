@@ -360,7 +360,7 @@ func TestTransform(t *testing.T) {
 	ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x"}}
 	out, err := transform(ev)
 	require.NoError(t, err)
-	got := out.(*corev1.Event)
+	got := out.(*eventRecord).event()
 	assert.Nil(t, got.ManagedFields)
 	assert.Len(t, got.Message, maxMessageBytes)
 

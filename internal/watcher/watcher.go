@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -101,7 +100,6 @@ func WithEventFieldSelector(sel string) Option {
 
 const (
 	indexInvolved = "involvedObject"
-	indexUID      = "uid"
 	// maxMessageBytes bounds a cached event's message.
 	maxMessageBytes = 2048
 	// eventEmitInterval rate-limits Kubernetes Events on a policy per reason.
@@ -126,6 +124,7 @@ type Watcher struct {
 	podFactory  informers.SharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
 	events      toolscache.SharedIndexInformer
+	eventUIDs   uidSet // UIDs of the cached Events (checkpoint pruning)
 	pods        toolscache.SharedIndexInformer
 	replicaSets toolscache.SharedIndexInformer
 	jobs        toolscache.SharedIndexInformer
@@ -215,21 +214,15 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	w.pods = podFactory.Core().V1().Pods().Informer()
 	if err := w.events.AddIndexers(toolscache.Indexers{
 		indexInvolved: func(obj any) ([]string, error) {
-			ev, ok := obj.(*corev1.Event)
+			r, ok := obj.(*eventRecord)
 			if !ok {
 				return nil, nil
 			}
-			ns := ev.InvolvedObject.Namespace
+			ns := r.involvedNamespace
 			if ns == "" {
-				ns = ev.Namespace
+				ns = r.namespace
 			}
-			return []string{involvedKey(ns, ev.InvolvedObject.Kind, ev.InvolvedObject.Name)}, nil
-		},
-		indexUID: func(obj any) ([]string, error) {
-			if ev, ok := obj.(*corev1.Event); ok {
-				return []string{string(ev.UID)}, nil
-			}
-			return nil, nil
+			return []string{involvedKey(ns, r.involvedKind, r.involvedName)}, nil
 		},
 	}); err != nil {
 		return nil, err
@@ -266,8 +259,8 @@ func (w *Watcher) EventsFor(namespace, kind, name string) []*corev1.Event {
 	}
 	out := make([]*corev1.Event, 0, len(objs))
 	for _, o := range objs {
-		if ev, ok := o.(*corev1.Event); ok {
-			out = append(out, ev)
+		if r, ok := o.(*eventRecord); ok {
+			out = append(out, r.event())
 		}
 	}
 	return out
@@ -284,18 +277,7 @@ func (w *Watcher) Ready() bool { return w.ready.Load() }
 func transform(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Event:
-		o.ManagedFields = nil
-		o.Annotations = nil
-		o.Labels = nil
-		o.OwnerReferences = nil
-		if len(o.Message) > maxMessageBytes {
-			m := o.Message[:maxMessageBytes]
-			for !utf8.ValidString(m) {
-				m = m[:len(m)-1]
-			}
-			o.Message = m
-		}
-		return o, nil
+		return newEventRecord(o), nil
 	case *corev1.Pod:
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 			Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
@@ -430,8 +412,7 @@ func (w *Watcher) objectGoneAPI(ctx context.Context, ref corev1.ObjectReference,
 }
 
 func (w *Watcher) eventExists(uid types.UID) bool {
-	objs, err := w.events.GetIndexer().ByIndex(indexUID, string(uid))
-	return err == nil && len(objs) > 0
+	return w.eventUIDs.has(uid)
 }
 
 // Start runs the pipeline until ctx ends, then drains in-flight deliveries
@@ -498,6 +479,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	evReg, err := w.events.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    func(obj any, initial bool) { w.onEvent(ctx, obj, initial) },
 		UpdateFunc: func(_, obj any) { w.onEvent(ctx, obj, false) },
+		DeleteFunc: w.onEventDelete,
 	})
 	if err != nil {
 		cancelLoops()
@@ -653,10 +635,12 @@ func (w *Watcher) snapshot() []*policyState {
 // onEvent runs for every Event add and update (serially: one informer
 // handler).
 func (w *Watcher) onEvent(ctx context.Context, obj any, initial bool) {
-	ev, ok := obj.(*corev1.Event)
+	r, ok := obj.(*eventRecord)
 	if !ok || w.stopping.Load() {
 		return
 	}
+	w.eventUIDs.add(types.UID(r.uid))
+	ev := r.event()
 	metricSeen.Inc()
 	if strings.HasPrefix(ev.InvolvedObject.APIVersion, v1alpha1.GroupVersion.Group+"/") {
 		return // the controller's own events about policies
@@ -674,6 +658,17 @@ func (w *Watcher) onEvent(ctx context.Context, obj any, initial bool) {
 	}
 	if w.afterEvent != nil {
 		w.afterEvent(ev)
+	}
+}
+
+// onEventDelete forgets a deleted Event's UID, so checkpoints stop keeping
+// its entry.
+func (w *Watcher) onEventDelete(obj any) {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if r, ok := obj.(*eventRecord); ok {
+		w.eventUIDs.remove(types.UID(r.uid))
 	}
 }
 

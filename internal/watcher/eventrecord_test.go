@@ -1,0 +1,158 @@
+package watcher
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+)
+
+func TestEventRecordRoundTrip(t *testing.T) {
+	at := func(s int64) time.Time { return time.Unix(1_700_000_000+s, 0) }
+	full := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1.17a", Namespace: "team-a", UID: "e-uid", ResourceVersion: "42",
+			CreationTimestamp: metav1.NewTime(at(0))},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: "team-a", Name: "web-1",
+			UID: "p-uid", FieldPath: "spec.containers{app}"},
+		Reason: "BackOff", Message: "Back-off restarting failed container", Type: corev1.EventTypeWarning, Action: "Restart",
+		Source:              corev1.EventSource{Component: "kubelet", Host: "node-1"},
+		ReportingController: "kubelet", ReportingInstance: "node-1",
+		FirstTimestamp: metav1.NewTime(at(1)), LastTimestamp: metav1.NewTime(at(2)),
+		EventTime: metav1.NewMicroTime(at(3).Add(1500 * time.Microsecond)), Count: 7,
+		Series: &corev1.EventSeries{Count: 9, LastObservedTime: metav1.NewMicroTime(at(4))},
+	}
+	tests := []struct {
+		name string
+		in   *corev1.Event
+		want *corev1.Event
+	}{
+		{"every kept field survives", full, full},
+		{"zero times and no series stay unset", &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "ns"}, Reason: "X"},
+			&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "ns"}, Reason: "X"}},
+		{
+			"labels, annotations, managed fields, owners, related and the object's resourceVersion are dropped",
+			func() *corev1.Event {
+				ev := full.DeepCopy()
+				ev.Labels = map[string]string{"a": "b"}
+				ev.Annotations = map[string]string{"c": "d"}
+				ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+				ev.OwnerReferences = []metav1.OwnerReference{{Name: "o"}}
+				ev.Related = &corev1.ObjectReference{Name: "r"}
+				ev.InvolvedObject.ResourceVersion = "9"
+				return ev
+			}(),
+			full,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := newEventRecord(tc.in).event()
+			// Times compare as instants: the record keeps no location.
+			for _, p := range []struct{ got, want *metav1.Time }{
+				{&got.CreationTimestamp, &tc.want.CreationTimestamp},
+				{&got.FirstTimestamp, &tc.want.FirstTimestamp},
+				{&got.LastTimestamp, &tc.want.LastTimestamp},
+			} {
+				assert.True(t, p.got.Equal(p.want), "time %v != %v", p.got, p.want)
+				p.got.Time = p.want.Time
+			}
+			assert.True(t, got.EventTime.Equal(&tc.want.EventTime))
+			got.EventTime = tc.want.EventTime
+			if tc.want.Series != nil {
+				require.NotNil(t, got.Series)
+				assert.True(t, got.Series.LastObservedTime.Equal(&tc.want.Series.LastObservedTime))
+				got.Series.LastObservedTime = tc.want.Series.LastObservedTime
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, occurrenceCount(tc.want), occurrenceCount(got))
+			assert.True(t, eventTime(tc.want).Equal(eventTime(got)))
+		})
+	}
+}
+
+func TestEventRecordMessageIsBoundedOnARuneBoundary(t *testing.T) {
+	tests := []struct {
+		name    string
+		message string
+		wantLen int
+	}{
+		{"short message kept", "short", 5},
+		{"ASCII cut at the bound", strings.Repeat("a", 5000), maxMessageBytes},
+		{"a 3-byte rune across the bound is dropped whole", strings.Repeat("a", maxMessageBytes-1) + "€€", maxMessageBytes - 1},
+		{"invalid UTF-8 before the bound is kept as is", "\xff" + strings.Repeat("a", 5000), maxMessageBytes},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := newEventRecord(&corev1.Event{Message: tc.message}).message
+			assert.Len(t, got, tc.wantLen)
+			assert.True(t, strings.HasPrefix(tc.message, got))
+		})
+	}
+}
+
+func TestEventRecordSharesRepeatedStrings(t *testing.T) {
+	n := 0
+	mk := func() *corev1.Event {
+		n++
+		// Separate allocations, like two decoded Events.
+		return &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: strings.Clone("team-a"), Name: fmt.Sprintf("web-1.17a2b3c4d5e6f7%d", n)},
+			InvolvedObject: corev1.ObjectReference{Kind: strings.Clone("Pod"), Name: strings.Clone("web-1")},
+			Reason:         strings.Clone("BackOff"),
+		}
+	}
+	a, b := newEventRecord(mk()), newEventRecord(mk())
+	for name, pair := range map[string][2]string{
+		"namespace":     {a.namespace, b.namespace},
+		"involved kind": {a.involvedKind, b.involvedKind},
+		"involved name": {a.involvedName, b.involvedName},
+		"reason":        {a.reason, b.reason},
+	} {
+		assert.Equal(t, stringAddr(pair[0]), stringAddr(pair[1]), name)
+	}
+	assert.NotEqual(t, stringAddr(a.name), stringAddr(b.name), "names are not interned")
+}
+
+// stringAddr is where a string's bytes live (testify compares pointers by
+// what they point to).
+func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
+
+func TestInternPoolIsBounded(t *testing.T) {
+	p := &internPool{m: map[string]string{}, max: 3}
+	for _, s := range []string{"a", "b", "c", "d", "e"} {
+		assert.Equal(t, s, p.get(s))
+		assert.LessOrEqual(t, len(p.m), 3)
+	}
+	assert.Empty(t, p.get(""))
+}
+
+func TestEventRecordWorksAsAnInformerObject(t *testing.T) {
+	r := newEventRecord(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "ns", UID: "u", ResourceVersion: "5"}})
+	key, err := toolscache.MetaNamespaceKeyFunc(r)
+	require.NoError(t, err)
+	assert.Equal(t, "ns/e", key)
+	key, err = toolscache.DeletionHandlingMetaNamespaceKeyFunc(toolscache.DeletedFinalStateUnknown{Key: "ns/e", Obj: r})
+	require.NoError(t, err)
+	assert.Equal(t, "ns/e", key)
+	assert.Equal(t, "5", r.GetObjectMeta().GetResourceVersion())
+	assert.Equal(t, types.UID("u"), r.GetObjectMeta().GetUID())
+}
+
+func TestUIDSet(t *testing.T) {
+	var s uidSet
+	assert.False(t, s.has("a"))
+	s.add("a")
+	s.add("b")
+	assert.True(t, s.has("a"))
+	s.remove("a")
+	assert.False(t, s.has("a"))
+	assert.True(t, s.has("b"))
+}
