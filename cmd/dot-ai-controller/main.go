@@ -64,6 +64,7 @@ type options struct {
 	kubeAPIQPS       float64
 	kubeAPIBurst     int
 	memoryLimit      int64
+	gcPercent        int
 	zap              zap.Options
 	settings         config.Settings
 }
@@ -111,6 +112,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Sustained requests per second to the Kubernetes API (log reads, status and checkpoint writes).")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API.")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 0, "The container's memory limit in bytes (the chart passes limits.memory); the Go heap is kept under 90% of it unless GOMEMLIMIT is set. 0: none.")
+	fs.IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "Go garbage collector target percentage (GOGC) unless the GOGC variable is set; lower keeps the Event cache's heap tighter for a little more CPU. Range 10-500.")
 	o.settings.BindFlags(fs)
 	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	o.zap.BindFlags(fs)
@@ -126,6 +128,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	}
 	if err := o.settings.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid settings: %w", err)
+	}
+	if o.gcPercent < 10 || o.gcPercent > 500 {
+		return nil, fmt.Errorf("--gc-percent must be between 10 and 500, got %d", o.gcPercent)
 	}
 	if o.memoryLimit < 0 {
 		return nil, fmt.Errorf("--memory-limit must not be negative, got %d", o.memoryLimit)
@@ -146,12 +151,21 @@ func softMemoryLimit(containerLimit int64) int64 {
 	return containerLimit / 10 * 9
 }
 
+// defaultGCPercent: the controller's heap is mostly its Event cache, which
+// lives long and is allocated slowly, so collecting at +50% instead of Go's
+// +100% costs little CPU and keeps the peak near 1.5 times the cache rather
+// than twice it (Prometheus lowered its default for the same reason).
+const defaultGCPercent = 50
+
 // shutdownWriteBudget is the time the watcher takes after its drain to write
 // its last checkpoints and status.
 const shutdownWriteBudget = 10 * time.Second
 
 func run(ctx context.Context, o *options) error {
 	setupLog.Info("Starting dot-ai-controller", "version", version.Version, "namespace", o.settings.Namespace)
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(o.gcPercent)
+	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		if soft := softMemoryLimit(o.memoryLimit); soft > 0 {
 			debug.SetMemoryLimit(soft)

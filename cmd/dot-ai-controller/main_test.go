@@ -21,6 +21,9 @@ func TestParseFlags(t *testing.T) {
 		"invalid setting":        {args: []string{"--queue-size=0"}, wantErr: "QueueSize"},
 		"negative memory limit":  {args: []string{"--memory-limit=-1"}, wantErr: "must not be negative"},
 		"memory limit":           {args: []string{"--memory-limit=536870912"}},
+		"gc percent":             {args: []string{"--gc-percent=100"}},
+		"gc percent too low":     {args: []string{"--gc-percent=0"}, wantErr: "--gc-percent must be between 10 and 500"},
+		"gc percent too high":    {args: []string{"--gc-percent=1000"}, wantErr: "--gc-percent must be between 10 and 500"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +16,12 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,6 +73,7 @@ func (w *warningCollector) take() []string {
 type webhookEnv struct {
 	client   client.Client
 	warnings *warningCollector
+	cfg      *rest.Config
 }
 
 // startWebhookEnv starts a real kube-apiserver whose webhook configurations
@@ -115,18 +119,21 @@ func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 	for _, ns := range []string{"dot-ai", "team-a"} {
 		require.NoError(tb, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
-	return &webhookEnv{client: c, warnings: warnings}
+	return &webhookEnv{client: c, warnings: warnings, cfg: cfg}
 }
 
 // servingTLS is how the binary serves by default (cmd/dot-ai-controller:
 // TLS 1.2+, HTTP/1.1 only); WEBHOOK_HTTP2=1 offers HTTP/2 as well, to compare
 // in BenchmarkAdmission.
+var Handshakes atomic.Int64
+
 func servingTLS() []func(*tls.Config) {
 	return []func(*tls.Config){func(c *tls.Config) {
 		c.MinVersion = tls.VersionTLS12
 		if os.Getenv("WEBHOOK_HTTP2") != "1" {
 			c.NextProtos = []string{"http/1.1"}
 		}
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { Handshakes.Add(1); return nil, nil }
 	}}
 }
 
@@ -275,7 +282,14 @@ func BenchmarkAdmission(b *testing.B) {
 			return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: fmt.Sprintf("bench-%d", i)}, Data: map[string]string{"k": "v"}}
 		},
 	}
-	for name, obj := range cases {
+	cases["policy-webhooks-removed"] = cases["policy-through-webhooks"]
+	for _, name := range []string{"policy-through-webhooks", "configmap-baseline-no-webhook", "policy-webhooks-removed"} {
+		obj := cases[name]
+		if name == "policy-webhooks-removed" {
+			require.NoError(b, e.client.DeleteAllOf(ctx, &admissionregv1.MutatingWebhookConfiguration{}))
+			require.NoError(b, e.client.DeleteAllOf(ctx, &admissionregv1.ValidatingWebhookConfiguration{}))
+			time.Sleep(2 * time.Second)
+		}
 		b.Run(name, func(b *testing.B) {
 			create := func(i int) time.Duration {
 				o := obj(i)
@@ -288,6 +302,14 @@ func BenchmarkAdmission(b *testing.B) {
 			for i := range 50 { // warm up connections and caches
 				create(-i - 1)
 			}
+			if os.Getenv("APISERVER_PROFILE") != "" && name == "policy-through-webhooks" {
+				go func() {
+					cs := kubernetes.NewForConfigOrDie(e.cfg)
+					raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "8").DoRaw(ctx)
+					if err != nil { panic(err) }
+					_ = os.WriteFile(os.Getenv("APISERVER_PROFILE"), raw, 0o644)
+				}()
+			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -299,6 +321,7 @@ func BenchmarkAdmission(b *testing.B) {
 				idx := min(int(q*float64(len(lat))), len(lat)-1)
 				return float64(lat[idx].Microseconds()) / 1000
 			}
+			b.ReportMetric(float64(Handshakes.Load()), "handshakes")
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 			b.ReportMetric(float64(slices.Max(lat).Microseconds())/1000, "max-ms")
