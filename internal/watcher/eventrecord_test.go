@@ -1,7 +1,9 @@
 package watcher
 
 import (
+	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +157,57 @@ func TestUIDSet(t *testing.T) {
 	s.remove("a")
 	assert.False(t, s.has("a"))
 	assert.True(t, s.has("b"))
+}
+
+// BenchmarkEventCacheLiveBytes: live heap per cached Event, for 50,000
+// Events decoded from JSON (each string its own allocation, as from the
+// apiserver), transformed and stored in an informer indexer with the
+// watcher's index and UID set (docs/reliability.md, memory).
+func BenchmarkEventCacheLiveBytes(b *testing.B) {
+	const n = 50000
+	now := metav1.Now()
+	raws := make([][]byte, n)
+	for i := range n {
+		pod := fmt.Sprintf("storm-pod-%04d", i%1000)
+		podUID := fmt.Sprintf("1a1b2c3d-aaaa-bbbb-cccc-%012d", i%1000)
+		raws[i], _ = json.Marshal(&corev1.Event{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", pod, 0x187a3b2c4d000000+i), Namespace: "storm",
+				UID: types.UID(fmt.Sprintf("0a1b2c3d-aaaa-bbbb-cccc-%012d", i)), ResourceVersion: fmt.Sprint(100000 + i), CreationTimestamp: now,
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet", Operation: "Update", APIVersion: "v1", Time: &now, FieldsType: "FieldsV1",
+					FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:count":{},"f:firstTimestamp":{},"f:involvedObject":{},"f:lastTimestamp":{},"f:message":{},"f:reason":{},"f:source":{"f:component":{},"f:host":{}},"f:type":{}}`)}}}},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: "storm", Name: pod, UID: types.UID(podUID),
+				FieldPath: "spec.containers{app}", ResourceVersion: "1234"},
+			Type: corev1.EventTypeWarning, Reason: "BackOff",
+			Message:        fmt.Sprintf("Back-off restarting failed container app in pod %s_storm(%s)", pod, podUID),
+			Source:         corev1.EventSource{Component: "kubelet", Host: "kwok-node-0"},
+			FirstTimestamp: now, LastTimestamp: now, Count: 1, ReportingController: "kubelet", ReportingInstance: "kwok-node-0",
+		})
+	}
+	var perEvent float64
+	for b.Loop() {
+		idx := toolscache.NewIndexer(toolscache.DeletionHandlingMetaNamespaceKeyFunc, toolscache.Indexers{
+			indexInvolved: func(obj any) ([]string, error) {
+				r := obj.(*eventRecord)
+				return []string{involvedKey(r.involvedNamespace, r.involvedKind, r.involvedName)}, nil
+			},
+		})
+		var uids uidSet
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, raw := range raws {
+			var ev corev1.Event
+			require.NoError(b, json.Unmarshal(raw, &ev))
+			obj, err := transform(&ev)
+			require.NoError(b, err)
+			require.NoError(b, idx.Add(obj))
+			uids.add(types.UID(obj.(*eventRecord).uid))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEvent = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(idx)
+		runtime.KeepAlive(&uids)
+	}
+	b.ReportMetric(perEvent, "live-B/event")
 }
