@@ -194,6 +194,9 @@ func BenchmarkMemory50kEvents(b *testing.B) {
 	b.ResetTimer()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig)
+	if _, set := os.LookupEnv("GOGC"); !set {
+		cmd.Env = append(cmd.Env, "GOGC=50") // the binary's default (--gc-percent)
+	}
 	out, err := cmd.StdoutPipe()
 	require.NoError(b, err)
 	cmd.Stderr = nil

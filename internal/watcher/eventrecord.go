@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -173,32 +174,91 @@ func (p *internPool) get(s string) string {
 	return s
 }
 
-// uidSet holds the UIDs of the cached Events, so checkpoint pruning can ask
-// whether an event still exists. A UID index on the informer would cost a
-// map per Event; this is one map entry sharing the record's string.
-type uidSet struct {
-	mu sync.RWMutex
-	m  map[types.UID]struct{}
+// eventIndex answers the two questions the cache is asked besides "next
+// event": which Events does an object have (related events for enrichment),
+// and does an Event still exist (checkpoint pruning). The Event informer's
+// handlers keep it, in the order the informer delivers changes. An informer
+// indexer would cost a map per involved object and per UID, more than the
+// records themselves when most objects have one or two Events; this costs a
+// slice entry and a set entry per Event.
+type eventIndex struct {
+	mu       sync.RWMutex
+	byObject map[string][]*eventRecord // involvedKey → records
+	uids     map[types.UID]struct{}
 }
 
-func (s *uidSet) add(uid types.UID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[types.UID]struct{}{}
+func newEventIndex() *eventIndex {
+	return &eventIndex{byObject: map[string][]*eventRecord{}, uids: map[types.UID]struct{}{}}
+}
+
+// objectKey is the record's involved object as involvedKey builds it; an
+// object without a namespace is taken to be in the Event's.
+func (r *eventRecord) objectKey() string {
+	ns := r.involvedNamespace
+	if ns == "" {
+		ns = r.namespace
 	}
-	s.m[uid] = struct{}{}
+	return involvedKey(ns, r.involvedKind, r.involvedName)
 }
 
-func (s *uidSet) remove(uid types.UID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, uid)
+// add indexes a new Event.
+func (x *eventIndex) add(r *eventRecord) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := r.objectKey()
+	x.byObject[k] = append(x.byObject[k], r)
+	x.uids[types.UID(r.uid)] = struct{}{}
 }
 
-func (s *uidSet) has(uid types.UID) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, ok := s.m[uid]
+// update replaces old by r (an Event's new occurrence or other change; its
+// involved object does not change).
+func (x *eventIndex) update(old, r *eventRecord) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := r.objectKey()
+	list := x.byObject[k]
+	for i, e := range list {
+		if e == old || e.uid == r.uid {
+			list[i] = r
+			return
+		}
+	}
+	x.byObject[k] = append(list, r)
+	x.uids[types.UID(r.uid)] = struct{}{}
+}
+
+// remove forgets a deleted Event.
+func (x *eventIndex) remove(r *eventRecord) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.uids, types.UID(r.uid))
+	k := r.objectKey()
+	list := x.byObject[k]
+	for i, e := range list {
+		if e.uid == r.uid {
+			last := len(list) - 1
+			list[i], list[last] = list[last], nil
+			list = list[:last]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(x.byObject, k)
+	} else {
+		x.byObject[k] = list
+	}
+}
+
+// forObject returns the records of one involved object.
+func (x *eventIndex) forObject(key string) []*eventRecord {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return slices.Clone(x.byObject[key])
+}
+
+func (x *eventIndex) has(uid types.UID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.uids[uid]
 	return ok
 }

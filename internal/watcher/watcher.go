@@ -99,7 +99,6 @@ func WithEventFieldSelector(sel string) Option {
 }
 
 const (
-	indexInvolved = "involvedObject"
 	// maxMessageBytes bounds a cached event's message.
 	maxMessageBytes = 2048
 	// eventEmitInterval rate-limits Kubernetes Events on a policy per reason.
@@ -124,7 +123,7 @@ type Watcher struct {
 	podFactory  informers.SharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
 	events      toolscache.SharedIndexInformer
-	eventUIDs   uidSet // UIDs of the cached Events (checkpoint pruning)
+	eventIndex  *eventIndex // kept by the Event handlers: by involved object and UID
 	pods        toolscache.SharedIndexInformer
 	replicaSets toolscache.SharedIndexInformer
 	jobs        toolscache.SharedIndexInformer
@@ -188,18 +187,19 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	registerMetrics()
 	w := &Watcher{
 		s: s, d: d, o: o, clock: o.Clock,
-		client:   mgr.GetClient(),
-		cache:    mgr.GetCache(),
-		mapper:   mgr.GetRESTMapper(),
-		meta:     mc,
-		recorder: mgr.GetEventRecorder("dot-ai-controller"),
-		store:    checkpointStore{namespace: s.Namespace, reader: mgr.GetAPIReader(), writer: mgr.GetClient()},
-		log:      mgr.GetLogger().WithName("watcher"),
-		policies: map[types.UID]*policyState{},
-		queue:    make(chan *item, s.QueueSize),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		goneMemo: map[string]bool{},
+		client:     mgr.GetClient(),
+		cache:      mgr.GetCache(),
+		mapper:     mgr.GetRESTMapper(),
+		meta:       mc,
+		recorder:   mgr.GetEventRecorder("dot-ai-controller"),
+		store:      checkpointStore{namespace: s.Namespace, reader: mgr.GetAPIReader(), writer: mgr.GetClient()},
+		log:        mgr.GetLogger().WithName("watcher"),
+		policies:   map[types.UID]*policyState{},
+		queue:      make(chan *item, s.QueueSize),
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		goneMemo:   map[string]bool{},
+		eventIndex: newEventIndex(),
 	}
 	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0,
 		informers.WithTransform(transform),
@@ -212,21 +212,6 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	w.kubeFactory = evFactory
 	podFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
 	w.pods = podFactory.Core().V1().Pods().Informer()
-	if err := w.events.AddIndexers(toolscache.Indexers{
-		indexInvolved: func(obj any) ([]string, error) {
-			r, ok := obj.(*eventRecord)
-			if !ok {
-				return nil, nil
-			}
-			ns := r.involvedNamespace
-			if ns == "" {
-				ns = r.namespace
-			}
-			return []string{involvedKey(ns, r.involvedKind, r.involvedName)}, nil
-		},
-	}); err != nil {
-		return nil, err
-	}
 	w.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(mc, 0, metadatainformer.WithTransform(transform))
 	w.replicaSets = w.metaFactory.ForResource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}).Informer()
 	w.jobs = w.metaFactory.ForResource(schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}).Informer()
@@ -253,15 +238,10 @@ func (w *Watcher) NeedLeaderElection() bool { return true }
 
 // EventsFor implements delivery.EventIndex from the informer cache.
 func (w *Watcher) EventsFor(namespace, kind, name string) []*corev1.Event {
-	objs, err := w.events.GetIndexer().ByIndex(indexInvolved, involvedKey(namespace, kind, name))
-	if err != nil {
-		return nil
-	}
-	out := make([]*corev1.Event, 0, len(objs))
-	for _, o := range objs {
-		if r, ok := o.(*eventRecord); ok {
-			out = append(out, r.event())
-		}
+	records := w.eventIndex.forObject(involvedKey(namespace, kind, name))
+	out := make([]*corev1.Event, 0, len(records))
+	for _, r := range records {
+		out = append(out, r.event())
 	}
 	return out
 }
@@ -412,7 +392,7 @@ func (w *Watcher) objectGoneAPI(ctx context.Context, ref corev1.ObjectReference,
 }
 
 func (w *Watcher) eventExists(uid types.UID) bool {
-	return w.eventUIDs.has(uid)
+	return w.eventIndex.has(uid)
 }
 
 // Start runs the pipeline until ctx ends, then drains in-flight deliveries
@@ -477,8 +457,19 @@ func (w *Watcher) Start(ctx context.Context) error {
 	loops.Go(func() { w.statusLoop(loopCtx) })
 
 	evReg, err := w.events.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
-		AddFunc:    func(obj any, initial bool) { w.onEvent(ctx, obj, initial) },
-		UpdateFunc: func(_, obj any) { w.onEvent(ctx, obj, false) },
+		AddFunc: func(obj any, initial bool) {
+			if r, ok := obj.(*eventRecord); ok {
+				w.eventIndex.add(r)
+			}
+			w.onEvent(ctx, obj, initial)
+		},
+		UpdateFunc: func(old, obj any) {
+			o, okOld := old.(*eventRecord)
+			if r, ok := obj.(*eventRecord); ok && okOld {
+				w.eventIndex.update(o, r)
+			}
+			w.onEvent(ctx, obj, false)
+		},
 		DeleteFunc: w.onEventDelete,
 	})
 	if err != nil {
@@ -639,7 +630,6 @@ func (w *Watcher) onEvent(ctx context.Context, obj any, initial bool) {
 	if !ok || w.stopping.Load() {
 		return
 	}
-	w.eventUIDs.add(types.UID(r.uid))
 	ev := r.event()
 	metricSeen.Inc()
 	if strings.HasPrefix(ev.InvolvedObject.APIVersion, v1alpha1.GroupVersion.Group+"/") {
@@ -661,14 +651,14 @@ func (w *Watcher) onEvent(ctx context.Context, obj any, initial bool) {
 	}
 }
 
-// onEventDelete forgets a deleted Event's UID, so checkpoints stop keeping
-// its entry.
+// onEventDelete unindexes a deleted Event, so checkpoints stop keeping its
+// entry and enrichment stops showing it.
 func (w *Watcher) onEventDelete(obj any) {
 	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
 	if r, ok := obj.(*eventRecord); ok {
-		w.eventUIDs.remove(types.UID(r.uid))
+		w.eventIndex.remove(r)
 	}
 }
 
