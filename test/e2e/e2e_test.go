@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -43,11 +44,17 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/mcp/mcptest"
 	"dot-ai.io/controller/test/e2e/harness"
 )
+
+// The suites' clients log the apiserver's warnings (unknown fields of the
+// hostile policies, for instance) through controller-runtime's logger; the
+// tests that care about warnings collect them with their own handler.
+func init() { logf.SetLogger(logr.Discard()) }
 
 const (
 	stubToken = "e2e-token"
