@@ -201,10 +201,15 @@ func (r *eventRecord) objectKey() string {
 	return involvedKey(ns, r.involvedKind, r.involvedName)
 }
 
-// add indexes a new Event.
+// add indexes a new Event. An Event already indexed (a handler registered
+// again replays the cache as adds) is replaced, not added twice.
 func (x *eventIndex) add(r *eventRecord) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if _, known := x.uids[types.UID(r.uid)]; known {
+		x.replaceLocked(nil, r)
+		return
+	}
 	k := r.objectKey()
 	x.byObject[k] = append(x.byObject[k], r)
 	x.uids[types.UID(r.uid)] = struct{}{}
@@ -215,6 +220,10 @@ func (x *eventIndex) add(r *eventRecord) {
 func (x *eventIndex) update(old, r *eventRecord) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.replaceLocked(old, r)
+}
+
+func (x *eventIndex) replaceLocked(old, r *eventRecord) {
 	k := r.objectKey()
 	list := x.byObject[k]
 	for i, e := range list {

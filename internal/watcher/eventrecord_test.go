@@ -172,6 +172,8 @@ func TestEventIndex(t *testing.T) {
 		{"update replaces the record", []op{{"add", nil, a1}, {"add", nil, b1}, {"update", a1, a2}},
 			[]*eventRecord{a2, b1}, nil, []types.UID{"a", "b"}, nil},
 		{"update of an unseen record adds it", []op{{"update", a1, a2}}, []*eventRecord{a2}, nil, []types.UID{"a"}, nil},
+		{"an add of an indexed Event replaces it", []op{{"add", nil, a1}, {"add", nil, b1}, {"add", nil, a2}},
+			[]*eventRecord{a2, b1}, nil, []types.UID{"a", "b"}, nil},
 		{"remove forgets the record and its UID", []op{{"add", nil, a1}, {"add", nil, b1}, {"add", nil, c1}, {"remove", nil, a2}, {"remove", nil, c1}},
 			[]*eventRecord{b1}, nil, []types.UID{"b"}, []types.UID{"a", "c"}},
 		{"removing an unknown record is harmless", []op{{"add", nil, a1}, {"remove", nil, c1}}, []*eventRecord{a1}, nil, []types.UID{"a"}, []types.UID{"c"}},
