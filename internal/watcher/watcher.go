@@ -460,15 +460,15 @@ func (w *Watcher) Start(ctx context.Context) error {
 		AddFunc: func(obj any, initial bool) {
 			if r, ok := obj.(*eventRecord); ok {
 				w.eventIndex.add(r)
+				w.onEvent(ctx, r, initial)
 			}
-			w.onEvent(ctx, obj, initial)
 		},
 		UpdateFunc: func(old, obj any) {
 			o, okOld := old.(*eventRecord)
 			if r, ok := obj.(*eventRecord); ok && okOld {
 				w.eventIndex.update(o, r)
+				w.onEvent(ctx, r, false)
 			}
-			w.onEvent(ctx, obj, false)
 		},
 		DeleteFunc: w.onEventDelete,
 	})
@@ -625,16 +625,15 @@ func (w *Watcher) snapshot() []*policyState {
 
 // onEvent runs for every Event add and update (serially: one informer
 // handler).
-func (w *Watcher) onEvent(ctx context.Context, obj any, initial bool) {
-	r, ok := obj.(*eventRecord)
-	if !ok || w.stopping.Load() {
+func (w *Watcher) onEvent(ctx context.Context, r *eventRecord, initial bool) {
+	if w.stopping.Load() {
 		return
 	}
-	ev := r.event()
 	metricSeen.Inc()
-	if strings.HasPrefix(ev.InvolvedObject.APIVersion, v1alpha1.GroupVersion.Group+"/") {
+	if strings.HasPrefix(r.involvedAPIVersion, v1alpha1.GroupVersion.Group+"/") {
 		return // the controller's own events about policies
 	}
+	ev := r.event()
 	now := w.clock.Now()
 	var goneKnown, gone bool
 	isGone := func() bool {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -63,7 +64,7 @@ func (w *RemediationPolicyWebhook) SetupWebhookWithManager(mgr ctrl.Manager) err
 		return fmt.Errorf("RemediationPolicyWebhook needs Settings")
 	}
 	mutate := admission.WithDefaulter[*v1alpha1.RemediationPolicy](mgr.GetScheme(), w)
-	mutate.Handler = schemaJudgesTypes{decoder: admission.NewDecoder(mgr.GetScheme()), next: mutate.Handler}
+	mutate.Handler = schemaJudgesTypes{next: mutate.Handler}
 	mgr.GetWebhookServer().Register(MutatePath, mutate)
 	return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.RemediationPolicy{}).
 		WithValidator(w).
@@ -75,19 +76,18 @@ func (w *RemediationPolicyWebhook) SetupWebhookWithManager(mgr ctrl.Manager) err
 // CRD's schema validation runs after mutating admission and rejects it with
 // 422 Invalid and the field path, where the defaulter alone would answer a
 // bare 400. Every field of the schema has a type, so nothing undecodable
-// gets past it.
+// gets past it. controller-runtime's defaulter answers 400 only when it
+// cannot decode the object, so the object is decoded once.
 type schemaJudgesTypes struct {
-	decoder admission.Decoder
-	next    admission.Handler
+	next admission.Handler
 }
 
 func (h schemaJudgesTypes) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if len(req.Object.Raw) > 0 {
-		if err := h.decoder.Decode(req, &v1alpha1.RemediationPolicy{}); err != nil {
-			return admission.Allowed("not decodable: left to the CRD schema's validation")
-		}
+	resp := h.next.Handle(ctx, req)
+	if len(req.Object.Raw) > 0 && !resp.Allowed && resp.Result != nil && resp.Result.Code == http.StatusBadRequest {
+		return admission.Allowed("not decodable: left to the CRD schema's validation")
 	}
-	return h.next.Handle(ctx, req)
+	return resp
 }
 
 // Default implements admission.Defaulter.
