@@ -27,7 +27,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/rest"
@@ -41,6 +40,7 @@ import (
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/testenv"
 	"dot-ai.io/controller/internal/webhook"
+	"dot-ai.io/controller/internal/webhook/webhooktest"
 )
 
 const (
@@ -375,27 +375,13 @@ func removeWebhooks(ctx context.Context, tb testing.TB, c client.Client) {
 // applying the patch is the apiserver's work.
 func (e *webhookEnv) admitDirect(tb testing.TB, p *v1alpha1.RemediationPolicy) {
 	tb.Helper()
-	p.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "RemediationPolicy"}
 	defaulted := p.DeepCopy()
 	require.NoError(tb, (&webhook.RemediationPolicyWebhook{Settings: e.settings}).Default(context.Background(), defaulted))
 	for _, step := range []struct {
 		path string
 		obj  *v1alpha1.RemediationPolicy
 	}{{webhook.MutatePath, p}, {webhook.ValidatePath, defaulted}} {
-		raw, err := json.Marshal(step.obj)
-		require.NoError(tb, err)
-		body, err := json.Marshal(admissionv1.AdmissionReview{
-			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-			Request: &admissionv1.AdmissionRequest{
-				UID:       types.UID(p.Name),
-				Kind:      metav1.GroupVersionKind{Group: v1alpha1.GroupVersion.Group, Version: v1alpha1.GroupVersion.Version, Kind: "RemediationPolicy"},
-				Resource:  metav1.GroupVersionResource{Group: v1alpha1.GroupVersion.Group, Version: v1alpha1.GroupVersion.Version, Resource: "remediationpolicies"},
-				Name:      p.Name,
-				Namespace: p.Namespace,
-				Operation: admissionv1.Create,
-				Object:    runtime.RawExtension{Raw: raw},
-			},
-		})
+		body, err := webhooktest.CreateReview(step.obj, types.UID(p.Name))
 		require.NoError(tb, err)
 		resp, err := e.direct.Post(e.webhookURL+step.path, "application/json", bytes.NewReader(body))
 		require.NoError(tb, err)

@@ -190,18 +190,6 @@ func (r *rel) awaitPolicyReady(t *testing.T, p *v1alpha1.RemediationPolicy) {
 	require.Truef(t, ok, "policy %s/%s never became Ready: %+v", p.Namespace, p.Name, cur.Status)
 }
 
-// policyRequests counts, per event namespace, the stub's requests sent on
-// behalf of the policy ns/name.
-func (r *rel) policyRequests(ns, name string) map[string]int {
-	out := map[string]int{}
-	for _, req := range r.stubRequests() {
-		if req.forPolicy(ns, name) {
-			out[req.eventNamespace]++
-		}
-	}
-	return out
-}
-
 func (r *rel) testNamespaceIsolation(t *testing.T) {
 	a, b := r.namespace(t, "sec-a"), r.namespace(t, "sec-b")
 	// A policy elsewhere with a namespaceSelector could legitimately take
@@ -242,7 +230,7 @@ func (r *rel) testNamespaceIsolation(t *testing.T) {
 		assert.Truef(t, strings.HasPrefix(o.Event, a+"/"), "recent outcome of another namespace: %+v", o)
 	}
 
-	byNS := r.policyRequests(a, "isolated")
+	byNS := r.policyRequestsBy(a, "isolated", func(q stubRequest) string { return q.eventNamespace })
 	assert.Zerof(t, byNS[b], "policy %s/isolated was sent events of namespace %s", a, b)
 	assert.Lenf(t, byNS, 1, "requests on behalf of the namespaced policy, by event namespace: %v", byNS)
 	assert.GreaterOrEqual(t, byNS[a], len(namesA), "requests on behalf of the namespaced policy for its own namespace")

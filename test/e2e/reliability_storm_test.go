@@ -26,11 +26,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/webhook/webhooktest"
 )
 
 // Storm settings: the limited policy's limits, and a controller whose
@@ -224,13 +224,7 @@ func (r *rel) storm(t *testing.T, pods []*corev1.Pod, n int) []string {
 // deliveredObjects counts the stub's requests on behalf of policy ns/name
 // per involved object.
 func (r *rel) deliveredObjects(ns, name string) map[string]int {
-	out := map[string]int{}
-	for _, req := range r.stubRequests() {
-		if req.forPolicy(ns, name) {
-			out[req.involvedObject]++
-		}
-	}
-	return out
+	return r.policyRequestsBy(ns, name, func(q stubRequest) string { return q.involvedObject })
 }
 
 // admissionDirect sends AdmissionReviews of a valid policy straight to the
@@ -247,27 +241,16 @@ func (r *rel) admissionDirect(ctx context.Context, ns string) []time.Duration {
 		return nil
 	}
 	policy := &v1alpha1.RemediationPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "RemediationPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: "latency", Namespace: ns},
 		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: []v1alpha1.EventSelector{{Type: "Warning", Reason: "BackOff"}}},
 	}
-	raw, _ := json.Marshal(policy)
 	hc := insecureClient()
 	var out []time.Duration
 	for i := 0; ctx.Err() == nil; i++ {
-		review := admissionv1.AdmissionReview{
-			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-			Request: &admissionv1.AdmissionRequest{
-				UID:       types.UID(fmt.Sprintf("storm-%d", i)),
-				Kind:      metav1.GroupVersionKind{Group: v1alpha1.GroupVersion.Group, Version: v1alpha1.GroupVersion.Version, Kind: "RemediationPolicy"},
-				Resource:  metav1.GroupVersionResource{Group: v1alpha1.GroupVersion.Group, Version: v1alpha1.GroupVersion.Version, Resource: "remediationpolicies"},
-				Name:      "latency",
-				Namespace: ns,
-				Operation: admissionv1.Create,
-				Object:    runtime.RawExtension{Raw: raw},
-			},
+		body, err := webhooktest.CreateReview(policy, types.UID(fmt.Sprintf("storm-%d", i)))
+		if err != nil {
+			return nil
 		}
-		body, _ := json.Marshal(review)
 		start := time.Now()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/validate-remediation-dot-ai-io-v1alpha1-remediationpolicy", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -295,6 +295,18 @@ func (q stubRequest) forPolicy(ns, name string) bool {
 	return q.policy != nil && q.policy.Namespace == ns && q.policy.Name == name
 }
 
+// policyRequestsBy counts the stub's requests sent on behalf of policy
+// ns/name, grouped by key (the event's namespace, its involved object, ...).
+func (r *rel) policyRequestsBy(ns, name string, key func(stubRequest) string) map[string]int {
+	out := map[string]int{}
+	for _, req := range r.stubRequests() {
+		if req.forPolicy(ns, name) {
+			out[key(req)]++
+		}
+	}
+	return out
+}
+
 // awaitAllDelivered waits until every named event reached the stub at
 // least once, then returns the duplicates (extra requests) and checks each
 // event kept one idempotency key across its duplicates.

@@ -1,0 +1,36 @@
+package webhooktest
+
+import (
+	"encoding/json"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// CreateReview is the AdmissionReview body the apiserver sends a webhook
+// for creating p, for tests that call the webhooks directly.
+func CreateReview(p *v1alpha1.RemediationPolicy, uid types.UID) ([]byte, error) {
+	obj := p.DeepCopy()
+	obj.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "RemediationPolicy"}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	gv := v1alpha1.GroupVersion
+	return json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       uid,
+			Kind:      metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: "RemediationPolicy"},
+			Resource:  metav1.GroupVersionResource{Group: gv.Group, Version: gv.Version, Resource: "remediationpolicies"},
+			Name:      p.Name,
+			Namespace: p.Namespace,
+			Operation: admissionv1.Create,
+			Object:    runtime.RawExtension{Raw: raw},
+		},
+	})
+}
