@@ -1,5 +1,5 @@
 // Package celevent compiles and evaluates the CEL expressions of
-// RemediationPolicy event selectors (decision 8).
+// RemediationPolicy event selectors (decision 8 (docs/design/decisions.md#d8)).
 //
 // An expression sees one variable, event, shaped like a core/v1 Event:
 //

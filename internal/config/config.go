@@ -61,7 +61,7 @@ type Settings struct {
 	// MCPOutageHold is how long an event whose call found the endpoint
 	// unreachable stays queued, retried as the circuit breaker allows, before
 	// it counts as failed. Only calls that are safe to repeat are held (decision
-	// 5); 0 fails them after the client's retries.
+	// 5 (docs/design/decisions.md#d5)); 0 fails them after the client's retries.
 	MCPOutageHold time.Duration `validate:"gte=0,lte=86400000000000"`
 	// MCPBreakerCooldown is how long an endpoint's circuit breaker stays
 	// open after repeated unreachable attempts before one probe may pass.

@@ -224,7 +224,7 @@ func (c *Client) BreakerWait(rawURL string) time.Duration {
 	return c.breakers.wait(breakerKey(rawURL))
 }
 
-// Do makes the call, retrying what decision 5 allows: failures before the
+// Do makes the call, retrying what decision 5 (docs/design/decisions.md#d5) allows: failures before the
 // request was sent, connection errors and timeouts of manual-mode calls, and
 // 502/503/504 answers to manual-mode calls. HTTP 500 is never retried and an
 // automatic-mode call is never repeated once its request was written.

@@ -22,7 +22,7 @@ import (
 	"dot-ai.io/controller/internal/config"
 )
 
-// Decision 4: duplicates after a SIGKILL are at most the deliveries in flight
+// Decision 4 (docs/design/decisions.md#d4): duplicates after a SIGKILL are at most the deliveries in flight
 // plus one checkpoint batch.
 const checkpointBatch = 256
 
@@ -50,7 +50,7 @@ func killAt(total, n, gap int) []int {
 // testKills: SIGKILL the controller at random moments of a stream of
 // matching events; events keep arriving while it is down; restart it each
 // time. Every event must reach the MCP stub, with duplicates within
-// decision 4's bound and one idempotency key per event.
+// decision 4's (docs/design/decisions.md#d4) bound and one idempotency key per event.
 func (r *rel) testKills(t *testing.T) {
 	ns := r.namespace(t, "kill")
 	pods := r.pods(t, ns, 50)

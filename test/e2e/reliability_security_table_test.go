@@ -37,7 +37,7 @@ type permission struct {
 // clusterPermissions is the least-privilege table of the chart's
 // ServiceAccount in every namespace (its ClusterRole), for the values the
 // suite installs with (rbac.secrets.enabled=true without resourceNames,
-// rbac.metricsAPI=true, metrics.secure=true). Decision 12: reads, writes of
+// rbac.metricsAPI=true, metrics.secure=true). Decision 12 (docs/design/decisions.md#d12): reads, writes of
 // the project's own objects (policy status, the Events it records) and what
 // secure metrics need; nothing else.
 var clusterPermissions = []permission{

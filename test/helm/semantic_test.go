@@ -263,7 +263,7 @@ func TestWebhookConfigurations(t *testing.T) {
 				assert.Equal(t, ptr.To(admissionregistrationv1.SideEffectClassNone), se, kind)
 				assert.Equal(t, ptr.To(int32(10)), timeout, kind)
 				assert.Equal(t, []string{"v1"}, versions, kind)
-				// Decision 3: no namespace exclusion, the release namespace included.
+				// Decision 3 (docs/design/decisions.md#d3): no namespace exclusion, the release namespace included.
 				assert.Nil(t, nsSel, kind)
 				assert.Nil(t, objSel, kind)
 				require.NotNil(t, cc.Service, kind)
