@@ -25,52 +25,61 @@ func TestRewriteArgs(t *testing.T) {
 		source     []string
 		env        map[string]string
 		mounts     []mount
-		args       []string
-		ports      map[int32]int
-		health     string
-		metrics    string
+		want       localArgs
 		errMessage string
 	}{
 		"chart listeners move to loopback ports": {
 			source: []string{"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--webhook-port=9443", "--leader-elect=true"},
-			args: append([]string{"--metrics-bind-address=127.0.0.1:40001", "--health-probe-bind-address=127.0.0.1:40002",
-				"--webhook-port=40003", "--leader-elect=true"}, tail...),
-			ports:   map[int32]int{8443: 40001, 8081: 40002, 9443: 40003},
-			health:  "http://127.0.0.1:40002",
-			metrics: "https://127.0.0.1:40001/metrics",
+			want: localArgs{
+				args: append([]string{"--metrics-bind-address=127.0.0.1:40001", "--health-probe-bind-address=127.0.0.1:40002",
+					"--webhook-port=40003", "--leader-elect=true"}, tail...),
+				ports:      map[int32]int{8443: 40001, 8081: 40002, 9443: 40003},
+				healthURL:  "http://127.0.0.1:40002",
+				metricsURL: "https://127.0.0.1:40001/metrics",
+			},
 		},
 		"unset listeners get the binary's default ports": {
 			source: []string{"--leader-elect=false"},
-			args:   append([]string{"--leader-elect=false", "--webhook-port=40001", "--health-probe-bind-address=127.0.0.1:40002"}, tail...),
-			ports:  map[int32]int{config.DefaultWebhookPort: 40001, config.DefaultHealthProbePort: 40002},
-			health: "http://127.0.0.1:40002",
+			want: localArgs{
+				args:      append([]string{"--leader-elect=false", "--webhook-port=40001", "--health-probe-bind-address=127.0.0.1:40002"}, tail...),
+				ports:     map[int32]int{config.DefaultWebhookPort: 40001, config.DefaultHealthProbePort: 40002},
+				healthURL: "http://127.0.0.1:40002",
+			},
 		},
 		"metrics off stays off": {
 			source: []string{"--metrics-bind-address=0", "--health-probe-bind-address=:8081", "--webhook-port=9443"},
-			args:   append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:40001", "--webhook-port=40002"}, tail...),
-			ports:  map[int32]int{8081: 40001, 9443: 40002},
-			health: "http://127.0.0.1:40001",
+			want: localArgs{
+				args:      append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:40001", "--webhook-port=40002"}, tail...),
+				ports:     map[int32]int{8081: 40001, 9443: 40002},
+				healthURL: "http://127.0.0.1:40001",
+			},
 		},
 		"env references expanded and mount paths moved": {
 			source: []string{"--namespace=$(POD_NAMESPACE)", "--webhook-cert-dir=/tmp/certs", "--mcp-token-file=/etc/token/token", "--unknown=$(MISSING)"},
 			env:    map[string]string{"POD_NAMESPACE": "dot-ai"},
 			mounts: []mount{{path: "/tmp/certs", localDir: "/work/volumes/certs"}, {path: "/etc/token", localDir: "/work/volumes/token"}},
-			args: append([]string{"--namespace=dot-ai", "--webhook-cert-dir=/work/volumes/certs", "--mcp-token-file=/work/volumes/token/token",
-				"--unknown=$(MISSING)", "--webhook-port=40001", "--health-probe-bind-address=127.0.0.1:40002"}, tail...),
-			ports:  map[int32]int{9443: 40001, 8081: 40002},
-			health: "http://127.0.0.1:40002",
+			want: localArgs{
+				args: append([]string{"--namespace=dot-ai", "--webhook-cert-dir=/work/volumes/certs", "--mcp-token-file=/work/volumes/token/token",
+					"--unknown=$(MISSING)", "--webhook-port=40001", "--health-probe-bind-address=127.0.0.1:40002"}, tail...),
+				ports:     map[int32]int{9443: 40001, 8081: 40002},
+				healthURL: "http://127.0.0.1:40002",
+			},
 		},
 		"the chart's host and kubeconfig are replaced": {
 			source: []string{"--webhook-host=0.0.0.0", "--kubeconfig=/in/cluster", "-v", "positional"},
-			args:   append([]string{"-v", "positional", "--webhook-port=40001", "--health-probe-bind-address=127.0.0.1:40002"}, tail...),
-			ports:  map[int32]int{9443: 40001, 8081: 40002},
-			health: "http://127.0.0.1:40002",
+			want: localArgs{
+				args:      append([]string{"-v", "positional", "--webhook-port=40001", "--health-probe-bind-address=127.0.0.1:40002"}, tail...),
+				ports:     map[int32]int{9443: 40001, 8081: 40002},
+				healthURL: "http://127.0.0.1:40002",
+			},
 		},
 		"single dash flags count": {
 			source: []string{"-health-probe-bind-address=:9000", "-webhook-port=9500"},
-			args:   append([]string{"--health-probe-bind-address=127.0.0.1:40001", "--webhook-port=40002"}, tail...),
-			ports:  map[int32]int{9000: 40001, 9500: 40002},
-			health: "http://127.0.0.1:40001",
+			want: localArgs{
+				args:      append([]string{"--health-probe-bind-address=127.0.0.1:40001", "--webhook-port=40002"}, tail...),
+				ports:     map[int32]int{9000: 40001, 9500: 40002},
+				healthURL: "http://127.0.0.1:40001",
+			},
 		},
 		"bad bind address": {
 			source:     []string{"--metrics-bind-address=8443"},
@@ -84,16 +93,7 @@ func TestRewriteArgs(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, err := rewriteArgs(tc.source, tc.env, tc.mounts, kubeconfig, ports())
-			if tc.errMessage != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.errMessage)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.args, got.args)
-			assert.Equal(t, tc.ports, got.ports)
-			assert.Equal(t, tc.health, got.healthURL)
-			assert.Equal(t, tc.metrics, got.metricsURL)
+			checkCase(t, tc.want, got, tc.errMessage, err)
 		})
 	}
 }

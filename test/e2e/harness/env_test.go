@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -67,13 +66,7 @@ func TestResolveEnv(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ct := corev1.Container{Env: tc.env, Resources: corev1.ResourceRequirements{Limits: limits}}
 			got, err := resolveEnv(t.Context(), kube, deploy, ct)
-			if tc.errMessage != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.errMessage)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
+			checkCase(t, tc.want, got, tc.errMessage, err)
 		})
 	}
 }
@@ -100,13 +93,7 @@ func TestResourceValue(t *testing.T) {
 				ref.Divisor = resource.MustParse(tc.divisor)
 			}
 			got, err := resourceValue(ct, ref)
-			if tc.errMessage != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.errMessage)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
+			checkCase(t, tc.want, got, tc.errMessage, err)
 		})
 	}
 }

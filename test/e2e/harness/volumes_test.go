@@ -30,12 +30,7 @@ func TestSelectItems(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, err := selectItems("certs", data, tc.items)
-			if tc.errMessage != "" {
-				require.EqualError(t, err, tc.errMessage)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
+			checkCase(t, tc.want, got, tc.errMessage, err)
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,7 +30,7 @@ func TestWaitFor(t *testing.T) {
 				calls++
 				return r == nil, r
 			})
-			assert.Equal(t, tc.calls, calls)
+			require.Equal(t, tc.calls, calls)
 			if tc.want == nil {
 				require.NoError(t, err)
 				return

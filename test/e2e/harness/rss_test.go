@@ -1,11 +1,6 @@
 package harness
 
-import (
-	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-)
+import "testing"
 
 func TestPeakRSS(t *testing.T) {
 	tests := map[string]struct {
@@ -20,13 +15,7 @@ func TestPeakRSS(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, err := peakRSS(tc.status)
-			if tc.errMessage != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.errMessage)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
+			checkCase(t, tc.want, got, tc.errMessage, err)
 		})
 	}
 }
