@@ -3,7 +3,8 @@
 CLUSTER_DIR ?= $(ROOT)/.cache/cluster
 export CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 CLUSTER_TOOLS := etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok
-CLUSTER_SRCS := $(wildcard hack/cluster/*.go hack/cluster/go.mod hack/cluster/go.sum hack/cluster/kwok/*.yaml)
+# internal/procnet is built into bin/cluster through hack/cluster's replace directive.
+CLUSTER_SRCS := $(wildcard hack/cluster/*.go hack/cluster/go.mod hack/cluster/go.sum hack/cluster/kwok/*.yaml internal/procnet/*.go)
 
 $(BIN)/cluster: $(CLUSTER_SRCS)
 	@echo ">> building bin/cluster (local cluster harness with cert-manager's controllers)"

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"dot-ai.io/controller/internal/procnet"
 )
 
 // process is one started component, recorded in <dir>/pids/<name>.pid as
@@ -143,96 +142,6 @@ func (p process) stop(grace time.Duration) error {
 	return nil
 }
 
-// socket is one TCP socket of a process.
-type socket struct {
-	Local, Remote net.TCPAddr
-	Listen        bool
-}
-
-// processSockets lists the TCP sockets the PID owns, from /proc.
-func processSockets(pid int) ([]socket, error) {
-	inodes := map[string]bool{}
-	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
-	entries, err := os.ReadDir(fdDir)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		link, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err == nil && strings.HasPrefix(link, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
-		}
-	}
-	var out []socket
-	for _, table := range []string{"tcp", "tcp6"} {
-		socks, err := parseProcNetTCP(fmt.Sprintf("/proc/%d/net/%s", pid, table))
-		if err != nil {
-			return nil, err
-		}
-		for inode, s := range socks {
-			if inodes[inode] {
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
-}
-
-// parseProcNetTCP parses /proc/net/tcp{,6} into sockets keyed by inode.
-func parseProcNetTCP(path string) (map[string]socket, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]socket{}
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 {
-			continue
-		}
-		local, err := parseProcAddr(fields[1])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		remote, err := parseProcAddr(fields[2])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out[fields[9]] = socket{Local: local, Remote: remote, Listen: fields[3] == "0A"}
-	}
-	return out, sc.Err()
-}
-
-// parseProcAddr decodes "0100007F:1F90" (IPv4) or the 32-hex-digit IPv6
-// form; each 32-bit word is in host (little-endian) order.
-func parseProcAddr(s string) (net.TCPAddr, error) {
-	host, port, ok := strings.Cut(s, ":")
-	if !ok {
-		return net.TCPAddr{}, fmt.Errorf("bad address %q", s)
-	}
-	raw, err := hex.DecodeString(host)
-	if err != nil || (len(raw) != 4 && len(raw) != 16) {
-		return net.TCPAddr{}, fmt.Errorf("bad address %q", s)
-	}
-	ip := make(net.IP, len(raw))
-	for w := 0; w < len(raw); w += 4 {
-		for b := range 4 {
-			ip[w+b] = raw[w+3-b]
-		}
-	}
-	p, err := strconv.ParseUint(port, 16, 16)
-	if err != nil {
-		return net.TCPAddr{}, fmt.Errorf("bad port in %q", s)
-	}
-	return net.TCPAddr{IP: ip, Port: int(p)}, nil
-}
-
 // checkLoopback fails when one of the processes listens on, or is connected
 // to, an address outside 127.0.0.0/8 and ::1.
 func checkLoopback(procs []process) error {
@@ -241,15 +150,15 @@ func checkLoopback(procs []process) error {
 		if !p.alive() {
 			continue
 		}
-		socks, err := processSockets(p.PID)
+		socks, err := procnet.ProcessSockets(p.PID)
 		if err != nil {
 			return fmt.Errorf("%s (pid %d): %w", p.Name, p.PID, err)
 		}
 		for _, s := range socks {
-			if !s.Local.IP.IsLoopback() {
+			if s.LocalOutsideLoopback() {
 				bad = append(bad, fmt.Sprintf("%s (pid %d) %s %s", p.Name, p.PID, map[bool]string{true: "listens on", false: "uses local address"}[s.Listen], s.Local.String()))
 			}
-			if !s.Listen && !s.Remote.IP.IsUnspecified() && !s.Remote.IP.IsLoopback() {
+			if s.RemoteOutsideLoopback() {
 				bad = append(bad, fmt.Sprintf("%s (pid %d) is connected to %s", p.Name, p.PID, s.Remote.String()))
 			}
 		}

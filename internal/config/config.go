@@ -156,46 +156,46 @@ func Default() Settings {
 // BindFlags registers the settings' flags on fs, with s's current values as
 // defaults.
 func (s *Settings) BindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&s.Namespace, "namespace", s.Namespace, "Namespace the controller runs in (the Helm release namespace).")
-	fs.StringVar(&s.MCPEndpoint, "mcp-endpoint", s.MCPEndpoint, "Default dot-ai remediate URL for policies without mcpEndpoint.")
-	fs.Func("mcp-allowed-endpoints", "Comma-separated endpoints (a trailing * makes a prefix) that may receive the installation token.", func(v string) error {
+	fs.StringVar(&s.Namespace, FlagNamespace, s.Namespace, "Namespace the controller runs in (the Helm release namespace).")
+	fs.StringVar(&s.MCPEndpoint, FlagMCPEndpoint, s.MCPEndpoint, "Default dot-ai remediate URL for policies without mcpEndpoint.")
+	fs.Func(FlagMCPAllowedEndpoints, "Comma-separated endpoints (a trailing * makes a prefix) that may receive the installation token.", func(v string) error {
 		s.MCPAllowedEndpoints = splitList(v)
 		return nil
 	})
-	fs.StringVar(&s.MCPTokenFile, "mcp-token-file", s.MCPTokenFile, "File holding the installation's bearer token for the MCP endpoint.")
-	fs.StringVar(&s.MCPCAFile, "mcp-ca-file", s.MCPCAFile, "PEM bundle of extra CAs trusted for https MCP endpoints.")
-	fs.DurationVar(&s.MCPTimeout, "mcp-timeout", s.MCPTimeout, "Upper bound of one remediate call.")
-	fs.DurationVar(&s.MCPBreakerCooldown, "mcp-breaker-cooldown", s.MCPBreakerCooldown, "How long an endpoint's circuit breaker stays open before one probe call may pass.")
-	fs.DurationVar(&s.MCPOutageHold, "mcp-outage-hold", s.MCPOutageHold, "How long an event stays queued while its MCP endpoint is unreachable before it counts as failed (0: fail after the client's retries).")
-	fs.Func("cluster-policy-namespaces", "Comma-separated namespaces whose policies may use namespaceSelector (default: --namespace).", func(v string) error {
+	fs.StringVar(&s.MCPTokenFile, FlagMCPTokenFile, s.MCPTokenFile, "File holding the installation's bearer token for the MCP endpoint.")
+	fs.StringVar(&s.MCPCAFile, FlagMCPCAFile, s.MCPCAFile, "PEM bundle of extra CAs trusted for https MCP endpoints.")
+	fs.DurationVar(&s.MCPTimeout, FlagMCPTimeout, s.MCPTimeout, "Upper bound of one remediate call.")
+	fs.DurationVar(&s.MCPBreakerCooldown, FlagMCPBreakerCooldown, s.MCPBreakerCooldown, "How long an endpoint's circuit breaker stays open before one probe call may pass.")
+	fs.DurationVar(&s.MCPOutageHold, FlagMCPOutageHold, s.MCPOutageHold, "How long an event stays queued while its MCP endpoint is unreachable before it counts as failed (0: fail after the client's retries).")
+	fs.Func(FlagClusterPolicyNamespaces, "Comma-separated namespaces whose policies may use namespaceSelector (default: --namespace).", func(v string) error {
 		s.ClusterPolicyNamespaces = splitList(v)
 		return nil
 	})
-	fs.IntVar(&s.Concurrency, "concurrency", s.Concurrency, "Deliveries in flight at once.")
-	fs.IntVar(&s.QueueSize, "queue-size", s.QueueSize, "Events waiting for a delivery slot before new ones are dropped.")
-	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "How long shutdown waits for in-flight deliveries.")
+	fs.IntVar(&s.Concurrency, FlagConcurrency, s.Concurrency, "Deliveries in flight at once.")
+	fs.IntVar(&s.QueueSize, FlagQueueSize, s.QueueSize, "Events waiting for a delivery slot before new ones are dropped.")
+	fs.DurationVar(&s.DrainTimeout, FlagDrainTimeout, s.DrainTimeout, "How long shutdown waits for in-flight deliveries.")
 
 	d := &s.Defaults
-	fs.Func("default-mode", "Default policy mode (manual|automatic).", func(v string) error {
+	fs.Func(FlagDefaultMode, "Default policy mode (manual|automatic).", func(v string) error {
 		d.Mode = v1alpha1.RemediationMode(v)
 		return nil
 	})
-	fs.Float64Var(&d.ConfidenceThreshold, "default-confidence-threshold", d.ConfidenceThreshold, "Default confidenceThreshold (0-1).")
-	fs.Func("default-max-risk-level", "Default maxRiskLevel (low|medium|high).", func(v string) error {
+	fs.Float64Var(&d.ConfidenceThreshold, FlagDefaultConfidenceThreshold, d.ConfidenceThreshold, "Default confidenceThreshold (0-1).")
+	fs.Func(FlagDefaultMaxRiskLevel, "Default maxRiskLevel (low|medium|high).", func(v string) error {
 		d.MaxRiskLevel = v1alpha1.RiskLevel(v)
 		return nil
 	})
-	fs.StringVar(&d.McpTool, "default-mcp-tool", d.McpTool, "Default mcpTool.")
-	int32Flag(fs, &d.EventsPerMinute, "default-events-per-minute", "Default rateLimiting.eventsPerMinute.")
-	int32Flag(fs, &d.CooldownMinutes, "default-cooldown-minutes", "Default rateLimiting.cooldownMinutes.")
-	fs.BoolVar(&d.IncludeLogs, "default-include-logs", d.IncludeLogs, "Default contextGathering.includeLogs.")
-	int32Flag(fs, &d.LogLines, "default-log-lines", "Default contextGathering.logLines.")
-	fs.Int64Var(&d.MaxLogBytes, "default-max-log-bytes", d.MaxLogBytes, "Default contextGathering.maxLogBytes.")
-	fs.BoolVar(&d.IncludePreviousLogs, "default-include-previous-logs", d.IncludePreviousLogs, "Default contextGathering.includePreviousLogs.")
-	fs.BoolVar(&d.IncludeRelatedEvents, "default-include-related-events", d.IncludeRelatedEvents, "Default contextGathering.includeRelatedEvents.")
-	int32Flag(fs, &d.LookbackMinutes, "default-lookback-minutes", "Default contextGathering.lookbackMinutes.")
-	fs.BoolVar(&d.IncludeResourceSpec, "default-include-resource-spec", d.IncludeResourceSpec, "Default contextGathering.includeResourceSpec.")
-	fs.BoolVar(&d.IncludeMetrics, "default-include-metrics", d.IncludeMetrics, "Default contextGathering.includeMetrics.")
+	fs.StringVar(&d.McpTool, FlagDefaultMCPTool, d.McpTool, "Default mcpTool.")
+	int32Flag(fs, &d.EventsPerMinute, FlagDefaultEventsPerMinute, "Default rateLimiting.eventsPerMinute.")
+	int32Flag(fs, &d.CooldownMinutes, FlagDefaultCooldownMinutes, "Default rateLimiting.cooldownMinutes.")
+	fs.BoolVar(&d.IncludeLogs, FlagDefaultIncludeLogs, d.IncludeLogs, "Default contextGathering.includeLogs.")
+	int32Flag(fs, &d.LogLines, FlagDefaultLogLines, "Default contextGathering.logLines.")
+	fs.Int64Var(&d.MaxLogBytes, FlagDefaultMaxLogBytes, d.MaxLogBytes, "Default contextGathering.maxLogBytes.")
+	fs.BoolVar(&d.IncludePreviousLogs, FlagDefaultIncludePreviousLogs, d.IncludePreviousLogs, "Default contextGathering.includePreviousLogs.")
+	fs.BoolVar(&d.IncludeRelatedEvents, FlagDefaultIncludeRelatedEvents, d.IncludeRelatedEvents, "Default contextGathering.includeRelatedEvents.")
+	int32Flag(fs, &d.LookbackMinutes, FlagDefaultLookbackMinutes, "Default contextGathering.lookbackMinutes.")
+	fs.BoolVar(&d.IncludeResourceSpec, FlagDefaultIncludeResourceSpec, d.IncludeResourceSpec, "Default contextGathering.includeResourceSpec.")
+	fs.BoolVar(&d.IncludeMetrics, FlagDefaultIncludeMetrics, d.IncludeMetrics, "Default contextGathering.includeMetrics.")
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line from

@@ -20,6 +20,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/test/e2e/harness"
 )
 
 // Decision 4 (docs/design/decisions.md#d4): duplicates after a SIGKILL are at most the deliveries in flight
@@ -161,7 +162,8 @@ func (r *rel) testFailover(t *testing.T) {
 func (r *rel) testAPIServerRestart(t *testing.T) {
 	clusterDir := filepath.Join(r.root, ".cache", "cluster")
 	require.NoError(t, r.ctrl.Stop())
-	r.ctrl = r.restartController(t, false, "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s")
+	r.ctrl = r.restartController(t, false,
+		harness.Arg(config.FlagLeaderElectLeaseDuration, "15s"), harness.Arg(config.FlagLeaderElectRenewDeadline, "10s"), harness.Arg(config.FlagLeaderElectRetryPeriod, "2s"))
 	ns := r.namespace(t, "apiserver")
 	pods := r.pods(t, ns, 20)
 	p := r.policy(t, ns, "apiserver", unlimited)

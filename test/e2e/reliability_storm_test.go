@@ -30,7 +30,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/webhook/webhooktest"
+	"dot-ai.io/controller/test/e2e/harness"
 )
 
 // Storm settings: the limited policy's limits, and a controller whose
@@ -56,7 +58,7 @@ const (
 func (r *rel) testStorm(t *testing.T) {
 	ns := r.namespace(t, "storm")
 	require.NoError(t, r.ctrl.Stop())
-	r.ctrl = r.restartController(t, false, fmt.Sprintf("--concurrency=%d", stormConcurrency), fmt.Sprintf("--queue-size=%d", stormQueueSize))
+	r.ctrl = r.restartController(t, false, harness.Arg(config.FlagConcurrency, stormConcurrency), harness.Arg(config.FlagQueueSize, stormQueueSize))
 	defer func() {
 		// The next scenarios start from a controller without the storm's
 		// Events in its cache: the namespace goes, and with it its Events

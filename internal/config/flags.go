@@ -1,0 +1,78 @@
+package config
+
+import (
+	"net"
+	"strconv"
+)
+
+// Names of the binary's flags. The binary registers them from here and the
+// e2e harness, which rewrites the Deployment's args to run the binary
+// locally, reads and writes them from here, so a renamed flag cannot leave
+// the harness passing one the binary no longer knows.
+const (
+	// Process flags (cmd/dot-ai-controller).
+	FlagMetricsBindAddress       = "metrics-bind-address"
+	FlagMetricsSecure            = "metrics-secure"
+	FlagHealthProbeBindAddress   = "health-probe-bind-address"
+	FlagWebhookHost              = "webhook-host"
+	FlagWebhookPort              = "webhook-port"
+	FlagWebhookCertDir           = "webhook-cert-dir"
+	FlagEnableHTTP2              = "enable-http2"
+	FlagLeaderElect              = "leader-elect"
+	FlagLeaderElectionID         = "leader-election-id"
+	FlagLeaderElectLeaseDuration = "leader-elect-lease-duration"
+	FlagLeaderElectRenewDeadline = "leader-elect-renew-deadline"
+	FlagLeaderElectRetryPeriod   = "leader-elect-retry-period"
+	FlagGracefulShutdownTimeout  = "graceful-shutdown-timeout"
+	FlagVersion                  = "version"
+	FlagKubeconfig               = "kubeconfig"
+	FlagKubeAPIQPS               = "kube-api-qps"
+	FlagKubeAPIBurst             = "kube-api-burst"
+	FlagMemoryLimit              = "memory-limit"
+	FlagGCPercent                = "gc-percent"
+
+	// Settings flags (Settings.BindFlags).
+	FlagNamespace               = "namespace"
+	FlagMCPEndpoint             = "mcp-endpoint"
+	FlagMCPAllowedEndpoints     = "mcp-allowed-endpoints"
+	FlagMCPTokenFile            = "mcp-token-file"
+	FlagMCPCAFile               = "mcp-ca-file"
+	FlagMCPTimeout              = "mcp-timeout"
+	FlagMCPBreakerCooldown      = "mcp-breaker-cooldown"
+	FlagMCPOutageHold           = "mcp-outage-hold"
+	FlagClusterPolicyNamespaces = "cluster-policy-namespaces"
+	FlagConcurrency             = "concurrency"
+	FlagQueueSize               = "queue-size"
+	FlagDrainTimeout            = "drain-timeout"
+
+	// Policy defaults (Settings.BindFlags, the chart's policyDefaults).
+	FlagDefaultMode                 = "default-mode"
+	FlagDefaultConfidenceThreshold  = "default-confidence-threshold"
+	FlagDefaultMaxRiskLevel         = "default-max-risk-level"
+	FlagDefaultMCPTool              = "default-mcp-tool"
+	FlagDefaultEventsPerMinute      = "default-events-per-minute"
+	FlagDefaultCooldownMinutes      = "default-cooldown-minutes"
+	FlagDefaultIncludeLogs          = "default-include-logs"
+	FlagDefaultLogLines             = "default-log-lines"
+	FlagDefaultMaxLogBytes          = "default-max-log-bytes"
+	FlagDefaultIncludePreviousLogs  = "default-include-previous-logs"
+	FlagDefaultIncludeRelatedEvents = "default-include-related-events"
+	FlagDefaultLookbackMinutes      = "default-lookback-minutes"
+	FlagDefaultIncludeResourceSpec  = "default-include-resource-spec"
+	FlagDefaultIncludeMetrics       = "default-include-metrics"
+)
+
+// The binary's default listener ports. The harness needs them to know which
+// container port a Service targets when the Deployment leaves a flag unset.
+const (
+	DefaultMetricsPort     = 8443
+	DefaultHealthProbePort = 8081
+	DefaultWebhookPort     = 9443
+)
+
+// BindAddressDisabled as --metrics-bind-address turns the endpoint off.
+const BindAddressDisabled = "0"
+
+// AllInterfaces is the bind address of port on every interface (":8081"),
+// the form of the bind-address flags' defaults.
+func AllInterfaces(port int) string { return net.JoinHostPort("", strconv.Itoa(port)) }

@@ -1,0 +1,21 @@
+package harness
+
+import "testing"
+
+func TestPeakRSS(t *testing.T) {
+	tests := map[string]struct {
+		status     string
+		want       int64
+		errMessage string
+	}{
+		"kB to bytes": {status: "Name:\tdot-ai-controller\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\n", want: 51200 << 10},
+		"missing":     {status: "Name:\tx\nVmRSS:\t 1 kB\n", errMessage: "no VmHWM in /proc status"},
+		"garbled":     {status: "VmHWM:\t lots kB\n", errMessage: "VmHWM"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := peakRSS(tc.status)
+			checkCase(t, tc.want, got, tc.errMessage, err)
+		})
+	}
+}
