@@ -20,16 +20,25 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
-	"dot-ai.io/controller/internal/delivery"
 )
+
+// EventSource gives the recent events of an object from a cache, so
+// enrichment needs no extra API call per event. The watcher's event index
+// implements it; declaring it here keeps the enricher independent of the
+// watcher.
+type EventSource interface {
+	// EventsFor returns the cached events whose involvedObject is the given
+	// object (apiVersion ignored), in any order.
+	EventsFor(namespace, kind, name string) []*corev1.Event
+}
 
 // Options configure an Enricher.
 type Options struct {
 	// Kube reads objects and logs (get/list on pods, pods/log and the
 	// workload kinds). Required.
 	Kube kubernetes.Interface
-	// Events is the watcher's event index (informer cache). Optional.
-	Events delivery.EventIndex
+	// Events gives related events (the watcher's event index). Optional.
+	Events EventSource
 	// Defaults fill contextGathering fields a policy left empty (the webhook
 	// normally fills them already).
 	Defaults config.PolicyDefaults

@@ -9,8 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-
-	"dot-ai.io/controller/internal/delivery"
 )
 
 // The caches the pipeline reads: Events (through the handler-kept event
@@ -21,20 +19,6 @@ const (
 	// maxMessageBytes bounds a cached event's message.
 	maxMessageBytes = 2048
 )
-
-func involvedKey(ns, kind, name string) string { return ns + "/" + kind + "/" + name }
-
-// EventsFor implements delivery.EventIndex from the informer cache.
-func (w *Watcher) EventsFor(namespace, kind, name string) []*corev1.Event {
-	records := w.eventIndex.forObject(involvedKey(namespace, kind, name))
-	out := make([]*corev1.Event, 0, len(records))
-	for _, r := range records {
-		out = append(out, r.event())
-	}
-	return out
-}
-
-var _ delivery.EventIndex = (*Watcher)(nil)
 
 // transform keeps only what the pipeline and enrichment need in the caches.
 func transform(obj any) (any, error) {

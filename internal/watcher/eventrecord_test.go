@@ -180,7 +180,7 @@ func TestEventIndex(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newEventIndex()
+			x := NewEventIndex()
 			for _, o := range tc.ops {
 				switch o.kind {
 				case "add":
@@ -248,7 +248,7 @@ func benchmarkCacheLiveBytes(b *testing.B, n, objects int) {
 	var perEvent float64
 	for b.Loop() {
 		store := toolscache.NewStore(toolscache.DeletionHandlingMetaNamespaceKeyFunc)
-		index := newEventIndex()
+		index := NewEventIndex()
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

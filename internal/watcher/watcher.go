@@ -114,7 +114,7 @@ type Watcher struct {
 	podFactory  informers.SharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
 	events      toolscache.SharedIndexInformer
-	eventIndex  *eventIndex // kept by the Event handlers: by involved object and UID
+	eventIndex  *EventIndex // filled by the Event handlers: by involved object and UID
 	pods        toolscache.SharedIndexInformer
 	replicaSets toolscache.SharedIndexInformer
 	jobs        toolscache.SharedIndexInformer
@@ -141,10 +141,14 @@ type Watcher struct {
 	afterEvent func(*corev1.Event)
 }
 
-// New builds the watcher. It creates (but does not start) its informers, so
-// EventsFor can be handed to the enricher before the manager starts. d may be
-// nil if SetDeliverer is called before the manager starts.
-func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...Option) (*Watcher, error) {
+// New builds the watcher. It creates (but does not start) its informers.
+// index is the event index the watcher's Event handlers fill; the caller
+// builds it first so that the Deliverer's enricher can read related events
+// from it (nil: a private index). d delivers every selected occurrence.
+func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.Deliverer, opts ...Option) (*Watcher, error) {
+	if index == nil {
+		index = NewEventIndex()
+	}
 	o := Options{}
 	for _, f := range opts {
 		f(&o)
@@ -190,7 +194,7 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		goneMemo:   map[string]bool{},
-		eventIndex: newEventIndex(),
+		eventIndex: index,
 	}
 	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0,
 		informers.WithTransform(transform),
@@ -211,11 +215,6 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	return w, nil
 }
 
-// SetDeliverer sets the Deliverer when it could not be passed to New (the
-// enricher inside it needs the watcher's EventsFor first). Call it before the
-// manager starts.
-func (w *Watcher) SetDeliverer(d delivery.Deliverer) { w.d = d }
-
 // SetupWithManager adds the watcher to mgr as a leader-only runnable.
 func (w *Watcher) SetupWithManager(mgr manager.Manager) error {
 	return mgr.Add(w)
@@ -234,9 +233,6 @@ func (w *Watcher) Ready() bool { return w.ready.Load() }
 // for up to Settings.DrainTimeout and writes the last checkpoints and status.
 func (w *Watcher) Start(ctx context.Context) error {
 	log := w.log
-	if w.d == nil {
-		return fmt.Errorf("event watcher has no Deliverer: pass one to New or call SetDeliverer")
-	}
 	// 1. Policies and their checkpoints, before any event is looked at.
 	inf, err := w.cache.GetInformer(ctx, &v1alpha1.RemediationPolicy{})
 	if err != nil {
