@@ -100,18 +100,8 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		return
 	}
 	out := res.Outcome
-	var outcome string
-	switch out.Result {
-	case v1alpha1.OutcomeAnalysisCompleted:
-		outcome = outcomeAnalysis
-	case v1alpha1.OutcomeRemediationSucceeded:
-		outcome = outcomeSucceeded
-	case v1alpha1.OutcomeRemediationFailed:
-		outcome = outcomeFailed
-	default:
-		outcome = outcomeDelivFailed
-		out.Result = v1alpha1.OutcomeDeliveryFailed
-	}
+	oc := deliveryOutcome(out.Result)
+	out.Result = oc.spec().result
 	if out.Time.IsZero() {
 		out.Time = metav1.NewTime(now)
 	}
@@ -125,17 +115,17 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	if out.InvolvedObject == "" {
 		out.InvolvedObject = ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name
 	}
-	metricDeliveries.WithLabelValues(outcome).Inc()
+	metricDeliveries.WithLabelValues(oc.String()).Inc()
 	ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
-	w.recordLocked(ps, ev, it.count, it.t, now, outcome, &out, out.Message)
+	w.recordLocked(ps, ev, it.count, it.t, now, oc, &out, out.Message)
 }
 
 // recordLocked counts one occurrence's outcome and marks it handled.
-func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t, now time.Time, outcome string, out *v1alpha1.RemediationOutcome, msg string) {
+func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t, now time.Time, oc outcome, out *v1alpha1.RemediationOutcome, msg string) {
 	ps.cp.markHandled(ev.UID, count, t)
 	ps.dirty++
-	ps.delta.add(outcome)
-	metricOutcomes.WithLabelValues(outcome).Inc()
+	ps.delta.add(oc)
+	metricOutcomes.WithLabelValues(oc.String()).Inc()
 	ps.lastProcessed = now
 	ps.statusDirty = true
 	if out != nil {
@@ -151,45 +141,19 @@ func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t
 		}
 	}
 	// One Kubernetes Event per policy and outcome per eventEmitInterval.
-	if last, ok := ps.lastEmit[outcome]; ok && now.Sub(last) < eventEmitInterval {
+	if last, ok := ps.lastEmit[oc]; ok && now.Sub(last) < eventEmitInterval {
 		return
 	}
-	ps.lastEmit[outcome] = now
+	ps.lastEmit[oc] = now
 	if ps.policy == nil {
 		return
 	}
-	typ := corev1.EventTypeNormal
-	switch outcome {
-	case outcomeFailed, outcomeDelivFailed, outcomeDropped:
-		typ = corev1.EventTypeWarning
-	}
-	note := fmt.Sprintf("Event %s/%s (%s %s/%s): %s", ev.Namespace, ev.Name, ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, outcome)
+	note := fmt.Sprintf("Event %s/%s (%s %s/%s): %s", ev.Namespace, ev.Name, ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, oc)
 	if msg != "" {
 		note += ": " + msg
 	}
 	if len(note) > 1000 {
 		note = note[:1000]
 	}
-	w.recorder.Eventf(ps.policy, nil, typ, eventReason(outcome), "Process", "%s", note)
-}
-
-func eventReason(outcome string) string {
-	switch outcome {
-	case outcomeAnalysis:
-		return "AnalysisCompleted"
-	case outcomeSucceeded:
-		return "RemediationSucceeded"
-	case outcomeFailed:
-		return "RemediationFailed"
-	case outcomeDelivFailed:
-		return "DeliveryFailed"
-	case outcomeRateLimited:
-		return "RateLimited"
-	case outcomeCooledDown:
-		return "CooledDown"
-	case outcomeDropped:
-		return "Dropped"
-	default:
-		return "Skipped"
-	}
+	w.recorder.Eventf(ps.policy, nil, oc.spec().eventType, oc.spec().reason, "Process", "%s", note)
 }

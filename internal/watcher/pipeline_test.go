@@ -51,7 +51,7 @@ func TestPipelineLimits(t *testing.T) {
 	compiled, errs := compilePolicy(w.s, p, nil)
 	require.Empty(t, errs)
 	ps := &policyState{uid: p.UID, policy: p, compiled: compiled, cp: newCheckpoint(p.CreationTimestamp.Time),
-		pending: map[types.UID]int32{}, lastEmit: map[string]time.Time{}}
+		pending: map[types.UID]int32{}, lastEmit: map[outcome]time.Time{}}
 	w.policies[p.UID] = ps
 
 	n := 0

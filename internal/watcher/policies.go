@@ -49,7 +49,7 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 	w.mu.Lock()
 	ps := w.policies[p.UID]
 	if ps == nil {
-		ps = &policyState{uid: p.UID, key: client.ObjectKeyFromObject(p), pending: map[types.UID]int32{}, lastEmit: map[string]time.Time{}}
+		ps = &policyState{uid: p.UID, key: client.ObjectKeyFromObject(p), pending: map[types.UID]int32{}, lastEmit: map[outcome]time.Time{}}
 		w.policies[p.UID] = ps
 	}
 	w.mu.Unlock()

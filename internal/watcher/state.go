@@ -22,24 +22,10 @@ type counters struct {
 	total, analyses, succeeded, failed, rateLimited, cooledDown, dropped, skipped int64
 }
 
-func (c *counters) add(outcome string) {
+// add counts one outcome.
+func (c *counters) add(oc outcome) {
 	c.total++
-	switch outcome {
-	case outcomeAnalysis:
-		c.analyses++
-	case outcomeSucceeded:
-		c.succeeded++
-	case outcomeFailed, outcomeDelivFailed:
-		c.failed++
-	case outcomeRateLimited:
-		c.rateLimited++
-	case outcomeCooledDown:
-		c.cooledDown++
-	case outcomeDropped:
-		c.dropped++
-	case outcomeSkipped:
-		c.skipped++
-	}
+	*oc.spec().counter(c)++
 }
 
 func (c *counters) merge(o counters) {
@@ -87,7 +73,7 @@ type policyState struct {
 	lastDrop      time.Time
 	condReason    string
 	condMessage   string
-	lastEmit      map[string]time.Time
+	lastEmit      map[outcome]time.Time
 }
 
 func (ps *policyState) eventsPerMinute(s *config.Settings) int32 {
