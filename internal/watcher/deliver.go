@@ -48,6 +48,14 @@ func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
 	}
 }
 
+// deliver makes one delivery call for a queued occurrence and records its
+// outcome. A Result with RequeueAfter (endpoint unreachable, breaker open)
+// holds the occurrence and offers it again later, keeping its admitted slot,
+// so an outage neither loses events nor counts them as failed. A call cut
+// off by the drain timeout records nothing: the occurrence is not
+// checkpointed and the next leader delivers it. Otherwise the Deliverer's
+// result becomes the occurrence's one outcome (table outcomes), and its
+// condition reason replaces the policy's.
 func (w *Watcher) deliver(ctx context.Context, it *item) {
 	ps := it.ps
 	ps.mu.Lock()

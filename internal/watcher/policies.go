@@ -45,6 +45,14 @@ func (w *Watcher) onPolicyDelete(ctx context.Context, obj any) {
 	w.log.Info("Removed RemediationPolicy", "policy", client.ObjectKeyFromObject(p))
 }
 
+// upsertPolicy takes in a created or updated policy. The first time it loads
+// the policy's checkpoint (retrying every 5s on error: acting without it would
+// redeliver handled events); a status-only update just refreshes the
+// snapshot. A new generation is validated and compiled once, here, so
+// selection never re-parses a policy: an invalid one is kept with its errors
+// (Ready=False, InvalidSpec) and not acted on. Suspend and resume are recorded
+// in the checkpoint, and a resume moves its Since so that events of the
+// suspended period are never delivered.
 func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolicy) {
 	w.mu.Lock()
 	ps := w.policies[p.UID]

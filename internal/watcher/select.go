@@ -54,6 +54,14 @@ func (w *Watcher) onEventDelete(obj any) {
 	}
 }
 
+// process runs one Event through one policy's selection: match, then drop
+// what is older than the policy (or its resume) or already handled or in
+// flight, and give every other occurrence exactly one fate, in this order:
+// skipped (an object gone, for Events found at start-up only), cooled down,
+// rate-limited, queued, or dropped when the queue is full (its token is
+// refunded). Only queuing starts the cooldown, so a dropped occurrence does
+// not silence the next one. isGone is asked lazily because it may cost an
+// API call.
 func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event, initial bool, now time.Time, isGone func() bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()

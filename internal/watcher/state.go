@@ -98,6 +98,11 @@ func occurrenceKey(policy, event types.UID, count int32) string {
 	return fmt.Sprintf("%s/%s/%d", policy, event, count)
 }
 
+// request builds the delivery request for an occurrence matched by selector
+// idx: the effective mode, confidence threshold and risk level (selector over
+// policy over installation default) and the idempotency key, so the
+// Deliverer need not resolve settings again and a redelivery after a restart
+// carries the same key.
 func (ps *policyState) request(s *config.Settings, ev *corev1.Event, idx int, count int32, now time.Time) delivery.Request {
 	p := ps.policy
 	sel := p.Spec.EventSelectors[idx]
