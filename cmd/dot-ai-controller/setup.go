@@ -7,9 +7,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/delivery/dotai"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
-	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
 )
@@ -38,7 +38,7 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 		return fmt.Errorf("creating MCP client: %w", err)
 	}
 	events := watcher.NewEventIndex()
-	deliverer := remediation.New(remediation.Options{
+	deliverer := dotai.New(dotai.Options{
 		Settings: s,
 		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events, Defaults: s.Defaults}),
 		Client:   mcpClient,

@@ -1,7 +1,7 @@
-// Package remediation implements delivery.Deliverer: it resolves a policy's
+// Package dotai implements delivery.Deliverer for dot-ai: it resolves a policy's
 // endpoint and token, enriches the event, calls dot-ai's remediate tool and
 // maps the answer to a RemediationOutcome.
-package remediation
+package dotai
 
 import (
 	"context"
