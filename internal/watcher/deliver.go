@@ -24,11 +24,11 @@ const (
 
 // item is one queued occurrence.
 type item struct {
-	ps    *policyState
-	req   delivery.Request
-	uid   types.UID
-	count int32
-	t     time.Time
+	ps        *policyState
+	req       delivery.Request
+	uid       types.UID
+	count     int32
+	eventTime time.Time // the occurrence's time, for its handled mark
 }
 
 func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
@@ -67,7 +67,7 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	}
 	metricLatency.Observe(w.clock.Since(it.req.SeenAt).Seconds())
 	metricInFlight.Inc()
-	res := w.d.Deliver(ctx, it.req)
+	res := w.deliverer.Deliver(ctx, it.req)
 	metricInFlight.Dec()
 	if ctx.Err() != nil {
 		w.admitted.Add(-1)
@@ -125,12 +125,12 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	}
 	metricDeliveries.WithLabelValues(oc.String()).Inc()
 	ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
-	w.recordLocked(ps, ev, it.count, it.t, now, oc, &out, out.Message)
+	w.recordLocked(ps, ev, it.count, it.eventTime, now, oc, &out, out.Message)
 }
 
 // recordLocked counts one occurrence's outcome and marks it handled.
 func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t, now time.Time, oc outcome, out *v1alpha1.RemediationOutcome, msg string) {
-	ps.cp.markHandled(ev.UID, count, t)
+	ps.checkpoint.markHandled(ev.UID, count, t)
 	ps.dirty++
 	ps.delta.add(oc)
 	metricOutcomes.WithLabelValues(oc.String()).Inc()
@@ -142,7 +142,7 @@ func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t
 			ps.recent = ps.recent[:v1alpha1.MaxRecentOutcomes]
 		}
 	}
-	if ps.dirty >= w.o.CheckpointBatch {
+	if ps.dirty >= w.opts.CheckpointBatch {
 		select {
 		case w.kick <- struct{}{}:
 		default:

@@ -146,16 +146,16 @@ func truncateUTF8(s string, n int) string {
 // when full it starts over, so a cluster with more distinct values than
 // the bound only shares less.
 type internPool struct {
-	mu  sync.Mutex
-	m   map[string]string
-	max int
+	mu     sync.Mutex
+	values map[string]string
+	max    int
 }
 
 // internPoolSize bounds the pool to a few MiB; it covers the involved
 // objects of a cluster with thousands of Pods.
 const internPoolSize = 1 << 15
 
-var interned = &internPool{m: map[string]string{}, max: internPoolSize}
+var interned = &internPool{values: map[string]string{}, max: internPoolSize}
 
 func (p *internPool) get(s string) string {
 	if s == "" {
@@ -163,12 +163,12 @@ func (p *internPool) get(s string) string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if v, ok := p.m[s]; ok {
+	if v, ok := p.values[s]; ok {
 		return v
 	}
-	if len(p.m) >= p.max {
-		clear(p.m)
+	if len(p.values) >= p.max {
+		clear(p.values)
 	}
-	p.m[s] = s
+	p.values[s] = s
 	return s
 }

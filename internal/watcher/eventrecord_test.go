@@ -129,10 +129,10 @@ func TestEventRecordSharesRepeatedStrings(t *testing.T) {
 func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
 
 func TestInternPoolIsBounded(t *testing.T) {
-	p := &internPool{m: map[string]string{}, max: 3}
+	p := &internPool{values: map[string]string{}, max: 3}
 	for _, s := range []string{"a", "b", "c", "d", "e"} {
 		assert.Equal(t, s, p.get(s))
-		assert.LessOrEqual(t, len(p.m), 3)
+		assert.LessOrEqual(t, len(p.values), 3)
 	}
 	assert.Empty(t, p.get(""))
 }

@@ -69,8 +69,8 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 	}
 	now := w.clock.Now()
 	suspended := p.Spec.Suspend != nil && *p.Spec.Suspend
-	if ps.cp == nil {
-		cp, rv, err := w.store.load(ctx, p.UID)
+	if ps.checkpoint == nil {
+		saved, rv, err := w.store.load(ctx, p.UID)
 		if err != nil {
 			w.log.Error(err, "Failed to load checkpoint; retrying", "policy", ps.key)
 			w.clock.AfterFunc(5*time.Second, func() {
@@ -80,34 +80,34 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 			})
 			return
 		}
-		if cp == nil {
-			cp = newCheckpoint(p.CreationTimestamp.Time)
-			cp.Suspended = suspended
+		if saved == nil {
+			saved = newCheckpoint(p.CreationTimestamp.Time)
+			saved.Suspended = suspended
 			ps.dirty++
 		}
-		ps.cp, ps.rv = cp, rv
+		ps.checkpoint, ps.rv = saved, rv
 	}
 	if ps.policy != nil && ps.policy.Generation == p.Generation {
 		ps.policy = p.DeepCopy()
 		return
 	}
-	if ps.cp.Suspended && !suspended {
+	if ps.checkpoint.Suspended && !suspended {
 		// Resumed: events of the suspended period are not delivered later.
 		// Event times have one-second resolution, so the resume's second
 		// still counts as active.
-		ps.cp.Since = now.Truncate(time.Second)
+		ps.checkpoint.Since = now.Truncate(time.Second)
 		ps.dirty++
 	}
-	if ps.cp.Suspended != suspended {
-		ps.cp.Suspended = suspended
+	if ps.checkpoint.Suspended != suspended {
+		ps.checkpoint.Suspended = suspended
 		ps.dirty++
 	}
 	ps.suspended = suspended
 	var errs field.ErrorList
-	if w.o.Validate != nil {
-		errs, _ = w.o.Validate(w.s, nil, p)
+	if w.opts.Validate != nil {
+		errs, _ = w.opts.Validate(w.settings, nil, p)
 	}
-	compiled, cerrs := compilePolicy(w.s, p, w.o.CompileCEL)
+	compiled, cerrs := compilePolicy(w.settings, p, w.opts.CompileCEL)
 	if len(errs) == 0 { // the webhook's validation already reports regex, CEL and scope errors
 		errs = cerrs
 	}

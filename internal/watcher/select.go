@@ -65,7 +65,7 @@ func (w *Watcher) onEventDelete(obj any) {
 func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event, initial bool, now time.Time, isGone func() bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.deleted || ps.cp == nil || ps.compiled == nil || ps.suspended {
+	if ps.deleted || ps.checkpoint == nil || ps.compiled == nil || ps.suspended {
 		return
 	}
 	idx, err := ps.compiled.match(ctx, ev, w.podLookup, w.nsLabels)
@@ -76,12 +76,12 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 		return
 	}
 	t := eventTime(ev)
-	if t.Before(ps.cp.Since) {
+	if t.Before(ps.checkpoint.Since) {
 		metricSkipped.WithLabelValues("before_policy").Inc()
 		return
 	}
 	count := occurrenceCount(ev)
-	if ps.cp.isHandled(ev.UID, count, t) || ps.pending[ev.UID] >= count {
+	if ps.checkpoint.isHandled(ev.UID, count, t) || ps.pending[ev.UID] >= count {
 		metricDeduplicated.Inc()
 		return
 	}
@@ -92,33 +92,33 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 		return
 	}
 	key := cooldownKey(cooldownObject(ev.InvolvedObject, ev.Namespace, w.ownerLookup), ev.Reason)
-	if ps.cp.Cooldowns.active(key, now) {
+	if ps.checkpoint.Cooldowns.active(key, now) {
 		metricCooledDown.Inc()
 		w.recordLocked(ps, ev, count, t, now, outcomeCooledDown, nil, "cooldown of "+key)
 		return
 	}
-	epm := ps.eventsPerMinute(w.s)
-	if !ps.cp.Bucket.take(now, epm) {
+	epm := ps.eventsPerMinute(w.settings)
+	if !ps.checkpoint.Bucket.take(now, epm) {
 		metricRateLimited.Inc()
 		ps.dirty++
 		w.recordLocked(ps, ev, count, t, now, outcomeRateLimited, nil, fmt.Sprintf("over %d events per minute", epm))
 		return
 	}
-	req := ps.request(w.s, ev, idx, count, now)
-	it := &item{ps: ps, req: req, uid: ev.UID, count: count, t: t}
+	req := ps.request(w.settings, ev, idx, count, now)
+	it := &item{ps: ps, req: req, uid: ev.UID, count: count, eventTime: t}
 	if w.admit() {
 		select {
 		case w.queue <- it:
 			metricQueueDepth.Inc()
 			ps.pending[ev.UID] = count
-			ps.cp.Cooldowns.start(key, now, ps.cooldown(w.s))
+			ps.checkpoint.Cooldowns.start(key, now, ps.cooldown(w.settings))
 			ps.dirty++
 			return
 		default: // full of held events offered again
 			w.admitted.Add(-1)
 		}
 	}
-	ps.cp.Bucket.refund(epm)
+	ps.checkpoint.Bucket.refund(epm)
 	ps.lastDrop = now
 	metricDropped.Inc()
 	w.recordLocked(ps, ev, count, t, now, outcomeDropped, nil, "delivery queue full")
@@ -126,7 +126,7 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 
 // admit reserves room for one more occurrence, queued, in flight or held.
 func (w *Watcher) admit() bool {
-	if w.admitted.Add(1) > int64(cap(w.queue)+w.s.Concurrency) {
+	if w.admitted.Add(1) > int64(cap(w.queue)+w.settings.Concurrency) {
 		w.admitted.Add(-1)
 		return false
 	}

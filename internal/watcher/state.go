@@ -60,11 +60,11 @@ type policyState struct {
 	invalid  string
 	deleted  bool
 
-	suspended bool
-	cp        *checkpoint
-	rv        string // checkpoint ConfigMap resourceVersion
-	dirty     int    // unsaved checkpoint changes
-	pending   map[types.UID]int32
+	suspended  bool
+	checkpoint *checkpoint
+	rv         string // checkpoint ConfigMap resourceVersion
+	dirty      int    // unsaved checkpoint changes
+	pending    map[types.UID]int32
 
 	statusDirty   bool
 	delta         counters
@@ -152,7 +152,7 @@ func (ps *policyState) readyCondition(now time.Time, window time.Duration) metav
 }
 
 func (w *Watcher) statusLoop(ctx context.Context) {
-	w.every(ctx, w.o.StatusInterval, nil, func() { w.flushAllStatus(ctx) })
+	w.every(ctx, w.opts.StatusInterval, nil, func() { w.flushAllStatus(ctx) })
 }
 
 // every runs f on each tick of interval, and whenever kick fires (a nil kick
@@ -189,9 +189,9 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		ps.mu.Unlock()
 		return nil
 	}
-	cond := ps.readyCondition(now, 2*w.o.StatusInterval)
+	cond := ps.readyCondition(now, 2*w.opts.StatusInterval)
 	gen := ps.policy.Generation
-	endpoint := w.s.EffectiveEndpoint(ps.policy.Spec.McpEndpoint)
+	endpoint := w.settings.EffectiveEndpoint(ps.policy.Spec.McpEndpoint)
 	cur := ps.policy.Status
 	if !ps.statusDirty && cur.ObservedGeneration == gen && cur.EffectiveMcpEndpoint == endpoint && conditionEqual(meta.FindStatusCondition(cur.Conditions, v1alpha1.ConditionReady), cond) {
 		ps.mu.Unlock()
@@ -257,7 +257,7 @@ func conditionEqual(a *metav1.Condition, b metav1.Condition) bool {
 }
 
 func (w *Watcher) checkpointLoop(ctx context.Context) {
-	w.every(ctx, w.o.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
+	w.every(ctx, w.opts.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
 }
 
 // flushCheckpoints writes every policy's checkpoint that changed.
@@ -265,7 +265,7 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 	now := w.clock.Now()
 	for _, ps := range w.snapshot() {
 		ps.mu.Lock()
-		if ps.deleted || ps.cp == nil || ps.dirty == 0 {
+		if ps.deleted || ps.checkpoint == nil || ps.dirty == 0 {
 			ps.mu.Unlock()
 			continue
 		}
@@ -273,8 +273,8 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 		if !w.ready.Load() { // until the initial list is handled, absence means nothing
 			exists = nil
 		}
-		ps.cp.prune(now, exists)
-		data, rv, n := ps.cp.encode(), ps.rv, ps.dirty
+		ps.checkpoint.prune(now, exists)
+		data, rv, n := ps.checkpoint.encode(), ps.rv, ps.dirty
 		ps.dirty = 0
 		ps.mu.Unlock()
 

@@ -98,17 +98,17 @@ func WithEventFieldSelector(sel string) Option {
 
 // Watcher is the event pipeline. It is a leader-only manager.Runnable.
 type Watcher struct {
-	s        *config.Settings
-	d        delivery.Deliverer
-	o        Options
-	clock    Clock
-	client   client.Client
-	cache    ctrlcache.Cache
-	mapper   meta.RESTMapper
-	meta     metadata.Interface
-	recorder events.EventRecorder
-	store    checkpointStore
-	log      logr.Logger
+	settings  *config.Settings
+	deliverer delivery.Deliverer
+	opts      Options
+	clock     Clock
+	client    client.Client
+	cache     ctrlcache.Cache
+	mapper    meta.RESTMapper
+	meta      metadata.Interface
+	recorder  events.EventRecorder
+	store     checkpointStore
+	log       logr.Logger
 
 	kubeFactory informers.SharedInformerFactory // Events only
 	podFactory  informers.SharedInformerFactory
@@ -181,7 +181,7 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	}
 	registerMetrics()
 	w := &Watcher{
-		s: s, d: d, o: o, clock: o.Clock,
+		settings: s, deliverer: d, opts: o, clock: o.Clock,
 		client:     mgr.GetClient(),
 		cache:      mgr.GetCache(),
 		mapper:     mgr.GetRESTMapper(),
@@ -279,7 +279,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	defer cancelWork()
 	stopTaking := make(chan struct{})
 	var workers sync.WaitGroup
-	for range w.s.Concurrency {
+	for range w.settings.Concurrency {
 		workers.Go(func() { w.worker(workCtx, stopTaking) })
 	}
 	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
@@ -316,7 +316,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 		w.goneMemo = nil
 		w.goneMu.Unlock()
 		w.ready.Store(true)
-		log.Info("Started event watcher", "policies", len(list.Items), "concurrency", w.s.Concurrency, "queueSize", w.s.QueueSize)
+		log.Info("Started event watcher", "policies", len(list.Items), "concurrency", w.settings.Concurrency, "queueSize", w.settings.QueueSize)
 	}
 
 	<-ctx.Done()
@@ -331,8 +331,8 @@ func (w *Watcher) Start(ctx context.Context) error {
 	go func() { workers.Wait(); close(drained) }()
 	select {
 	case <-drained:
-	case <-w.clock.After(w.s.DrainTimeout):
-		log.Info("Drain period ended with deliveries in flight; they will be redelivered", "drainTimeout", w.s.DrainTimeout)
+	case <-w.clock.After(w.settings.DrainTimeout):
+		log.Info("Drain period ended with deliveries in flight; they will be redelivered", "drainTimeout", w.settings.DrainTimeout)
 		cancelWork()
 		<-drained
 	}
