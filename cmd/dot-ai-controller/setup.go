@@ -7,9 +7,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/delivery/dotai"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
-	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
 )
@@ -25,8 +25,9 @@ func setupWebhooks(mgr manager.Manager, s *config.Settings) error {
 
 // setupPipeline wires the event watcher (internal/watcher) to the delivery
 // step: enrichment (internal/enricher) and the MCP client (internal/mcp). The
-// enricher reads related events from the watcher's informer cache, so the
-// watcher is built first and given its deliverer afterwards.
+// event index is built first: the watcher's Event handlers fill it and the
+// enricher reads related events from it, so the deliverer is complete before
+// the watcher is built and nothing points back.
 func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
@@ -36,16 +37,17 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	if err != nil {
 		return fmt.Errorf("creating MCP client: %w", err)
 	}
-	w, err := watcher.New(mgr, s, nil, watcher.WithValidate(webhook.Validate))
-	if err != nil {
-		return fmt.Errorf("creating event watcher: %w", err)
-	}
-	w.SetDeliverer(remediation.New(remediation.Options{
+	events := watcher.NewEventIndex()
+	deliverer := dotai.New(dotai.Options{
 		Settings: s,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: w, Defaults: s.Defaults}),
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events, Defaults: s.Defaults}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
-	}))
+	})
+	w, err := watcher.New(mgr, s, events, deliverer, watcher.WithValidate(webhook.Validate))
+	if err != nil {
+		return fmt.Errorf("creating event watcher: %w", err)
+	}
 	return w.SetupWithManager(mgr)
 }

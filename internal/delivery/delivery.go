@@ -55,11 +55,3 @@ type Result struct {
 type Deliverer interface {
 	Deliver(ctx context.Context, req Request) Result
 }
-
-// EventIndex gives recent events of an object from the watcher's informer
-// cache, so enrichment needs no extra API call per event.
-type EventIndex interface {
-	// EventsFor returns the cached events whose involvedObject is the given
-	// object (apiVersion ignored), in any order.
-	EventsFor(namespace, kind, name string) []*corev1.Event
-}

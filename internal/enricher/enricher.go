@@ -20,16 +20,25 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
-	"dot-ai.io/controller/internal/delivery"
 )
+
+// EventSource gives the recent events of an object from a cache, so
+// enrichment needs no extra API call per event. The watcher's event index
+// implements it; declaring it here keeps the enricher independent of the
+// watcher.
+type EventSource interface {
+	// EventsFor returns the cached events whose involvedObject is the given
+	// object (apiVersion ignored), in any order.
+	EventsFor(namespace, kind, name string) []*corev1.Event
+}
 
 // Options configure an Enricher.
 type Options struct {
 	// Kube reads objects and logs (get/list on pods, pods/log and the
 	// workload kinds). Required.
 	Kube kubernetes.Interface
-	// Events is the watcher's event index (informer cache). Optional.
-	Events delivery.EventIndex
+	// Events gives related events (the watcher's event index). Optional.
+	Events EventSource
 	// Defaults fill contextGathering fields a policy left empty (the webhook
 	// normally fills them already).
 	Defaults config.PolicyDefaults
@@ -52,7 +61,7 @@ type Options struct {
 
 // Enricher gathers context for events. Safe for concurrent use.
 type Enricher struct {
-	o Options
+	opts Options
 }
 
 // New returns an Enricher.
@@ -81,7 +90,7 @@ func New(o Options) *Enricher {
 	if o.MaxLogStreams <= 0 {
 		o.MaxLogStreams = 8
 	}
-	return &Enricher{o: o}
+	return &Enricher{opts: o}
 }
 
 // gathering is a policy's contextGathering with defaults applied.
@@ -141,7 +150,7 @@ func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolic
 	if policy != nil {
 		cg = policy.Spec.ContextGathering
 	}
-	g := resolve(cg, e.o.Defaults)
+	g := resolve(cg, e.opts.Defaults)
 	out.Event = eventInfo(ev)
 	involved := objRef{Kind: ev.InvolvedObject.Kind, Namespace: cmp.Or(ev.InvolvedObject.Namespace, ev.Namespace), Name: ev.InvolvedObject.Name}
 
@@ -151,10 +160,10 @@ func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolic
 	var pods []*corev1.Pod
 	var children []objRef
 	chain := []objRef{involved}
-	if e.o.Kube == nil {
+	if e.opts.Kube == nil {
 		out.Notes = append(out.Notes, "no Kubernetes client: objects, logs and metrics not gathered")
 	} else if involved.Name != "" {
-		octx, cancel := context.WithTimeout(ctx, e.o.PartTimeout)
+		octx, cancel := context.WithTimeout(ctx, e.opts.PartTimeout)
 		obj, err := e.get(octx, involved)
 		switch {
 		case err != nil:
@@ -203,26 +212,26 @@ func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolic
 	}
 
 	if g.related {
-		if e.o.Events == nil {
+		if e.opts.Events == nil {
 			out.Notes = append(out.Notes, "related events: no event index")
 		} else {
 			out.RelatedEvents = e.related(ev, append(chain, children...), g.lookback)
 		}
 	}
-	if g.logs && len(pods) > 0 && e.o.Logs != nil {
-		lctx, cancel := context.WithTimeout(ctx, 2*e.o.PartTimeout)
+	if g.logs && len(pods) > 0 && e.opts.Logs != nil {
+		lctx, cancel := context.WithTimeout(ctx, 2*e.opts.PartTimeout)
 		logs, notes := e.logs(lctx, pods, g)
 		cancel()
 		out.Logs = logs
 		out.Notes = append(out.Notes, notes...)
 	}
 	if g.metrics && len(pods) > 0 {
-		if e.o.Metrics == nil {
+		if e.opts.Metrics == nil {
 			out.Notes = append(out.Notes, "metrics: not available")
 		} else {
-			mctx, cancel := context.WithTimeout(ctx, e.o.PartTimeout)
+			mctx, cancel := context.WithTimeout(ctx, e.opts.PartTimeout)
 			for _, p := range pods {
-				m, err := e.o.Metrics.PodMetrics(mctx, p.Namespace, p.Name)
+				m, err := e.opts.Metrics.PodMetrics(mctx, p.Namespace, p.Name)
 				if err != nil {
 					out.Notes = append(out.Notes, "metrics: "+short(err))
 					break
@@ -290,12 +299,12 @@ func eventTime(ev *corev1.Event) time.Time {
 
 // related returns events of objs within lookback, newest first, without ev.
 func (e *Enricher) related(ev *corev1.Event, objs []objRef, lookback time.Duration) []EventInfo {
-	since := e.o.Clock.Now().Add(-lookback)
+	since := e.opts.Clock.Now().Add(-lookback)
 	seen := map[types.UID]bool{ev.UID: true}
 	seenName := map[string]bool{ev.Namespace + "/" + ev.Name: true}
 	var found []*corev1.Event
 	for _, o := range objs {
-		for _, re := range e.o.Events.EventsFor(o.Namespace, o.Kind, o.Name) {
+		for _, re := range e.opts.Events.EventsFor(o.Namespace, o.Kind, o.Name) {
 			if re == nil || (re.UID != "" && seen[re.UID]) || seenName[re.Namespace+"/"+re.Name] {
 				continue
 			}
@@ -308,8 +317,8 @@ func (e *Enricher) related(ev *corev1.Event, objs []objRef, lookback time.Durati
 		}
 	}
 	slices.SortStableFunc(found, func(a, b *corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
-	if len(found) > e.o.MaxRelatedEvents {
-		found = found[:e.o.MaxRelatedEvents]
+	if len(found) > e.opts.MaxRelatedEvents {
+		found = found[:e.opts.MaxRelatedEvents]
 	}
 	out := make([]EventInfo, 0, len(found))
 	for _, re := range found {
@@ -387,9 +396,9 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g gathering) ([
 		}
 	}
 	var notes []string
-	if len(streams) > e.o.MaxLogStreams {
-		notes = append(notes, fmt.Sprintf("logs: %d of %d container log streams read", e.o.MaxLogStreams, len(streams)))
-		streams = streams[:e.o.MaxLogStreams]
+	if len(streams) > e.opts.MaxLogStreams {
+		notes = append(notes, fmt.Sprintf("logs: %d of %d container log streams read", e.opts.MaxLogStreams, len(streams)))
+		streams = streams[:e.opts.MaxLogStreams]
 	}
 	if len(streams) == 0 {
 		return nil, notes
@@ -403,7 +412,7 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g gathering) ([
 		}
 		readLimit := int64(per) * 4
 		opts := &corev1.PodLogOptions{Container: s.container, TailLines: &g.logLines, LimitBytes: &readLimit, Previous: s.previous}
-		rc, err := e.o.Logs.Stream(ctx, s.pod.Namespace, s.pod.Name, opts)
+		rc, err := e.opts.Logs.Stream(ctx, s.pod.Namespace, s.pod.Name, opts)
 		which := s.pod.Name + "/" + s.container
 		if s.previous {
 			which += " (previous)"

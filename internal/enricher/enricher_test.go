@@ -154,7 +154,7 @@ func FuzzIssue(f *testing.F) {
 	})
 }
 
-// fakeIndex is a delivery.EventIndex over a slice.
+// fakeIndex is a EventSource over a slice.
 type fakeIndex struct{ events []*corev1.Event }
 
 func (f fakeIndex) EventsFor(namespace, kind, name string) []*corev1.Event {

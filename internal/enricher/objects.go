@@ -19,7 +19,7 @@ const maxOwnerDepth = 4
 // get reads one object by kind. Secrets and ConfigMaps are never read.
 func (e *Enricher) get(ctx context.Context, r objRef) (runtime.Object, error) {
 	opts := metav1.GetOptions{}
-	k := e.o.Kube
+	k := e.opts.Kube
 	switch r.Kind {
 	case "Pod":
 		return k.CoreV1().Pods(r.Namespace).Get(ctx, r.Name, opts)
@@ -106,7 +106,7 @@ func (e *Enricher) workloadPods(ctx context.Context, obj runtime.Object) ([]*cor
 	if err != nil || s.Empty() || s.String() == labels.Nothing().String() {
 		return nil, ""
 	}
-	list, err := e.o.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String(), Limit: 50})
+	list, err := e.opts.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String(), Limit: 50})
 	if err != nil {
 		return nil, "pods of " + name + " not listed: " + short(err)
 	}
@@ -120,8 +120,8 @@ func (e *Enricher) workloadPods(ctx context.Context, obj runtime.Object) ([]*cor
 		}
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
-	if len(pods) > e.o.MaxPods {
-		pods = pods[:e.o.MaxPods]
+	if len(pods) > e.opts.MaxPods {
+		pods = pods[:e.opts.MaxPods]
 	}
 	return pods, ""
 }

@@ -13,11 +13,11 @@ import (
 // Open: calls are refused until cooldown has passed. Half-open: one probe
 // passes; its success closes the breaker, its failure opens it again.
 type breakers struct {
-	mu        sync.Mutex
-	clock     clock.PassiveClock
-	threshold int
-	cooldown  time.Duration
-	m         map[string]*breaker
+	mu         sync.Mutex
+	clock      clock.PassiveClock
+	threshold  int
+	cooldown   time.Duration
+	byEndpoint map[string]*breaker
 }
 
 type breaker struct {
@@ -27,7 +27,7 @@ type breaker struct {
 }
 
 func newBreakers(c clock.PassiveClock, threshold int, cooldown time.Duration) *breakers {
-	return &breakers{clock: c, threshold: threshold, cooldown: cooldown, m: map[string]*breaker{}}
+	return &breakers{clock: c, threshold: threshold, cooldown: cooldown, byEndpoint: map[string]*breaker{}}
 }
 
 func breakerKey(rawURL string) string {
@@ -42,7 +42,7 @@ func breakerKey(rawURL string) string {
 func (bs *breakers) wait(key string) time.Duration {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	b := bs.m[key]
+	b := bs.byEndpoint[key]
 	if b == nil {
 		return 0
 	}
@@ -68,10 +68,10 @@ func (bs *breakers) waitLocked(b *breaker) time.Duration {
 func (bs *breakers) acquire(key string) time.Duration {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	b := bs.m[key]
+	b := bs.byEndpoint[key]
 	if b == nil {
 		b = &breaker{}
-		bs.m[key] = b
+		bs.byEndpoint[key] = b
 	}
 	if d := bs.waitLocked(b); d > 0 {
 		return d
@@ -86,7 +86,7 @@ func (bs *breakers) acquire(key string) time.Duration {
 func (bs *breakers) done(key string, ok bool) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	b := bs.m[key]
+	b := bs.byEndpoint[key]
 	if b == nil {
 		return
 	}
@@ -113,7 +113,7 @@ func (bs *breakers) done(key string, ok bool) {
 func (bs *breakers) release(key string) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if b := bs.m[key]; b != nil {
+	if b := bs.byEndpoint[key]; b != nil {
 		b.probing = false
 	}
 }

@@ -72,21 +72,25 @@ func (d *timingDeliverer) Deliver(ctx context.Context, req delivery.Request) del
 	return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
 }
 
-func benchPolicy(b *testing.B, c client.Client, ns string, epm int32, reason string) {
-	p := newPolicy(ns, "bench", v1alpha1.EventSelector{Type: "Warning", Reason: reason})
+// benchCluster starts an apiserver with the namespaces dot-ai and bench and
+// one policy in bench selecting Warnings of reason at up to epm per minute;
+// it returns the environment and a client with a high rate limit.
+func benchCluster(b *testing.B, epm int32, reason string) (*testenv.Env, client.Client) {
+	env := testenv.Start(b, testenv.Options{})
+	c := fastClient(b, env.Config)
+	createNamespace(b, c, "dot-ai", nil)
+	createNamespace(b, c, "bench", nil)
+	p := newPolicy("bench", "bench", v1alpha1.EventSelector{Type: "Warning", Reason: reason})
 	p.Spec.RateLimiting.EventsPerMinute = &epm
 	require.NoError(b, c.Create(context.Background(), p))
+	return env, c
 }
 
 // BenchmarkLatency: 1 policy (eventsPerMinute 10000, cooldown 0), default
 // concurrency/queue, 1000 matching events created at 100/s; latency from
 // just before the create call to the Deliverer being called.
 func BenchmarkLatency(b *testing.B) {
-	env := testenv.Start(b, testenv.Options{})
-	c := fastClient(b, env.Config)
-	createNamespace(b, c, "dot-ai", nil)
-	createNamespace(b, c, "bench", nil)
-	benchPolicy(b, c, "bench", 10000, "BackOff")
+	env, c := benchCluster(b, 10000, "BackOff")
 	d := &timingDeliverer{start: map[string]time.Time{}}
 	r := startWatcher(b, env.Config, testSettings(), d, nil)
 	defer r.stop(b)
@@ -127,11 +131,7 @@ func BenchmarkLatency(b *testing.B) {
 // Matching events arrive at 150/min for 150 s; the metric is the rate of
 // finished deliveries from minute 1 to 2.5 (steady state).
 func BenchmarkThroughputSlowMCP(b *testing.B) {
-	env := testenv.Start(b, testenv.Options{})
-	c := fastClient(b, env.Config)
-	createNamespace(b, c, "dot-ai", nil)
-	createNamespace(b, c, "bench", nil)
-	benchPolicy(b, c, "bench", 10000, "BackOff")
+	env, c := benchCluster(b, 10000, "BackOff")
 	d := &timingDeliverer{start: map[string]time.Time{}, delay: 60 * time.Second}
 	s := testSettings()
 	r := startWatcher(b, env.Config, s, d, nil)
@@ -166,11 +166,7 @@ func BenchmarkThroughputSlowMCP(b *testing.B) {
 // matches none of them; the watcher runs in a child process and its peak RSS
 // (VmHWM) is read from /proc after its caches synced.
 func BenchmarkMemory50kEvents(b *testing.B) {
-	env := testenv.Start(b, testenv.Options{})
-	c := fastClient(b, env.Config)
-	createNamespace(b, c, "dot-ai", nil)
-	createNamespace(b, c, "bench", nil)
-	benchPolicy(b, c, "bench", 10, "NeverHappens")
+	env, c := benchCluster(b, 10, "NeverHappens")
 	const n = 50000
 	var next atomic.Int64
 	var wg sync.WaitGroup

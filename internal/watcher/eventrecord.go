@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -147,16 +146,16 @@ func truncateUTF8(s string, n int) string {
 // when full it starts over, so a cluster with more distinct values than
 // the bound only shares less.
 type internPool struct {
-	mu  sync.Mutex
-	m   map[string]string
-	max int
+	mu     sync.Mutex
+	values map[string]string
+	max    int
 }
 
 // internPoolSize bounds the pool to a few MiB; it covers the involved
 // objects of a cluster with thousands of Pods.
 const internPoolSize = 1 << 15
 
-var interned = &internPool{m: map[string]string{}, max: internPoolSize}
+var interned = &internPool{values: map[string]string{}, max: internPoolSize}
 
 func (p *internPool) get(s string) string {
 	if s == "" {
@@ -164,110 +163,12 @@ func (p *internPool) get(s string) string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if v, ok := p.m[s]; ok {
+	if v, ok := p.values[s]; ok {
 		return v
 	}
-	if len(p.m) >= p.max {
-		clear(p.m)
+	if len(p.values) >= p.max {
+		clear(p.values)
 	}
-	p.m[s] = s
+	p.values[s] = s
 	return s
-}
-
-// eventIndex answers the two questions the cache is asked besides "next
-// event": which Events does an object have (related events for enrichment),
-// and does an Event still exist (checkpoint pruning). The Event informer's
-// handlers keep it, in the order the informer delivers changes. An informer
-// indexer would cost a map per involved object and per UID, more than the
-// records themselves when most objects have one or two Events; this costs a
-// slice entry and a set entry per Event.
-type eventIndex struct {
-	mu       sync.RWMutex
-	byObject map[string][]*eventRecord // involvedKey → records
-	uids     map[types.UID]struct{}
-}
-
-func newEventIndex() *eventIndex {
-	return &eventIndex{byObject: map[string][]*eventRecord{}, uids: map[types.UID]struct{}{}}
-}
-
-// objectKey is the record's involved object as involvedKey builds it; an
-// object without a namespace is taken to be in the Event's.
-func (r *eventRecord) objectKey() string {
-	ns := r.involvedNamespace
-	if ns == "" {
-		ns = r.namespace
-	}
-	return involvedKey(ns, r.involvedKind, r.involvedName)
-}
-
-// add indexes a new Event. An Event already indexed (a handler registered
-// again replays the cache as adds) is replaced, not added twice.
-func (x *eventIndex) add(r *eventRecord) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if _, known := x.uids[types.UID(r.uid)]; known {
-		x.replaceLocked(nil, r)
-		return
-	}
-	k := r.objectKey()
-	x.byObject[k] = append(x.byObject[k], r)
-	x.uids[types.UID(r.uid)] = struct{}{}
-}
-
-// update replaces old by r (an Event's new occurrence or other change; its
-// involved object does not change).
-func (x *eventIndex) update(old, r *eventRecord) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.replaceLocked(old, r)
-}
-
-func (x *eventIndex) replaceLocked(old, r *eventRecord) {
-	k := r.objectKey()
-	list := x.byObject[k]
-	for i, e := range list {
-		if e == old || e.uid == r.uid {
-			list[i] = r
-			return
-		}
-	}
-	x.byObject[k] = append(list, r)
-	x.uids[types.UID(r.uid)] = struct{}{}
-}
-
-// remove forgets a deleted Event.
-func (x *eventIndex) remove(r *eventRecord) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	delete(x.uids, types.UID(r.uid))
-	k := r.objectKey()
-	list := x.byObject[k]
-	for i, e := range list {
-		if e.uid == r.uid {
-			last := len(list) - 1
-			list[i], list[last] = list[last], nil
-			list = list[:last]
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(x.byObject, k)
-	} else {
-		x.byObject[k] = list
-	}
-}
-
-// forObject returns the records of one involved object.
-func (x *eventIndex) forObject(key string) []*eventRecord {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return slices.Clone(x.byObject[key])
-}
-
-func (x *eventIndex) has(uid types.UID) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	_, ok := x.uids[uid]
-	return ok
 }

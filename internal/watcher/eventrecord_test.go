@@ -129,10 +129,10 @@ func TestEventRecordSharesRepeatedStrings(t *testing.T) {
 func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
 
 func TestInternPoolIsBounded(t *testing.T) {
-	p := &internPool{m: map[string]string{}, max: 3}
+	p := &internPool{values: map[string]string{}, max: 3}
 	for _, s := range []string{"a", "b", "c", "d", "e"} {
 		assert.Equal(t, s, p.get(s))
-		assert.LessOrEqual(t, len(p.m), 3)
+		assert.LessOrEqual(t, len(p.values), 3)
 	}
 	assert.Empty(t, p.get(""))
 }
@@ -180,7 +180,7 @@ func TestEventIndex(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newEventIndex()
+			x := NewEventIndex()
 			for _, o := range tc.ops {
 				switch o.kind {
 				case "add":
@@ -248,7 +248,7 @@ func benchmarkCacheLiveBytes(b *testing.B, n, objects int) {
 	var perEvent float64
 	for b.Loop() {
 		store := toolscache.NewStore(toolscache.DeletionHandlingMetaNamespaceKeyFunc)
-		index := newEventIndex()
+		index := NewEventIndex()
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

@@ -71,9 +71,10 @@ func (r *recorder) requests() []delivery.Request {
 
 // running is a manager with a watcher.
 type running struct {
-	w      *Watcher
-	cancel context.CancelFunc
-	done   chan error
+	w       *Watcher
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
 }
 
 func startWatcher(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery.Deliverer, hook func(*corev1.Event), opts ...Option) *running {
@@ -102,7 +103,7 @@ func startManager(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery
 	}
 	mgr, err := manager.New(cfg, mo)
 	require.NoError(t, err)
-	w, err := New(mgr, s, d, append([]Option{WithStatusInterval(200 * time.Millisecond), WithCheckpointInterval(200 * time.Millisecond)}, opts...)...)
+	w, err := New(mgr, s, nil, d, append([]Option{WithStatusInterval(200 * time.Millisecond), WithCheckpointInterval(200 * time.Millisecond)}, opts...)...)
 	require.NoError(t, err)
 	w.afterEvent = hook
 	require.NoError(t, w.SetupWithManager(mgr))
@@ -112,14 +113,81 @@ func startManager(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery
 	return r
 }
 
+// stop cancels the manager and waits for it; a second call does nothing.
 func (r *running) stop(t testing.TB) {
-	r.cancel()
-	select {
-	case err := <-r.done:
-		require.NoError(t, err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("manager did not stop")
+	r.stopped.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			require.NoError(t, err)
+		case <-time.After(60 * time.Second):
+			t.Fatal("manager did not stop")
+		}
+	})
+}
+
+// fixture is what an integration subtest starts from: its namespace with
+// one policy "p", a recording Deliverer, a hook to await processed Events
+// and a started watcher (stopped when the test ends).
+type fixture struct {
+	policy   *v1alpha1.RemediationPolicy
+	rec      *recorder
+	seen     *seenHook
+	settings *config.Settings
+	run      *running
+}
+
+type fixtureConfig struct {
+	settings    *config.Settings
+	rec         *recorder
+	editPolicy  func(*v1alpha1.RemediationPolicy)
+	beforeStart func()
+	reason      string
+}
+
+type fixtureOption func(*fixtureConfig)
+
+// withSettings changes the watcher's settings (testSettings by default).
+func withSettings(change func(*config.Settings)) fixtureOption {
+	return func(c *fixtureConfig) { change(c.settings) }
+}
+
+// withPolicy changes the policy before it is created.
+func withPolicy(change func(*v1alpha1.RemediationPolicy)) fixtureOption {
+	return func(c *fixtureConfig) { c.editPolicy = change }
+}
+
+// withRecorder sets the Deliverer (an empty recorder by default).
+func withRecorder(rec *recorder) fixtureOption { return func(c *fixtureConfig) { c.rec = rec } }
+
+// beforeStart runs after the policy was created and before the watcher starts.
+func beforeStart(f func()) fixtureOption { return func(c *fixtureConfig) { c.beforeStart = f } }
+
+// expectReason is the Ready reason awaited after the start (Active by default).
+func expectReason(reason string) fixtureOption { return func(c *fixtureConfig) { c.reason = reason } }
+
+// newFixture creates namespace ns and policy "p" selecting sel in it, starts
+// a watcher and waits until the policy's Ready reason is the expected one.
+func newFixture(t *testing.T, env *testenv.Env, ns string, sel v1alpha1.EventSelector, opts ...fixtureOption) *fixture {
+	t.Helper()
+	cfg := fixtureConfig{settings: testSettings(), rec: &recorder{}, reason: v1alpha1.ReasonActive}
+	for _, o := range opts {
+		o(&cfg)
 	}
+	createNamespace(t, env.Client, ns, nil)
+	p := newPolicy(ns, "p", sel)
+	if cfg.editPolicy != nil {
+		cfg.editPolicy(p)
+	}
+	require.NoError(t, env.Client.Create(context.Background(), p))
+	if cfg.beforeStart != nil {
+		cfg.beforeStart()
+	}
+	f := &fixture{policy: p, rec: cfg.rec, seen: newSeenHook(), settings: cfg.settings}
+	f.run = startWatcher(t, env.Config, cfg.settings, cfg.rec, f.seen.hook)
+	t.Cleanup(func() { f.run.stop(t) })
+	waitReason(t, env.Client, p, cfg.reason)
+	return f
 }
 
 // seenHook lets tests await the processing of a given event.
@@ -148,6 +216,14 @@ func (h *seenHook) wait(t testing.TB, ns, name string) {
 func createNamespace(t testing.TB, c client.Client, name string, labels map[string]string) {
 	t.Helper()
 	require.NoError(t, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}))
+}
+
+// createPod creates a one-container Pod (envtest runs no kubelet: it stays
+// Pending, which is enough to exist in the caches).
+func createPod(t testing.TB, c client.Client, ns, name string) {
+	t.Helper()
+	require.NoError(t, c.Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
 }
 
 type evOpt func(*corev1.Event)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -39,17 +40,10 @@ func TestIntegration(t *testing.T) {
 	}
 
 	t.Run("matching events are delivered and others not", func(t *testing.T) {
-		createNamespace(t, c, "match", nil)
 		createNamespace(t, c, "match-other", nil)
-		p := newPolicy("match", "p", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"})
-		require.NoError(t, c.Create(ctx, p))
-		rec := &recorder{}
-		h := newSeenHook()
-		s := testSettings()
-		s.MCPEndpoint = "http://127.0.0.1:1/api/v1/tools/remediate"
-		r := startWatcher(t, env.Config, s, rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "match", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"},
+			withSettings(func(s *config.Settings) { s.MCPEndpoint = "http://127.0.0.1:1/api/v1/tools/remediate" }))
+		p, rec, h, s, r := f.policy, f.rec, f.seen, f.settings, f.run
 
 		hit := createEvent(t, c, "match", "hit", "Warning", "BackOff", "Pod", "web-1")
 		createEvent(t, c, "match", "normal", "Normal", "BackOff", "Pod", "web-1")
@@ -67,7 +61,7 @@ func TestIntegration(t *testing.T) {
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
 		assert.Equal(t, string(cur.UID)+"/"+string(hit.UID)+"/1", req.OccurrenceKey)
 		assert.Equal(t, v1alpha1.ModeManual, req.Mode)
-		assert.Len(t, r.w.EventsFor("match", "Pod", "web-1"), 3, "event index by involved object")
+		assert.Len(t, r.w.eventIndex.EventsFor("match", "Pod", "web-1"), 3, "event index by involved object")
 
 		// A bumped count is a new occurrence (no cooldown here); an update
 		// without a new count is deduplicated.
@@ -94,14 +88,8 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("suspend and resume", func(t *testing.T) {
-		createNamespace(t, c, "suspend", nil)
-		p := newPolicy("suspend", "p", v1alpha1.EventSelector{Reason: "BackOff"})
-		require.NoError(t, c.Create(ctx, p))
-		rec := &recorder{}
-		h := newSeenHook()
-		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "suspend", v1alpha1.EventSelector{Reason: "BackOff"})
+		p, rec, h := f.policy, f.rec, f.seen
 
 		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = ptr.To(true) })
 		waitReason(t, c, p, v1alpha1.ReasonSuspended)
@@ -116,14 +104,8 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("a policy edit applies to the next event", func(t *testing.T) {
-		createNamespace(t, c, "edit", nil)
-		p := newPolicy("edit", "p", v1alpha1.EventSelector{Reason: "FailedScheduling"})
-		require.NoError(t, c.Create(ctx, p))
-		rec := &recorder{}
-		h := newSeenHook()
-		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "edit", v1alpha1.EventSelector{Reason: "FailedScheduling"})
+		p, rec, h := f.policy, f.rec, f.seen
 
 		createEvent(t, c, "edit", "before", "Warning", "FailedMount", "Pod", "a")
 		h.wait(t, "edit", "before")
@@ -143,51 +125,44 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("a policy that bypassed admission is InvalidSpec", func(t *testing.T) {
-		createNamespace(t, c, "bypass", nil)
-		p := newPolicy("bypass", "p", v1alpha1.EventSelector{Type: "Warning"})
-		p.Spec.McpEndpoint = "http://127.0.0.1:9/api/v1/tools/remediate" // not allowed, no own Secret
-		require.NoError(t, c.Create(ctx, p))
-		rec := &recorder{}
-		h := newSeenHook()
-		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonInvalidSpec)
+		f := newFixture(t, env, "bypass", v1alpha1.EventSelector{Type: "Warning"},
+			withPolicy(func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.McpEndpoint = "http://127.0.0.1:9/api/v1/tools/remediate" // not allowed, no own Secret
+			}),
+			expectReason(v1alpha1.ReasonInvalidSpec))
+		rec, h := f.rec, f.seen
 		createEvent(t, c, "bypass", "ignored", "Warning", "BackOff", "Pod", "a")
 		h.wait(t, "bypass", "ignored")
 		assert.Empty(t, rec.events())
 	})
 
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
-		createNamespace(t, c, "cron", nil)
-		p := newPolicy("cron", "p", v1alpha1.EventSelector{Type: "Warning"})
-		p.Spec.RateLimiting.CooldownMinutes = ptr.To[int32](5)
-		require.NoError(t, c.Create(ctx, p))
-		podSpec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
-		cj := &batchv1.CronJob{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "nightly"},
-			Spec: batchv1.CronJobSpec{Schedule: "0 1 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
-				Template: corev1.PodTemplateSpec{Spec: podSpec}}}},
-		}
-		require.NoError(t, c.Create(ctx, cj))
-		for _, run := range []string{"a", "b"} {
-			job := &batchv1.Job{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "job-" + run, OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}}},
-				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: podSpec}},
-			}
-			require.NoError(t, c.Create(ctx, job))
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "run-" + run, OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true)}}},
-				Spec: podSpec,
-			}
-			require.NoError(t, c.Create(ctx, pod))
-		}
-		rec := &recorder{}
-		h := newSeenHook()
-		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "cron", v1alpha1.EventSelector{Type: "Warning"},
+			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.CooldownMinutes = ptr.To[int32](5) }),
+			beforeStart(func() {
+				podSpec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
+				cj := &batchv1.CronJob{
+					ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "nightly"},
+					Spec: batchv1.CronJobSpec{Schedule: "0 1 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
+						Template: corev1.PodTemplateSpec{Spec: podSpec}}}},
+				}
+				require.NoError(t, c.Create(ctx, cj))
+				for _, run := range []string{"a", "b"} {
+					job := &batchv1.Job{
+						ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "job-" + run, OwnerReferences: []metav1.OwnerReference{{
+							APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}}},
+						Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: podSpec}},
+					}
+					require.NoError(t, c.Create(ctx, job))
+					pod := &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "run-" + run, OwnerReferences: []metav1.OwnerReference{{
+							APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true)}}},
+						Spec: podSpec,
+					}
+					require.NoError(t, c.Create(ctx, pod))
+				}
+			}))
+		p, rec, h := f.policy, f.rec, f.seen
 
 		createEvent(t, c, "cron", "run-a.backoff", "Warning", "BackOff", "Pod", "run-a")
 		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
@@ -205,14 +180,8 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("CEL expression selects", func(t *testing.T) {
-		createNamespace(t, c, "cel", nil)
-		p := newPolicy("cel", "p", v1alpha1.EventSelector{Expression: `event.reason == "BackOff" && event.count >= 3`})
-		require.NoError(t, c.Create(ctx, p))
-		rec := &recorder{}
-		h := newSeenHook()
-		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "cel", v1alpha1.EventSelector{Expression: `event.reason == "BackOff" && event.count >= 3`})
+		p, rec, h := f.policy, f.rec, f.seen
 		createEvent(t, c, "cel", "low", "Warning", "BackOff", "Pod", "a")
 		h.wait(t, "cel", "low")
 		createEvent(t, c, "cel", "high", "Warning", "BackOff", "Pod", "b", func(e *corev1.Event) { e.Count = 5 })
@@ -224,20 +193,15 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("rate limit, MCP condition and counters", func(t *testing.T) {
-		createNamespace(t, c, "limits", nil)
-		p := newPolicy("limits", "p", v1alpha1.EventSelector{Type: "Warning"})
-		p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](2)
-		require.NoError(t, c.Create(ctx, p))
 		rec := &recorder{result: func(req delivery.Request) delivery.Result {
 			return delivery.Result{
 				Outcome:         v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed, Message: "connection refused"},
 				ConditionReason: v1alpha1.ReasonMCPUnreachable, ConditionMessage: "dial tcp 127.0.0.1:1: connection refused",
 			}
 		}}
-		h := newSeenHook()
-		r := startWatcher(t, env.Config, testSettings(), rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "limits", v1alpha1.EventSelector{Type: "Warning"}, withRecorder(rec),
+			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](2) }))
+		p := f.policy
 		for _, n := range []string{"e1", "e2", "e3", "e4", "e5"} {
 			createEvent(t, c, "limits", n, "Warning", "BackOff", "Pod", n)
 		}
@@ -250,20 +214,14 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("queue full drops and is reported", func(t *testing.T) {
-		createNamespace(t, c, "full", nil)
-		p := newPolicy("full", "p", v1alpha1.EventSelector{Type: "Warning"})
-		require.NoError(t, c.Create(ctx, p))
 		release := make(chan struct{})
 		rec := &recorder{result: func(delivery.Request) delivery.Result {
 			<-release
 			return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
 		}}
-		h := newSeenHook()
-		s := testSettings()
-		s.Concurrency, s.QueueSize = 1, 1
-		r := startWatcher(t, env.Config, s, rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "full", v1alpha1.EventSelector{Type: "Warning"}, withRecorder(rec),
+			withSettings(func(s *config.Settings) { s.Concurrency, s.QueueSize = 1, 1 }))
+		p, h := f.policy, f.seen
 		for _, n := range []string{"q1", "q2", "q3", "q4", "q5"} {
 			createEvent(t, c, "full", n, "Warning", "BackOff", "Pod", n)
 			h.wait(t, "full", n)
@@ -278,9 +236,6 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("an unreachable endpoint holds events within the bound", func(t *testing.T) {
-		createNamespace(t, c, "outage", nil)
-		p := newPolicy("outage", "p", v1alpha1.EventSelector{Type: "Warning"})
-		require.NoError(t, c.Create(ctx, p))
 		var down atomic.Bool
 		down.Store(true)
 		rec := &recorder{result: func(delivery.Request) delivery.Result {
@@ -290,12 +245,11 @@ func TestIntegration(t *testing.T) {
 			}
 			return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted}}
 		}}
-		h := newSeenHook()
-		s := testSettings()
-		s.Concurrency, s.QueueSize = 1, 1 // at most 2 admitted: queued, in flight or held
-		r := startWatcher(t, env.Config, s, rec, h.hook)
-		defer r.stop(t)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "outage", v1alpha1.EventSelector{Type: "Warning"}, withRecorder(rec),
+			withSettings(func(s *config.Settings) {
+				s.Concurrency, s.QueueSize = 1, 1 // at most 2 admitted: queued, in flight or held
+			}))
+		p, h, r := f.policy, f.seen, f.run
 		for _, n := range []string{"o1", "o2", "o3", "o4"} {
 			createEvent(t, c, "outage", n, "Warning", "BackOff", "Pod", n)
 			h.wait(t, "outage", n)
@@ -316,16 +270,11 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("shutdown drains in-flight deliveries up to the drain timeout", func(t *testing.T) {
-		createNamespace(t, c, "drain", nil)
-		p := newPolicy("drain", "p", v1alpha1.EventSelector{Type: "Warning"})
-		require.NoError(t, c.Create(ctx, p))
-		require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "drain", Name: "a"},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
-		s := testSettings()
-		s.DrainTimeout = 20 * time.Second
 		rec := &recorder{delay: time.Second}
-		r := startWatcher(t, env.Config, s, rec, nil)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "drain", v1alpha1.EventSelector{Type: "Warning"}, withRecorder(rec),
+			withSettings(func(s *config.Settings) { s.DrainTimeout = 20 * time.Second }),
+			beforeStart(func() { createPod(t, c, "drain", "a") }))
+		p, s, r := f.policy, f.settings, f.run
 		createEvent(t, c, "drain", "slow", "Warning", "BackOff", "Pod", "a")
 		require.Eventually(t, func() bool { return rec.calls.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
 		r.stop(t) // returns after the in-flight call finished and status was written
@@ -349,19 +298,15 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("events created while down are delivered on start", func(t *testing.T) {
-		createNamespace(t, c, "down", nil)
-		p := newPolicy("down", "p", v1alpha1.EventSelector{Type: "Warning"})
-		require.NoError(t, c.Create(ctx, p))
-		require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "down", Name: "alive"},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
 		// A second policy with a cooldown and a bucket of 2/min: both survive
 		// the restart.
 		cd := newPolicy("down", "cd", v1alpha1.EventSelector{Type: "Normal", Reason: "Cool"})
 		cd.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](2), CooldownMinutes: ptr.To[int32](5)}
-		require.NoError(t, c.Create(ctx, cd))
-		rec := &recorder{}
-		r := startWatcher(t, env.Config, testSettings(), rec, nil)
-		waitReason(t, c, p, v1alpha1.ReasonActive)
+		f := newFixture(t, env, "down", v1alpha1.EventSelector{Type: "Warning"}, beforeStart(func() {
+			createPod(t, c, "down", "alive")
+			require.NoError(t, c.Create(ctx, cd))
+		}))
+		p, rec, r := f.policy, f.rec, f.run
 		waitReason(t, c, cd, v1alpha1.ReasonActive)
 		createEvent(t, c, "down", "before-stop", "Warning", "BackOff", "Pod", "alive")
 		createEvent(t, c, "down", "cool-1", "Normal", "Cool", "Pod", "alive")

@@ -7,19 +7,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Outcome labels of dotai_deliveries_total and the status counter each maps
-// to. Labels are bounded: no policy, event or object names.
-const (
-	outcomeAnalysis    = "analysis_completed"
-	outcomeSucceeded   = "remediation_succeeded"
-	outcomeFailed      = "remediation_failed"
-	outcomeDelivFailed = "delivery_failed"
-	outcomeRateLimited = "rate_limited"
-	outcomeCooledDown  = "cooled_down"
-	outcomeDropped     = "dropped"
-	outcomeSkipped     = "skipped"
-)
-
 var (
 	metricSeen = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dotai_events_seen_total",

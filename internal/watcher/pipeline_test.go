@@ -25,7 +25,7 @@ func newUnitWatcher(clk *clocktesting.FakeClock, queueSize int) *Watcher {
 	s := testSettings()
 	s.QueueSize = queueSize
 	return &Watcher{
-		s: s, o: Options{CheckpointBatch: 256, StatusInterval: 2 * time.Second}, clock: clk,
+		settings: s, opts: Options{CheckpointBatch: 256, StatusInterval: 2 * time.Second}, clock: clk,
 		recorder:    events.NewFakeRecorder(100),
 		log:         logr.Discard(),
 		pods:        toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &corev1.Pod{}, 0, toolscache.Indexers{}),
@@ -48,10 +48,10 @@ func TestPipelineLimits(t *testing.T) {
 	p := policy("app", v1alpha1.EventSelector{Type: "Warning"})
 	p.CreationTimestamp = metav1.NewTime(clk.Now().Add(-time.Hour))
 	p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](3), CooldownMinutes: ptr.To[int32](5)}
-	compiled, errs := compilePolicy(w.s, p, nil)
+	compiled, errs := compilePolicy(w.settings, p, nil)
 	require.Empty(t, errs)
-	ps := &policyState{uid: p.UID, policy: p, compiled: compiled, cp: newCheckpoint(p.CreationTimestamp.Time),
-		pending: map[types.UID]int32{}, lastEmit: map[string]time.Time{}}
+	ps := &policyState{uid: p.UID, policy: p, compiled: compiled, checkpoint: newCheckpoint(p.CreationTimestamp.Time),
+		pending: map[types.UID]int32{}, lastEmit: map[outcome]time.Time{}}
 	w.policies[p.UID] = ps
 
 	n := 0

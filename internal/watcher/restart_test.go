@@ -26,6 +26,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -186,37 +187,45 @@ func tail(s string, n int) string {
 	return s
 }
 
-func TestRestartAfterSIGKILL(t *testing.T) {
+// killFixture is what the SIGKILL tests start from: namespace ns with a Pod
+// "victim" and a policy "p" matching its Warnings at up to 10,000 per
+// minute, the stub MCP on 127.0.0.1 and a kubeconfig for the children.
+type killFixture struct {
+	client     client.Client
+	ns         string
+	policy     *v1alpha1.RemediationPolicy
+	stub       *stub
+	url        string
+	kubeconfig string
+}
+
+func newKillFixture(t *testing.T, ns string) *killFixture {
 	env := testenv.Start(t, testenv.Options{})
 	c := env.Client
-	ctx := context.Background()
 	createNamespace(t, c, "dot-ai", nil)
-	createNamespace(t, c, "restart", nil)
-	require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "restart", Name: "victim"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
-	p := newPolicy("restart", "p", v1alpha1.EventSelector{Type: "Warning"})
-	p.Spec.RateLimiting.EventsPerMinute = nil // set below to the maximum
-	maxRate := int32(10000)
-	p.Spec.RateLimiting.EventsPerMinute = &maxRate
-	require.NoError(t, c.Create(ctx, p))
-
+	createNamespace(t, c, ns, nil)
+	createPod(t, c, ns, "victim")
+	p := newPolicy(ns, "p", v1alpha1.EventSelector{Type: "Warning"})
+	p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](10000)
+	require.NoError(t, c.Create(context.Background(), p))
 	st := &stub{count: map[string]int{}}
 	srv := httptest.NewServer(st) // 127.0.0.1:0
-	defer srv.Close()
-	kubeconfig := writeKubeconfig(t, env.Config)
+	t.Cleanup(srv.Close)
+	return &killFixture{client: c, ns: ns, policy: p, stub: st, url: srv.URL, kubeconfig: writeKubeconfig(t, env.Config)}
+}
 
-	first := startChild(t, kubeconfig, srv.URL)
-	waitReason(t, c, p, v1alpha1.ReasonActive)
-
-	const total = 400
+// createEvents creates total Warning Events on the victim Pod in the
+// background; the channel gets each index once created and is closed at the
+// end (or at the first error).
+func (f *killFixture) createEvents(t *testing.T, total int) <-chan int {
 	created := make(chan int, total)
 	go func() {
 		defer close(created)
 		for i := range total {
 			now := metav1.Now()
-			err := c.Create(ctx, &corev1.Event{
-				ObjectMeta:     metav1.ObjectMeta{Namespace: "restart", Name: fmt.Sprintf("ev-%03d", i)},
-				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "victim", Namespace: "restart", APIVersion: "v1"},
+			err := f.client.Create(context.Background(), &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("ev-%03d", i)},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "victim", Namespace: f.ns, APIVersion: "v1"},
 				Type:           "Warning", Reason: "BackOff", Count: 1, FirstTimestamp: now, LastTimestamp: now,
 			})
 			if !assert.NoError(t, err) {
@@ -225,6 +234,18 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 			created <- i
 		}
 	}()
+	return created
+}
+
+func TestRestartAfterSIGKILL(t *testing.T) {
+	f := newKillFixture(t, "restart")
+	c, p, st, kubeconfig := f.client, f.policy, f.stub, f.kubeconfig
+
+	first := startChild(t, kubeconfig, f.url)
+	waitReason(t, c, p, v1alpha1.ReasonActive)
+
+	const total = 400
+	created := f.createEvents(t, total)
 	// Kill mid-stream, once deliveries are flowing.
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u >= 100 }, 60*time.Second, 5*time.Millisecond)
 	first.kill(t)
@@ -235,7 +256,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	}
 	require.Equal(t, total, n)
 
-	startChild(t, kubeconfig, srv.URL)
+	startChild(t, kubeconfig, f.url)
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u == total }, 120*time.Second, 20*time.Millisecond,
 		"every matching event reaches the stub")
 	unique, all := st.stats()
@@ -250,43 +271,19 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 // SIGKILLed mid-stream and the standby delivers the rest once the Lease
 // expires, within the same duplicate bound.
 func TestFailoverToStandby(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
-	c := env.Client
-	ctx := context.Background()
-	createNamespace(t, c, "dot-ai", nil)
-	createNamespace(t, c, "failover", nil)
-	require.NoError(t, c.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "failover", Name: "victim"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}))
-	p := newPolicy("failover", "p", v1alpha1.EventSelector{Type: "Warning"})
-	p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](10000)
-	require.NoError(t, c.Create(ctx, p))
-	st := &stub{count: map[string]int{}}
-	srv := httptest.NewServer(st)
-	defer srv.Close()
-	kubeconfig := writeKubeconfig(t, env.Config)
+	f := newKillFixture(t, "failover")
+	c, p, st, kubeconfig := f.client, f.policy, f.stub, f.kubeconfig
 
-	leader := startChild(t, kubeconfig, srv.URL, envLeaderElect+"=1")
+	leader := startChild(t, kubeconfig, f.url, envLeaderElect+"=1")
 	waitReason(t, c, p, v1alpha1.ReasonActive) // only a leader writes status
-	startChild(t, kubeconfig, srv.URL, envLeaderElect+"=1")
+	startChild(t, kubeconfig, f.url, envLeaderElect+"=1")
 
 	const total = 300
-	created := make(chan struct{})
-	go func() {
-		defer close(created)
-		for i := range total {
-			now := metav1.Now()
-			if !assert.NoError(t, c.Create(ctx, &corev1.Event{
-				ObjectMeta:     metav1.ObjectMeta{Namespace: "failover", Name: fmt.Sprintf("ev-%03d", i)},
-				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "victim", Namespace: "failover", APIVersion: "v1"},
-				Type:           "Warning", Reason: "BackOff", Count: 1, FirstTimestamp: now, LastTimestamp: now,
-			})) {
-				return
-			}
-		}
-	}()
+	created := f.createEvents(t, total)
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u >= 80 }, 60*time.Second, 5*time.Millisecond)
 	leader.kill(t)
-	<-created
+	for range created { // until every Event was created
+	}
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u == total }, 120*time.Second, 20*time.Millisecond,
 		"the standby delivers every matching event")
 	unique, all := st.stats()

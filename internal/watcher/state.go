@@ -22,24 +22,10 @@ type counters struct {
 	total, analyses, succeeded, failed, rateLimited, cooledDown, dropped, skipped int64
 }
 
-func (c *counters) add(outcome string) {
+// add counts one outcome.
+func (c *counters) add(oc outcome) {
 	c.total++
-	switch outcome {
-	case outcomeAnalysis:
-		c.analyses++
-	case outcomeSucceeded:
-		c.succeeded++
-	case outcomeFailed, outcomeDelivFailed:
-		c.failed++
-	case outcomeRateLimited:
-		c.rateLimited++
-	case outcomeCooledDown:
-		c.cooledDown++
-	case outcomeDropped:
-		c.dropped++
-	case outcomeSkipped:
-		c.skipped++
-	}
+	*oc.spec().counter(c)++
 }
 
 func (c *counters) merge(o counters) {
@@ -74,11 +60,11 @@ type policyState struct {
 	invalid  string
 	deleted  bool
 
-	suspended bool
-	cp        *checkpoint
-	rv        string // checkpoint ConfigMap resourceVersion
-	dirty     int    // unsaved checkpoint changes
-	pending   map[types.UID]int32
+	suspended  bool
+	checkpoint *checkpoint
+	rv         string // checkpoint ConfigMap resourceVersion
+	dirty      int    // unsaved checkpoint changes
+	pending    map[types.UID]int32
 
 	statusDirty   bool
 	delta         counters
@@ -87,7 +73,7 @@ type policyState struct {
 	lastDrop      time.Time
 	condReason    string
 	condMessage   string
-	lastEmit      map[string]time.Time
+	lastEmit      map[outcome]time.Time
 }
 
 func (ps *policyState) eventsPerMinute(s *config.Settings) int32 {
@@ -112,6 +98,11 @@ func occurrenceKey(policy, event types.UID, count int32) string {
 	return fmt.Sprintf("%s/%s/%d", policy, event, count)
 }
 
+// request builds the delivery request for an occurrence matched by selector
+// idx: the effective mode, confidence threshold and risk level (selector over
+// policy over installation default) and the idempotency key, so the
+// Deliverer need not resolve settings again and a redelivery after a restart
+// carries the same key.
 func (ps *policyState) request(s *config.Settings, ev *corev1.Event, idx int, count int32, now time.Time) delivery.Request {
 	p := ps.policy
 	sel := p.Spec.EventSelectors[idx]
@@ -161,7 +152,7 @@ func (ps *policyState) readyCondition(now time.Time, window time.Duration) metav
 }
 
 func (w *Watcher) statusLoop(ctx context.Context) {
-	w.every(ctx, w.o.StatusInterval, nil, func() { w.flushAllStatus(ctx) })
+	w.every(ctx, w.opts.StatusInterval, nil, func() { w.flushAllStatus(ctx) })
 }
 
 // every runs f on each tick of interval, and whenever kick fires (a nil kick
@@ -198,9 +189,9 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		ps.mu.Unlock()
 		return nil
 	}
-	cond := ps.readyCondition(now, 2*w.o.StatusInterval)
+	cond := ps.readyCondition(now, 2*w.opts.StatusInterval)
 	gen := ps.policy.Generation
-	endpoint := w.s.EffectiveEndpoint(ps.policy.Spec.McpEndpoint)
+	endpoint := w.settings.EffectiveEndpoint(ps.policy.Spec.McpEndpoint)
 	cur := ps.policy.Status
 	if !ps.statusDirty && cur.ObservedGeneration == gen && cur.EffectiveMcpEndpoint == endpoint && conditionEqual(meta.FindStatusCondition(cur.Conditions, v1alpha1.ConditionReady), cond) {
 		ps.mu.Unlock()
@@ -266,7 +257,7 @@ func conditionEqual(a *metav1.Condition, b metav1.Condition) bool {
 }
 
 func (w *Watcher) checkpointLoop(ctx context.Context) {
-	w.every(ctx, w.o.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
+	w.every(ctx, w.opts.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
 }
 
 // flushCheckpoints writes every policy's checkpoint that changed.
@@ -274,7 +265,7 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 	now := w.clock.Now()
 	for _, ps := range w.snapshot() {
 		ps.mu.Lock()
-		if ps.deleted || ps.cp == nil || ps.dirty == 0 {
+		if ps.deleted || ps.checkpoint == nil || ps.dirty == 0 {
 			ps.mu.Unlock()
 			continue
 		}
@@ -282,8 +273,8 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 		if !w.ready.Load() { // until the initial list is handled, absence means nothing
 			exists = nil
 		}
-		ps.cp.prune(now, exists)
-		data, rv, n := ps.cp.encode(), ps.rv, ps.dirty
+		ps.checkpoint.prune(now, exists)
+		data, rv, n := ps.checkpoint.encode(), ps.rv, ps.dirty
 		ps.dirty = 0
 		ps.mu.Unlock()
 

@@ -1,4 +1,4 @@
-package remediation
+package dotai
 
 import (
 	"context"
@@ -28,7 +28,7 @@ var now = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 
 const ns = "team-a"
 
-// index is a delivery.EventIndex over a slice.
+// index is a enricher.EventSource over a slice.
 type index []*corev1.Event
 
 func (x index) EventsFor(namespace, kind, name string) []*corev1.Event {

@@ -19,18 +19,18 @@ type MetricsSource interface {
 // ErrMetricsNotServed says metrics.k8s.io is not served (no metrics-server).
 var ErrMetricsNotServed = errors.New("metrics.k8s.io is not served")
 
-type kubeMetrics struct{ rc rest.Interface }
+type kubeMetrics struct{ restClient rest.Interface }
 
 func newKubeMetrics(k kubernetes.Interface) MetricsSource {
 	rc := k.CoreV1().RESTClient()
 	if rc == nil || (reflect.ValueOf(rc).Kind() == reflect.Pointer && reflect.ValueOf(rc).IsNil()) {
 		return nil
 	}
-	return kubeMetrics{rc: rc}
+	return kubeMetrics{restClient: rc}
 }
 
 func (k kubeMetrics) PodMetrics(ctx context.Context, namespace, name string) (*PodMetrics, error) {
-	raw, err := k.rc.Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", namespace, "pods", name).DoRaw(ctx)
+	raw, err := k.restClient.Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", namespace, "pods", name).DoRaw(ctx)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, ErrMetricsNotServed

@@ -1,4 +1,4 @@
-package remediation
+package dotai
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package remediation
+package dotai
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func TestGoldenPayloads(t *testing.T) {
 				require.NoError(t, os.WriteFile(path, got, 0o644))
 			}
 			want, err := os.ReadFile(path)
-			require.NoError(t, err, "run go test ./internal/remediation -run TestGoldenPayloads -update")
+			require.NoError(t, err, "run go test ./internal/delivery/dotai -run TestGoldenPayloads -update")
 			assert.Equal(t, string(want), string(got))
 
 			assert.LessOrEqual(t, enricher.UTF16Len(body.Issue), mcp.MaxIssueUTF16)

@@ -1,4 +1,4 @@
-package remediation
+package dotai
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 	"dot-ai.io/controller/internal/testenv"
 )
 
-// informerIndex is a delivery.EventIndex over an Event informer, as the
+// informerIndex is a enricher.EventSource over an Event informer, as the
 // watcher provides it.
 type informerIndex struct{ indexer cache.Indexer }
 

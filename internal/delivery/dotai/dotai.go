@@ -1,7 +1,7 @@
-// Package remediation implements delivery.Deliverer: it resolves a policy's
+// Package dotai implements delivery.Deliverer for dot-ai: it resolves a policy's
 // endpoint and token, enriches the event, calls dot-ai's remediate tool and
 // maps the answer to a RemediationOutcome.
-package remediation
+package dotai
 
 import (
 	"context"
@@ -48,7 +48,7 @@ type Options struct {
 
 // Deliverer is the delivery.Deliverer of the controller.
 type Deliverer struct {
-	o Options
+	opts Options
 }
 
 var _ delivery.Deliverer = (*Deliverer)(nil)
@@ -61,7 +61,7 @@ func New(o Options) *Deliverer {
 	if o.Log.GetSink() == nil {
 		o.Log = logr.Discard()
 	}
-	return &Deliverer{o: o}
+	return &Deliverer{opts: o}
 }
 
 // IdempotencyKey is the Idempotency-Key sent for an occurrence: a hash of the
@@ -75,17 +75,17 @@ func IdempotencyKey(policyUID, occurrenceKey string) string {
 func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res delivery.Result) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.o.Log.Error(fmt.Errorf("panic: %v", r), "Delivery panicked")
+			d.opts.Log.Error(fmt.Errorf("panic: %v", r), "Delivery panicked")
 			res = d.failed(req, "INTERNAL_ERROR", fmt.Sprintf("delivery panicked: %v", r))
 		}
 	}()
 	if req.Policy == nil || req.Event == nil {
 		return d.failed(req, "INVALID_REQUEST", "delivery request without policy or event")
 	}
-	log := d.o.Log.WithValues("policy", req.Policy.Namespace+"/"+req.Policy.Name, "event", req.Event.Namespace+"/"+req.Event.Name)
+	log := d.opts.Log.WithValues("policy", req.Policy.Namespace+"/"+req.Policy.Name, "event", req.Event.Namespace+"/"+req.Event.Name)
 	spec := &req.Policy.Spec
 
-	endpoint := d.o.Settings.EffectiveEndpoint(spec.McpEndpoint)
+	endpoint := d.opts.Settings.EffectiveEndpoint(spec.McpEndpoint)
 	if endpoint == "" {
 		r := d.failed(req, "NO_ENDPOINT", "no MCP endpoint: the policy has no mcpEndpoint and the installation has no default (--mcp-endpoint)")
 		r.ConditionReason, r.ConditionMessage = v1alpha1.ReasonMCPUnreachable, r.Outcome.Message
@@ -93,7 +93,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 	}
 	tool := spec.McpTool
 	if tool == "" {
-		tool = d.o.Settings.Defaults.McpTool
+		tool = d.opts.Settings.Defaults.McpTool
 	}
 	target, err := mcp.ToolURL(endpoint, tool)
 	if err != nil {
@@ -102,7 +102,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		return r
 	}
 	// An open breaker: nothing is sent, the event stays queued.
-	if wait := d.o.Client.BreakerWait(target); wait > 0 {
+	if wait := d.opts.Client.BreakerWait(target); wait > 0 {
 		if !d.withinHold(req) {
 			return d.unreachable(req, target, "CIRCUIT_OPEN", "circuit breaker open after repeated failures; outage hold exceeded")
 		}
@@ -116,7 +116,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 	}
 
 	body := d.BuildRequest(ctx, req)
-	resp, err := d.o.Client.Do(ctx, mcp.Call{
+	resp, err := d.opts.Client.Do(ctx, mcp.Call{
 		URL:            target,
 		Token:          token,
 		IdempotencyKey: IdempotencyKey(string(req.Policy.UID), req.OccurrenceKey),
@@ -135,7 +135,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 			return delivery.Result{RequeueAfter: time.Second}
 		case e.Kind == mcp.KindUnreachable && d.holdable(req, e):
 			log.V(1).Info("MCP endpoint unreachable, event held", "code", e.Code, "attempts", e.Attempts, "endpoint", target)
-			return d.held(target, max(d.o.Client.BreakerWait(target), OutageRetry), e.Error())
+			return d.held(target, max(d.opts.Client.BreakerWait(target), OutageRetry), e.Error())
 		}
 		log.Info("MCP call failed", "code", e.Code, "status", e.StatusCode, "attempts", e.Attempts, "endpoint", target)
 		r := d.failed(req, e.Code, e.Error())
@@ -167,8 +167,8 @@ func (d *Deliverer) holdable(req delivery.Request, e *mcp.Error) bool {
 // withinHold reports whether the event was first seen less than the outage
 // hold ago.
 func (d *Deliverer) withinHold(req delivery.Request) bool {
-	hold := d.o.Settings.MCPOutageHold
-	return hold > 0 && d.o.Clock.Since(req.SeenAt) < hold
+	hold := d.opts.Settings.MCPOutageHold
+	return hold > 0 && d.opts.Clock.Since(req.SeenAt) < hold
 }
 
 // unreachable is the failed outcome of an event whose endpoint stayed
@@ -192,7 +192,7 @@ func (d *Deliverer) held(target string, wait time.Duration, msg string) delivery
 
 // BuildRequest enriches the event and builds the remediate request body.
 func (d *Deliverer) BuildRequest(ctx context.Context, req delivery.Request) *mcp.Request {
-	ectx := d.o.Enricher.Enrich(ctx, req.Policy, req.Event)
+	ectx := d.opts.Enricher.Enrich(ctx, req.Policy, req.Event)
 	return BuildRequest(req, ectx)
 }
 
@@ -242,11 +242,11 @@ func effectiveThreshold(req delivery.Request) float64 {
 // the delivery must not happen (and no token is sent).
 func (d *Deliverer) token(ctx context.Context, policy *v1alpha1.RemediationPolicy, endpoint string) (token, reason, msg string) {
 	if ref := policy.Spec.McpAuthSecretRef; ref != nil {
-		if d.o.Secrets == nil {
+		if d.opts.Secrets == nil {
 			return "", v1alpha1.ReasonInvalidSecretRef, "spec.mcpAuthSecretRef: no Secret reader configured"
 		}
 		var s corev1.Secret
-		err := d.o.Secrets.Get(ctx, client.ObjectKey{Namespace: policy.Namespace, Name: ref.Name}, &s)
+		err := d.opts.Secrets.Get(ctx, client.ObjectKey{Namespace: policy.Namespace, Name: ref.Name}, &s)
 		switch {
 		case apierrors.IsNotFound(err):
 			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: Secret %s/%s not found", policy.Namespace, ref.Name)
@@ -262,14 +262,14 @@ func (d *Deliverer) token(ctx context.Context, policy *v1alpha1.RemediationPolic
 		}
 		return t, "", ""
 	}
-	if !d.o.Settings.IsAllowedEndpoint(endpoint) {
+	if !d.opts.Settings.IsAllowedEndpoint(endpoint) {
 		return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef: required because spec.mcpEndpoint %s is not in the installation's allowed endpoints", endpoint)
 	}
-	if d.o.Settings.MCPTokenFile == "" {
+	if d.opts.Settings.MCPTokenFile == "" {
 		return "", "", ""
 	}
 	// Re-read on every call: a rotated token needs no restart.
-	b, err := os.ReadFile(d.o.Settings.MCPTokenFile)
+	b, err := os.ReadFile(d.opts.Settings.MCPTokenFile)
 	if err != nil {
 		return "", v1alpha1.ReasonInvalidSecretRef, "installation token file (--mcp-token-file) not readable: " + err.Error()
 	}
@@ -277,7 +277,7 @@ func (d *Deliverer) token(ctx context.Context, policy *v1alpha1.RemediationPolic
 }
 
 func (d *Deliverer) base(req delivery.Request) v1alpha1.RemediationOutcome {
-	o := v1alpha1.RemediationOutcome{Time: metav1.NewTime(d.o.Clock.Now())}
+	o := v1alpha1.RemediationOutcome{Time: metav1.NewTime(d.opts.Clock.Now())}
 	if ev := req.Event; ev != nil {
 		o.Event = truncate(ev.Namespace+"/"+ev.Name, 317)
 		o.Reason = truncate(ev.Reason, 128)

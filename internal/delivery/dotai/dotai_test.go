@@ -1,4 +1,4 @@
-package remediation
+package dotai
 
 import (
 	"context"
@@ -275,7 +275,7 @@ func TestDeliverOutageHold(t *testing.T) {
 			if tc.inject != nil && tc.inject[0].Delay > 0 {
 				c, err := mcp.New(mcp.Options{Timeout: 50 * time.Millisecond, BaseBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, MaxAttempts: 2, BreakerThreshold: 3})
 				require.NoError(t, err)
-				h.d.o.Client = c
+				h.d.opts.Client = c
 			}
 			h.clock.SetTime(now.Add(tc.age))
 			res := h.d.Deliver(context.Background(), request(tc.mode, nil))

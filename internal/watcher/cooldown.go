@@ -3,6 +3,7 @@ package watcher
 import (
 	"regexp"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,4 +78,42 @@ func resolveOwner(kind, namespace, name string, owners OwnerLookup) (string, str
 		}
 	}
 	return "", "", false
+}
+
+// cooldowns holds, per (object, reason), when the cooldown ends.
+type cooldowns map[string]time.Time
+
+func cooldownKey(object, reason string) string { return object + "#" + reason }
+
+// active reports whether key is cooling down at now.
+func (c cooldowns) active(key string, now time.Time) bool {
+	until, ok := c[key]
+	return ok && now.Before(until)
+}
+
+// start begins a cooldown of d for key.
+func (c cooldowns) start(key string, now time.Time, d time.Duration) {
+	if d > 0 {
+		c[key] = now.Add(d)
+	}
+}
+
+// prune removes expired cooldowns and, above max entries, the ones ending
+// first.
+func (c cooldowns) prune(now time.Time, maxEntries int) {
+	for k, until := range c {
+		if !now.Before(until) {
+			delete(c, k)
+		}
+	}
+	for len(c) > maxEntries {
+		var oldest string
+		var t time.Time
+		for k, until := range c {
+			if oldest == "" || until.Before(t) {
+				oldest, t = k, until
+			}
+		}
+		delete(c, oldest)
+	}
 }

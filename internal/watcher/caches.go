@@ -1,0 +1,163 @@
+package watcher
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The caches the pipeline reads: Events (through the handler-kept event
+// index), Pods, ReplicaSets, Jobs and Namespaces, each reduced by transform to
+// what selection and enrichment need.
+
+const (
+	// maxMessageBytes bounds a cached event's message.
+	maxMessageBytes = 2048
+)
+
+// transform keeps only what the pipeline and enrichment need in the caches.
+func transform(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Event:
+		return newEventRecord(o), nil
+	case *corev1.Pod:
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
+			OwnerReferences: o.OwnerReferences,
+		}}
+		p.Status.ContainerStatuses = reduceStatuses(o.Status.ContainerStatuses)
+		p.Status.InitContainerStatuses = reduceStatuses(o.Status.InitContainerStatuses)
+		return p, nil
+	case *metav1.PartialObjectMetadata:
+		o.ManagedFields = nil
+		o.Annotations = nil
+		if o.Kind != "Namespace" && o.APIVersion != "v1" {
+			o.Labels = nil
+		}
+		return o, nil
+	}
+	return obj, nil
+}
+
+func reduceStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, cs := range in {
+		out[i].Name = cs.Name
+		if w := cs.State.Waiting; w != nil {
+			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+		if t := cs.State.Terminated; t != nil {
+			out[i].State.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason, ExitCode: t.ExitCode}
+		}
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason, ExitCode: t.ExitCode}
+		}
+	}
+	return out
+}
+
+func (w *Watcher) podLookup(namespace, name string) *corev1.Pod {
+	obj, ok, err := w.pods.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	p, _ := obj.(*corev1.Pod)
+	return p
+}
+
+func (w *Watcher) nsLabels(name string) (map[string]string, bool) {
+	obj, ok, err := w.namespaces.GetStore().GetByKey(name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return nil, false
+	}
+	return m.Labels, true
+}
+
+func (w *Watcher) ownerLookup(kind, namespace, name string) (*metav1.OwnerReference, bool) {
+	key := namespace + "/" + name
+	switch kind {
+	case "Pod":
+		if p := w.podLookup(namespace, name); p != nil {
+			return metav1.GetControllerOfNoCopy(p), true
+		}
+	case "ReplicaSet", "Job":
+		inf := w.replicaSets
+		if kind == "Job" {
+			inf = w.jobs
+		}
+		if obj, ok, err := inf.GetStore().GetByKey(key); err == nil && ok {
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				return metav1.GetControllerOfNoCopy(m), true
+			}
+		}
+	}
+	return nil, false
+}
+
+// objectGone reports whether the event's involved object no longer exists
+// (checked for events found at start-up only). Pods come from the cache;
+// other kinds are read through the metadata API. Errors count as present.
+func (w *Watcher) objectGone(ctx context.Context, ev *corev1.Event) bool {
+	ref := ev.InvolvedObject
+	ns := ref.Namespace
+	if ns == "" {
+		ns = ev.Namespace
+	}
+	if ref.Kind == "Pod" {
+		p := w.podLookup(ns, ref.Name)
+		return p == nil || (ref.UID != "" && p.UID != ref.UID)
+	}
+	// Other kinds cost an API call; remember answers during start-up (many
+	// events name the same object).
+	key := involvedKey(ns, ref.Kind, ref.Name) + "/" + string(ref.UID)
+	w.goneMu.Lock()
+	gone, ok := w.goneMemo[key]
+	w.goneMu.Unlock()
+	if ok {
+		return gone
+	}
+	gone = w.objectGoneAPI(ctx, ref, ns)
+	w.goneMu.Lock()
+	if w.goneMemo != nil {
+		w.goneMemo[key] = gone
+	}
+	w.goneMu.Unlock()
+	return gone
+}
+
+func (w *Watcher) objectGoneAPI(ctx context.Context, ref corev1.ObjectReference, ns string) bool {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil || ref.Kind == "" || ref.Name == "" {
+		return false
+	}
+	m, err := w.mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: ref.Kind}, gv.Version)
+	if err != nil {
+		return false
+	}
+	var obj *metav1.PartialObjectMetadata
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		obj, err = w.meta.Resource(m.Resource).Namespace(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+	} else {
+		obj, err = w.meta.Resource(m.Resource).Get(ctx, ref.Name, metav1.GetOptions{})
+	}
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	return err == nil && ref.UID != "" && obj.UID != ref.UID
+}
+
+func (w *Watcher) eventExists(uid types.UID) bool {
+	return w.eventIndex.has(uid)
+}

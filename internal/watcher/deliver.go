@@ -1,0 +1,167 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/delivery"
+)
+
+// Delivery and outcomes: workers hand queued occurrences to the Deliverer,
+// hold them while an endpoint is unreachable, and record each one's outcome
+// in counters, checkpoint, metrics and Kubernetes Events.
+
+const (
+	// eventEmitInterval rate-limits Kubernetes Events on a policy per reason.
+	eventEmitInterval = 10 * time.Second
+)
+
+// item is one queued occurrence.
+type item struct {
+	ps        *policyState
+	req       delivery.Request
+	uid       types.UID
+	count     int32
+	eventTime time.Time // the occurrence's time, for its handled mark
+}
+
+func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
+	for {
+		select {
+		case <-stopTaking:
+			return
+		case it := <-w.queue:
+			metricQueueDepth.Dec()
+			select {
+			case <-stopTaking:
+				return // not delivered, not checkpointed: the next leader delivers it
+			default:
+			}
+			w.deliver(ctx, it)
+		}
+	}
+}
+
+// deliver makes one delivery call for a queued occurrence and records its
+// outcome. A Result with RequeueAfter (endpoint unreachable, breaker open)
+// holds the occurrence and offers it again later, keeping its admitted slot,
+// so an outage neither loses events nor counts them as failed. A call cut
+// off by the drain timeout records nothing: the occurrence is not
+// checkpointed and the next leader delivers it. Otherwise the Deliverer's
+// result becomes the occurrence's one outcome (table outcomes), and its
+// condition reason replaces the policy's.
+func (w *Watcher) deliver(ctx context.Context, it *item) {
+	ps := it.ps
+	ps.mu.Lock()
+	deleted := ps.deleted
+	ps.mu.Unlock()
+	if deleted {
+		w.admitted.Add(-1)
+		return
+	}
+	metricLatency.Observe(w.clock.Since(it.req.SeenAt).Seconds())
+	metricInFlight.Inc()
+	res := w.deliverer.Deliver(ctx, it.req)
+	metricInFlight.Dec()
+	if ctx.Err() != nil {
+		w.admitted.Add(-1)
+		return // cut off by the drain timeout: redelivered after restart
+	}
+	if res.RequeueAfter > 0 {
+		if res.ConditionReason != "" {
+			ps.mu.Lock()
+			if ps.condReason != res.ConditionReason || ps.condMessage != res.ConditionMessage {
+				ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
+				ps.statusDirty = true
+			}
+			ps.mu.Unlock()
+		}
+		// Held, not dropped: the admitted slot stays taken until an outcome.
+		metricHeld.Inc()
+		w.clock.AfterFunc(res.RequeueAfter, func() {
+			metricHeld.Dec()
+			if w.stopping.Load() {
+				return
+			}
+			select {
+			case w.queue <- it:
+				metricQueueDepth.Inc()
+			case <-w.done:
+			}
+		})
+		return
+	}
+	w.admitted.Add(-1)
+	now := w.clock.Now()
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.pending[it.uid] == it.count {
+		delete(ps.pending, it.uid)
+	}
+	if ps.deleted {
+		return
+	}
+	out := res.Outcome
+	oc := deliveryOutcome(out.Result)
+	out.Result = oc.spec().result
+	if out.Time.IsZero() {
+		out.Time = metav1.NewTime(now)
+	}
+	ev := it.req.Event
+	if out.Event == "" {
+		out.Event = ev.Namespace + "/" + ev.Name
+	}
+	if out.Reason == "" {
+		out.Reason = ev.Reason
+	}
+	if out.InvolvedObject == "" {
+		out.InvolvedObject = ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name
+	}
+	metricDeliveries.WithLabelValues(oc.String()).Inc()
+	ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
+	w.recordLocked(ps, ev, it.count, it.eventTime, now, oc, &out, out.Message)
+}
+
+// recordLocked counts one occurrence's outcome and marks it handled.
+func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t, now time.Time, oc outcome, out *v1alpha1.RemediationOutcome, msg string) {
+	ps.checkpoint.markHandled(ev.UID, count, t)
+	ps.dirty++
+	ps.delta.add(oc)
+	metricOutcomes.WithLabelValues(oc.String()).Inc()
+	ps.lastProcessed = now
+	ps.statusDirty = true
+	if out != nil {
+		ps.recent = append([]v1alpha1.RemediationOutcome{*out}, ps.recent...)
+		if len(ps.recent) > v1alpha1.MaxRecentOutcomes {
+			ps.recent = ps.recent[:v1alpha1.MaxRecentOutcomes]
+		}
+	}
+	if ps.dirty >= w.opts.CheckpointBatch {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	// One Kubernetes Event per policy and outcome per eventEmitInterval.
+	if last, ok := ps.lastEmit[oc]; ok && now.Sub(last) < eventEmitInterval {
+		return
+	}
+	ps.lastEmit[oc] = now
+	if ps.policy == nil {
+		return
+	}
+	note := fmt.Sprintf("Event %s/%s (%s %s/%s): %s", ev.Namespace, ev.Name, ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, oc)
+	if msg != "" {
+		note += ": " + msg
+	}
+	if len(note) > 1000 {
+		note = note[:1000]
+	}
+	w.recorder.Eventf(ps.policy, nil, oc.spec().eventType, oc.spec().reason, "Process", "%s", note)
+}

@@ -1,0 +1,45 @@
+package watcher
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// TestOutcomeTable: every outcome has a label, a counter, an Event reason and
+// an Event type; labels, reasons and delivery results are unique, and each
+// counter is a distinct status field except the two kinds of failure.
+func TestOutcomeTable(t *testing.T) {
+	require.Len(t, outcomes, int(outcomeSkipped)+1, "every outcome constant has a row")
+	labels, reasons, results := map[string]bool{}, map[string]bool{}, map[v1alpha1.OutcomeResult]bool{}
+	for o, spec := range outcomes {
+		name := outcome(o).String()
+		assert.NotEmpty(t, spec.label, "outcome %d label", o)
+		assert.NotEmpty(t, spec.reason, "%s: Event reason", name)
+		assert.Contains(t, []string{corev1.EventTypeNormal, corev1.EventTypeWarning}, spec.eventType, "%s: Event type", name)
+		require.NotNil(t, spec.counter, "%s: counter", name)
+		assert.False(t, labels[spec.label], "%s: label unique", name)
+		assert.False(t, reasons[spec.reason], "%s: reason unique", name)
+		labels[spec.label], reasons[spec.reason] = true, true
+		if spec.result != "" {
+			assert.False(t, results[spec.result], "%s: result unique", name)
+			results[spec.result] = true
+			assert.Equal(t, outcome(o), deliveryOutcome(spec.result), "%s: its result maps back to it", name)
+		}
+
+		var c counters
+		c.add(outcome(o))
+		assert.Equal(t, int64(1), c.total, "%s: counted in the total", name)
+		assert.Equal(t, int64(1), *spec.counter(&c), "%s: counted in its counter", name)
+		var st v1alpha1.RemediationPolicyStatus
+		c.applyTo(&st)
+		assert.Equal(t, st.TotalEventsProcessed, st.AnalysesCompleted+st.SuccessfulRemediations+st.FailedRemediations+
+			st.RateLimitedEvents+st.CooledDownEvents+st.DroppedEvents+st.SkippedEvents, "%s: status counters add up", name)
+	}
+	assert.Equal(t, outcomeDelivFailed, deliveryOutcome("Unknown"), "an unknown result is a delivery failure")
+	assert.Equal(t, outcomeDelivFailed, deliveryOutcome(""), "no result is a delivery failure")
+}

@@ -1,0 +1,133 @@
+package watcher
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// Policy intake: the RemediationPolicy informer's handlers keep one
+// policyState per policy, with its checkpoint, validation and compiled
+// selectors.
+
+func (w *Watcher) onPolicy(ctx context.Context, obj any) {
+	if p, ok := obj.(*v1alpha1.RemediationPolicy); ok {
+		w.upsertPolicy(ctx, p)
+	}
+}
+
+func (w *Watcher) onPolicyDelete(ctx context.Context, obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	p, ok := obj.(*v1alpha1.RemediationPolicy)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	ps := w.policies[p.UID]
+	delete(w.policies, p.UID)
+	w.mu.Unlock()
+	if ps != nil {
+		ps.mu.Lock()
+		ps.deleted = true
+		ps.mu.Unlock()
+	}
+	if err := w.store.delete(ctx, p.UID); err != nil {
+		w.log.Error(err, "Failed to delete checkpoint ConfigMap", "policy", client.ObjectKeyFromObject(p))
+	}
+	w.log.Info("Removed RemediationPolicy", "policy", client.ObjectKeyFromObject(p))
+}
+
+// upsertPolicy takes in a created or updated policy. The first time it loads
+// the policy's checkpoint (retrying every 5s on error: acting without it would
+// redeliver handled events); a status-only update just refreshes the
+// snapshot. A new generation is validated and compiled once, here, so
+// selection never re-parses a policy: an invalid one is kept with its errors
+// (Ready=False, InvalidSpec) and not acted on. Suspend and resume are recorded
+// in the checkpoint, and a resume moves its Since so that events of the
+// suspended period are never delivered.
+func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolicy) {
+	w.mu.Lock()
+	ps := w.policies[p.UID]
+	if ps == nil {
+		ps = &policyState{uid: p.UID, key: client.ObjectKeyFromObject(p), pending: map[types.UID]int32{}, lastEmit: map[outcome]time.Time{}}
+		w.policies[p.UID] = ps
+	}
+	w.mu.Unlock()
+
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.deleted {
+		return
+	}
+	now := w.clock.Now()
+	suspended := p.Spec.Suspend != nil && *p.Spec.Suspend
+	if ps.checkpoint == nil {
+		saved, rv, err := w.store.load(ctx, p.UID)
+		if err != nil {
+			w.log.Error(err, "Failed to load checkpoint; retrying", "policy", ps.key)
+			w.clock.AfterFunc(5*time.Second, func() {
+				if !w.stopping.Load() {
+					w.upsertPolicy(ctx, p)
+				}
+			})
+			return
+		}
+		if saved == nil {
+			saved = newCheckpoint(p.CreationTimestamp.Time)
+			saved.Suspended = suspended
+			ps.dirty++
+		}
+		ps.checkpoint, ps.rv = saved, rv
+	}
+	if ps.policy != nil && ps.policy.Generation == p.Generation {
+		ps.policy = p.DeepCopy()
+		return
+	}
+	if ps.checkpoint.Suspended && !suspended {
+		// Resumed: events of the suspended period are not delivered later.
+		// Event times have one-second resolution, so the resume's second
+		// still counts as active.
+		ps.checkpoint.Since = now.Truncate(time.Second)
+		ps.dirty++
+	}
+	if ps.checkpoint.Suspended != suspended {
+		ps.checkpoint.Suspended = suspended
+		ps.dirty++
+	}
+	ps.suspended = suspended
+	var errs field.ErrorList
+	if w.opts.Validate != nil {
+		errs, _ = w.opts.Validate(w.settings, nil, p)
+	}
+	compiled, cerrs := compilePolicy(w.settings, p, w.opts.CompileCEL)
+	if len(errs) == 0 { // the webhook's validation already reports regex, CEL and scope errors
+		errs = cerrs
+	}
+	if len(errs) > 0 {
+		ps.compiled, ps.invalid = nil, errs.ToAggregate().Error()
+		w.log.Info("RemediationPolicy is invalid; not acting on it", "policy", ps.key, "errors", ps.invalid)
+	} else {
+		ps.compiled, ps.invalid = compiled, ""
+	}
+	ps.policy = p.DeepCopy()
+	ps.statusDirty = true
+	w.log.V(1).Info("Loaded RemediationPolicy", "policy", ps.key, "generation", p.Generation, "suspended", suspended)
+}
+
+func (w *Watcher) snapshot() []*policyState {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	out := make([]*policyState, 0, len(w.policies))
+	for _, ps := range w.policies {
+		out = append(out, ps)
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// Selection: every Event add and update is matched against each policy,
+// deduplicated, cooled down, rate-limited and queued, or given its outcome
+// at once.
+
+// onEvent runs for every Event add and update (serially: one informer
+// handler).
+func (w *Watcher) onEvent(ctx context.Context, r *eventRecord, initial bool) {
+	if w.stopping.Load() {
+		return
+	}
+	metricSeen.Inc()
+	if strings.HasPrefix(r.involvedAPIVersion, v1alpha1.GroupVersion.Group+"/") {
+		return // the controller's own events about policies
+	}
+	ev := r.event()
+	now := w.clock.Now()
+	var goneKnown, gone bool
+	isGone := func() bool {
+		if !goneKnown {
+			gone, goneKnown = w.objectGone(ctx, ev), true
+		}
+		return gone
+	}
+	for _, ps := range w.snapshot() {
+		w.process(ctx, ps, ev, initial, now, isGone)
+	}
+	if w.afterEvent != nil {
+		w.afterEvent(ev)
+	}
+}
+
+// onEventDelete unindexes a deleted Event, so checkpoints stop keeping its
+// entry and enrichment stops showing it.
+func (w *Watcher) onEventDelete(obj any) {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if r, ok := obj.(*eventRecord); ok {
+		w.eventIndex.remove(r)
+	}
+}
+
+// process runs one Event through one policy's selection: match, then drop
+// what is older than the policy (or its resume) or already handled or in
+// flight, and give every other occurrence exactly one fate, in this order:
+// skipped (an object gone, for Events found at start-up only), cooled down,
+// rate-limited, queued, or dropped when the queue is full (its token is
+// refunded). Only queuing starts the cooldown, so a dropped occurrence does
+// not silence the next one. isGone is asked lazily because it may cost an
+// API call.
+func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event, initial bool, now time.Time, isGone func() bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.deleted || ps.checkpoint == nil || ps.compiled == nil || ps.suspended {
+		return
+	}
+	idx, err := ps.compiled.match(ctx, ev, w.podLookup, w.nsLabels)
+	if err != nil {
+		w.log.V(1).Info("CEL expression failed on an event", "policy", ps.key, "error", err.Error())
+	}
+	if idx < 0 {
+		return
+	}
+	t := eventTime(ev)
+	if t.Before(ps.checkpoint.Since) {
+		metricSkipped.WithLabelValues("before_policy").Inc()
+		return
+	}
+	count := occurrenceCount(ev)
+	if ps.checkpoint.isHandled(ev.UID, count, t) || ps.pending[ev.UID] >= count {
+		metricDeduplicated.Inc()
+		return
+	}
+	metricSelected.Inc()
+	if initial && isGone() {
+		metricSkipped.WithLabelValues("object_gone").Inc()
+		w.recordLocked(ps, ev, count, t, now, outcomeSkipped, nil, "involved object no longer exists")
+		return
+	}
+	key := cooldownKey(cooldownObject(ev.InvolvedObject, ev.Namespace, w.ownerLookup), ev.Reason)
+	if ps.checkpoint.Cooldowns.active(key, now) {
+		metricCooledDown.Inc()
+		w.recordLocked(ps, ev, count, t, now, outcomeCooledDown, nil, "cooldown of "+key)
+		return
+	}
+	epm := ps.eventsPerMinute(w.settings)
+	if !ps.checkpoint.Bucket.take(now, epm) {
+		metricRateLimited.Inc()
+		ps.dirty++
+		w.recordLocked(ps, ev, count, t, now, outcomeRateLimited, nil, fmt.Sprintf("over %d events per minute", epm))
+		return
+	}
+	req := ps.request(w.settings, ev, idx, count, now)
+	it := &item{ps: ps, req: req, uid: ev.UID, count: count, eventTime: t}
+	if w.admit() {
+		select {
+		case w.queue <- it:
+			metricQueueDepth.Inc()
+			ps.pending[ev.UID] = count
+			ps.checkpoint.Cooldowns.start(key, now, ps.cooldown(w.settings))
+			ps.dirty++
+			return
+		default: // full of held events offered again
+			w.admitted.Add(-1)
+		}
+	}
+	ps.checkpoint.Bucket.refund(epm)
+	ps.lastDrop = now
+	metricDropped.Inc()
+	w.recordLocked(ps, ev, count, t, now, outcomeDropped, nil, "delivery queue full")
+}
+
+// admit reserves room for one more occurrence, queued, in flight or held.
+func (w *Watcher) admit() bool {
+	if w.admitted.Add(1) > int64(cap(w.queue)+w.settings.Concurrency) {
+		w.admitted.Add(-1)
+		return false
+	}
+	return true
+}
