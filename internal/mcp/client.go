@@ -23,6 +23,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/version"
 )
 
@@ -472,7 +473,7 @@ func ToolURL(endpoint, tool string) (string, error) {
 		return endpoint, nil
 	}
 	if tool == "" {
-		tool = "remediate"
+		tool = config.DefaultMcpTool
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/tools/" + url.PathEscape(tool)
 	u.RawPath = ""
