@@ -30,9 +30,10 @@ const (
 )
 
 // The webhook configurations live in the chart, which is written by hand:
-// charts/dot-ai-controller/templates/webhooks.yaml (failurePolicy, the
-// certificate and the CA injection are chart values). No +kubebuilder:webhook
-// markers: controller-gen does not generate them, and they had drifted.
+// charts/dot-ai-controller/templates/webhooks.yaml (failurePolicy, timeout,
+// the certificate and its CA injection are chart values). There are no
+// +kubebuilder:webhook markers: nothing generated from them (make manifests
+// reads ./api only) and they had drifted from the chart.
 
 // GroupKind of RemediationPolicy, for apierrors.NewInvalid.
 var GroupKind = v1alpha1.GroupVersion.WithKind("RemediationPolicy").GroupKind()
