@@ -4,6 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Bound markers (MaxLength, Minimum, MaxItems, Pattern, ...) must be literals:
+// each one equals a constant in bounds.go, which the Go code uses, and
+// bounds_test.go checks the generated CRD against those constants.
+
 // EventType is the type of a Kubernetes Event.
 // +kubebuilder:validation:Enum=Normal;Warning
 type EventType string

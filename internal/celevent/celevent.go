@@ -39,6 +39,8 @@ import (
 	"k8s.io/apiserver/pkg/cel/openapi"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/utils/lru"
+
+	"dot-ai.io/controller/api/v1alpha1"
 )
 
 const (
@@ -55,8 +57,8 @@ const (
 	// larger than the declared bounds (for example thousands of labels).
 	MaxRuntimeCost = 1_000_000
 
-	// MaxExpressionLength matches the CRD's maxLength of selector expressions.
-	MaxExpressionLength = 4096
+	// MaxExpressionLength is the CRD's maxLength of selector expressions.
+	MaxExpressionLength = v1alpha1.MaxExpressionLength
 )
 
 // Bounds used for cost estimation. Real values may be larger; the runtime

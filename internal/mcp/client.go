@@ -23,6 +23,8 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/version"
 )
 
@@ -151,7 +153,7 @@ type Call struct {
 
 // automatic reports whether the call may execute a remediation: such a call
 // is never repeated once sent.
-func (c Call) automatic() bool { return c.Body != nil && c.Body.Mode == "automatic" }
+func (c Call) automatic() bool { return c.Body != nil && c.Body.Mode == string(v1alpha1.ModeAutomatic) }
 
 // Response is a successful call's decoded envelope.
 type Response struct {
@@ -424,10 +426,10 @@ func snippet(data []byte) string {
 }
 
 // Bounds of the error code and message a server sends, which end up in
-// logs, Events and the policy's status.
+// logs, Events and the policy's status (a message fits an outcome's whole).
 const (
 	maxCodeBytes    = 128
-	maxMessageBytes = 1024
+	maxMessageBytes = v1alpha1.MaxOutcomeMessageLength
 )
 
 // serverText makes a server-sent string safe to show: valid UTF-8, control
@@ -472,7 +474,7 @@ func ToolURL(endpoint, tool string) (string, error) {
 		return endpoint, nil
 	}
 	if tool == "" {
-		tool = "remediate"
+		tool = config.DefaultMcpTool
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/tools/" + url.PathEscape(tool)
 	u.RawPath = ""

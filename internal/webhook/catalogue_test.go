@@ -14,7 +14,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
-	"dot-ai.io/controller/internal/webhook"
+	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/webhook/webhooktest"
 )
 
@@ -69,10 +69,10 @@ func TestCatalogue(t *testing.T) {
 			var oldP *v1alpha1.RemediationPolicy
 			if c.UpdateFrom != nil {
 				oldP = typedPolicy(t, s, c.Object(catalogueWorkNS, catalogueClusterNS, true))
-				errs, _ := webhook.Validate(s, nil, oldP)
+				errs, _ := policy.Validate(s, nil, oldP)
 				require.Empty(t, errs, "updateFrom must be valid")
 			}
-			errs, _ := webhook.Validate(s, oldP, newP)
+			errs, _ := policy.Validate(s, oldP, newP)
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Field)
@@ -90,7 +90,7 @@ func typedPolicy(t *testing.T, s *config.Settings, u *unstructured.Unstructured)
 	require.NoError(t, err)
 	p := &v1alpha1.RemediationPolicy{}
 	require.NoError(t, json.Unmarshal(data, p))
-	webhook.Default(s, p)
+	policy.Default(s, p)
 	return p
 }
 

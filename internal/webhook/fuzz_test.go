@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 )
 
 // FuzzValidate feeds arbitrary selector, endpoint and number values through
@@ -46,15 +47,15 @@ func FuzzValidate(f *testing.F) {
 			p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{reason: kind}}
 		}
 
-		errs, _ := Validate(s, nil, p)
+		errs, _ := policy.Validate(s, nil, p)
 		for _, e := range errs {
 			if e.Field != "spec" && !strings.HasPrefix(e.Field, "spec.") {
 				t.Errorf("error without a spec field path: %v", e)
 			}
 		}
 		defaulted := p.DeepCopy()
-		Default(s, defaulted)
-		errsAfter, _ := Validate(s, nil, defaulted)
+		policy.Default(s, defaulted)
+		errsAfter, _ := policy.Validate(s, nil, defaulted)
 		if len(errs) == 0 && len(errsAfter) > 0 {
 			t.Errorf("defaulting made a valid policy invalid: %v", errsAfter.ToAggregate())
 		}
@@ -63,7 +64,7 @@ func FuzzValidate(f *testing.F) {
 		if math.IsNaN(confidence) {
 			return
 		}
-		if errs, _ := Validate(s, p, p.DeepCopy()); len(errs) > 0 {
+		if errs, _ := policy.Validate(s, p, p.DeepCopy()); len(errs) > 0 {
 			t.Errorf("unchanged spec rejected on update: %v", errs.ToAggregate())
 		}
 	})

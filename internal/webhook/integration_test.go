@@ -38,6 +38,8 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/policy/policytest"
 	"dot-ai.io/controller/internal/testenv"
 	"dot-ai.io/controller/internal/webhook"
 	"dot-ai.io/controller/internal/webhook/webhooktest"
@@ -54,7 +56,7 @@ func integrationSettings() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
 	s.MCPEndpoint = installEndpoint
-	s.Defaults = webhook.CustomPolicyDefaults()
+	s.Defaults = policytest.CustomPolicyDefaults()
 	return &s
 }
 
@@ -160,7 +162,7 @@ func servingTLS() []func(*tls.Config) {
 	}}
 }
 
-func policy(ns, name string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
+func newPolicy(ns, name string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
 	if len(sels) == 0 {
 		sels = []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}}
 	}
@@ -193,7 +195,7 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 	ctx := t.Context()
 
 	t.Run("invalid policy is rejected with every field error", func(t *testing.T) {
-		p := policy("team-a", "invalid",
+		p := newPolicy("team-a", "invalid",
 			v1alpha1.EventSelector{},
 			v1alpha1.EventSelector{Reason: "BackOff", Message: "(", Expression: "event.nope == 1"},
 			v1alpha1.EventSelector{Reason: "BackOff", Message: "(", Expression: "event.nope == 1"},
@@ -225,7 +227,7 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 	})
 
 	t.Run("minimal valid policy comes back fully defaulted from settings", func(t *testing.T) {
-		p := policy("team-a", "minimal")
+		p := newPolicy("team-a", "minimal")
 		require.NoError(t, e.client.Create(ctx, p))
 		d := s.Defaults
 		want := v1alpha1.RemediationPolicySpec{
@@ -251,25 +253,25 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 	})
 
 	t.Run("namespaceSelector outside the cluster-policy namespaces is rejected", func(t *testing.T) {
-		p := policy("team-a", "wide")
+		p := newPolicy("team-a", "wide")
 		p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
 		err := e.client.Create(ctx, p)
 		require.Error(t, err)
 		assert.Equal(t, []cause{{metav1.CauseType(field.ErrorTypeForbidden), "spec.namespaceSelector"}}, causesOf(t, err))
 		assert.Contains(t, err.Error(), "namespaceSelector is only allowed for policies in the cluster-policy namespaces [dot-ai]")
 
-		ok := policy("dot-ai", "wide")
+		ok := newPolicy("dot-ai", "wide")
 		ok.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
 		require.NoError(t, e.client.Create(ctx, ok))
 	})
 
 	t.Run("warnings reach the client", func(t *testing.T) {
 		e.warnings.take()
-		p := policy("team-a", "risky")
+		p := newPolicy("team-a", "risky")
 		p.Spec.MaxRiskLevel = v1alpha1.RiskHigh // mode automatic comes from the settings' defaults
 		p.Spec.Suspend = new(true)
 		require.NoError(t, e.client.Create(ctx, p))
-		assert.ElementsMatch(t, []string{webhook.WarnAutomaticHighRisk, webhook.WarnSuspended}, e.warnings.take())
+		assert.ElementsMatch(t, []string{policy.WarnAutomaticHighRisk, policy.WarnSuspended}, e.warnings.take())
 	})
 
 	t.Run("an update that breaks the policy is rejected, a metadata-only update is not", func(t *testing.T) {
@@ -298,7 +300,7 @@ func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
 	cases := map[string]func(i int) client.Object{
 		"policy-through-webhooks": func(i int) client.Object {
-			return policy("team-a", fmt.Sprintf("bench-%d", i),
+			return newPolicy("team-a", fmt.Sprintf("bench-%d", i),
 				v1alpha1.EventSelector{Type: v1alpha1.EventTypeWarning, Reason: "BackOff", Message: "^Back-off restarting"},
 				v1alpha1.EventSelector{Reason: "OOMKilled", Expression: `event.involvedObject.kind == "Pod" && event.count > 2`},
 			)
@@ -364,7 +366,7 @@ func removeWebhooks(ctx context.Context, tb testing.TB, c client.Client) {
 	require.NoError(tb, c.DeleteAllOf(ctx, &admissionregv1.MutatingWebhookConfiguration{}))
 	require.NoError(tb, c.DeleteAllOf(ctx, &admissionregv1.ValidatingWebhookConfiguration{}))
 	require.Eventually(tb, func() bool {
-		p := policy("team-a", "webhooks-gone", v1alpha1.EventSelector{Reason: "BackOff", Message: "("})
+		p := newPolicy("team-a", "webhooks-gone", v1alpha1.EventSelector{Reason: "BackOff", Message: "("})
 		return c.Create(ctx, p, client.DryRunAll) == nil
 	}, 30*time.Second, 50*time.Millisecond, "the apiserver still calls the webhooks")
 }

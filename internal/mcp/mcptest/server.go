@@ -314,11 +314,19 @@ func stream(ctx context.Context, w http.ResponseWriter, reply *Reply) {
 	}
 }
 
+// What dot-ai itself serves and assumes, independent of the controller's
+// defaults: its remediate tool, and the threshold it applies when an
+// automatic request carries none.
+const (
+	remediateTool             = "remediate"
+	serverConfidenceThreshold = 0.8
+)
+
 func (s *Server) answer(r *http.Request, body []byte) (int, []byte) {
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/api/v1/tools/") {
 		return http.StatusNotFound, ErrorEnvelope("NOT_FOUND", "no route "+r.Method+" "+r.URL.Path)
 	}
-	if tool := strings.TrimPrefix(r.URL.Path, "/api/v1/tools/"); tool != "remediate" {
+	if tool := strings.TrimPrefix(r.URL.Path, "/api/v1/tools/"); tool != remediateTool {
 		return http.StatusNotFound, ErrorEnvelope("TOOL_NOT_FOUND", fmt.Sprintf("Tool '%s' not found", tool))
 	}
 	if s.opts.Token != "" {
@@ -360,7 +368,7 @@ func (s *Server) answer(r *http.Request, body []byte) (int, []byte) {
 	}
 	var result map[string]any
 	if req.Mode == "automatic" {
-		threshold := 0.8
+		threshold := serverConfidenceThreshold
 		if req.ConfidenceThreshold != nil {
 			threshold = *req.ConfidenceThreshold
 		}

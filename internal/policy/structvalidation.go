@@ -1,4 +1,4 @@
-package webhook
+package policy
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ import (
 // webhook's message, which names every failing field at once.
 
 var (
-	mcpToolPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+	mcpToolPattern = regexp.MustCompile(v1alpha1.McpToolPattern)
 	kindPattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
 )
 
@@ -57,37 +57,45 @@ func newStructValidator() *validator.Validate {
 	mustRegister(tagMcpTool, mcpToolPattern.MatchString)
 	mustRegister(tagKind, kindPattern.MatchString)
 
+	// The rules mirror the CRD markers; the bounds come from api/v1alpha1.
+	const (
+		modes = "oneof=manual automatic"
+		risks = "oneof=low medium high"
+	)
+	confidence := fmt.Sprintf("omitempty,gte=%v,lte=%v", v1alpha1.MinConfidenceThreshold, v1alpha1.MaxConfidenceThreshold)
+	maxLen := func(n int) string { return fmt.Sprintf("max=%d", n) }
+	between := func(lo, hi int) string { return fmt.Sprintf("omitempty,gte=%d,lte=%d", lo, hi) }
 	v.RegisterStructValidationMapRules(map[string]string{
-		"EventSelectors":      "max=32,dive",
-		"McpEndpoint":         "max=2048",
-		"McpTool":             "omitempty,max=63," + tagMcpTool,
-		"Mode":                "omitempty,oneof=manual automatic",
-		"ConfidenceThreshold": "omitempty,gte=0,lte=1",
-		"MaxRiskLevel":        "omitempty,oneof=low medium high",
+		"EventSelectors":      maxLen(v1alpha1.MaxEventSelectors) + ",dive",
+		"McpEndpoint":         maxLen(v1alpha1.MaxEndpointLength),
+		"McpTool":             "omitempty," + maxLen(v1alpha1.MaxMcpToolLength) + "," + tagMcpTool,
+		"Mode":                "omitempty," + modes,
+		"ConfidenceThreshold": confidence,
+		"MaxRiskLevel":        "omitempty," + risks,
 	}, v1alpha1.RemediationPolicySpec{})
 	v.RegisterStructValidationMapRules(map[string]string{
 		"Type":                "omitempty,oneof=Normal Warning",
-		"Reason":              "max=128",
-		"InvolvedObjectKind":  "omitempty,max=63," + tagKind,
-		"Namespace":           "omitempty,max=63," + tagK8sLabel,
-		"Message":             "max=1024",
-		"Expression":          "max=4096",
-		"Mode":                "omitempty,oneof=manual automatic",
-		"ConfidenceThreshold": "omitempty,gte=0,lte=1",
-		"MaxRiskLevel":        "omitempty,oneof=low medium high",
+		"Reason":              maxLen(v1alpha1.MaxSelectorReasonLength),
+		"InvolvedObjectKind":  "omitempty," + maxLen(v1alpha1.MaxSelectorKindLength) + "," + tagKind,
+		"Namespace":           "omitempty," + maxLen(v1alpha1.MaxSelectorNamespaceLength) + "," + tagK8sLabel,
+		"Message":             maxLen(v1alpha1.MaxSelectorMessageLength),
+		"Expression":          maxLen(v1alpha1.MaxExpressionLength),
+		"Mode":                "omitempty," + modes,
+		"ConfidenceThreshold": confidence,
+		"MaxRiskLevel":        "omitempty," + risks,
 	}, v1alpha1.EventSelector{})
 	v.RegisterStructValidationMapRules(map[string]string{
-		"LogLines":        "omitempty,gte=1,lte=10000",
-		"MaxLogBytes":     "omitempty,gte=1024,lte=10485760",
-		"LookbackMinutes": "omitempty,gte=1,lte=1440",
+		"LogLines":        between(v1alpha1.MinLogLines, v1alpha1.MaxLogLines),
+		"MaxLogBytes":     between(v1alpha1.MinMaxLogBytes, v1alpha1.MaxMaxLogBytes),
+		"LookbackMinutes": between(v1alpha1.MinLookbackMinutes, v1alpha1.MaxLookbackMinutes),
 	}, v1alpha1.ContextGathering{})
 	v.RegisterStructValidationMapRules(map[string]string{
-		"Name": "required,max=253," + tagK8sName,
-		"Key":  "required,max=253," + tagSecretKey,
+		"Name": "required," + maxLen(v1alpha1.MaxSecretRefNameLength) + "," + tagK8sName,
+		"Key":  "required," + maxLen(v1alpha1.MaxSecretRefKeyLength) + "," + tagSecretKey,
 	}, v1alpha1.SecretKeyReference{})
 	v.RegisterStructValidationMapRules(map[string]string{
-		"EventsPerMinute": "omitempty,gte=1,lte=10000",
-		"CooldownMinutes": "omitempty,gte=0,lte=1440",
+		"EventsPerMinute": between(v1alpha1.MinEventsPerMinute, v1alpha1.MaxEventsPerMinute),
+		"CooldownMinutes": between(v1alpha1.MinCooldownMinutes, v1alpha1.MaxCooldownMinutes),
 	}, v1alpha1.RateLimiting{})
 	return v
 }

@@ -1,4 +1,4 @@
-package webhook
+package policy
 
 import (
 	"fmt"
@@ -13,27 +13,20 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy/policytest"
 )
 
 const (
-	installEndpoint = "http://dot-ai.dot-ai.svc:3456/api/v1/tools/remediate"
-	allowedPrefix   = "http://127.0.0.1:3456/"
-	otherEndpoint   = "http://127.0.0.2:3456/api/v1/tools/remediate"
+	installEndpoint = policytest.InstallEndpoint
+	allowedPrefix   = policytest.AllowedPrefix
+	otherEndpoint   = policytest.OtherEndpoint
 )
 
-func testSettings() *config.Settings {
-	s := config.Default()
-	s.Namespace = "dot-ai"
-	s.MCPEndpoint = installEndpoint
-	s.MCPAllowedEndpoints = []string{allowedPrefix + "*"}
-	s.ClusterPolicyNamespaces = []string{"dot-ai", "platform"}
-	return &s
-}
+func testSettings() *config.Settings { return policytest.Settings() }
 
 func validPolicy() *v1alpha1.RemediationPolicy {
 	return &v1alpha1.RemediationPolicy{
@@ -64,7 +57,7 @@ func TestValidate(t *testing.T) {
 		name     string
 		mutate   func(p *v1alpha1.RemediationPolicy)
 		errs     field.ErrorList
-		warnings admission.Warnings
+		warnings []string
 	}{
 		{name: "minimal valid policy", mutate: func(*v1alpha1.RemediationPolicy) {}},
 		{
@@ -182,7 +175,7 @@ func TestValidate(t *testing.T) {
 					{Type: v1alpha1.EventTypeNormal, Reason: "OOMKilled"},
 				}
 			},
-			warnings: admission.Warnings{
+			warnings: []string{
 				fmt.Sprintf(WarnContainerStatusReasonKind, 0, "CrashLoopBackOff", "Deployment"),
 				fmt.Sprintf(WarnSelectorNormalEvents, 1),
 				fmt.Sprintf(WarnContainerStatusReasonNormal, 1, "OOMKilled"),
@@ -191,12 +184,12 @@ func TestValidate(t *testing.T) {
 		{
 			name:     "lower-case kind warns",
 			mutate:   func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].InvolvedObjectKind = "pod" },
-			warnings: admission.Warnings{fmt.Sprintf(WarnKindLowercase, 0, "pod")},
+			warnings: []string{fmt.Sprintf(WarnKindLowercase, 0, "pod")},
 		},
 		{
 			name:     "type-only selector warns",
 			mutate:   func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Reason = "" },
-			warnings: admission.Warnings{fmt.Sprintf(WarnSelectorTypeOnly, 0, "Warning")},
+			warnings: []string{fmt.Sprintf(WarnSelectorTypeOnly, 0, "Warning")},
 		},
 		{
 			name:   "selector namespace not a DNS label",
@@ -323,7 +316,7 @@ func TestValidate(t *testing.T) {
 				field.Invalid(specPath.Child("contextGathering", "maxLogBytes"), int64(10485761), "must be less than or equal to 10485760"),
 				field.Invalid(specPath.Child("contextGathering", "lookbackMinutes"), int32(0), "must be greater than or equal to 1"),
 			},
-			warnings: admission.Warnings{fmt.Sprintf(WarnLargeLogLines, largeLogLines)},
+			warnings: []string{fmt.Sprintf(WarnLargeLogLines, largeLogLines)},
 		},
 		{
 			name:   "secret ref empty",
@@ -402,7 +395,7 @@ func TestValidate(t *testing.T) {
 				p.Spec.McpEndpoint = "http://mcp.example.invalid/api/v1/tools/remediate"
 				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "dot-ai-token", Key: "token"}
 			},
-			warnings: admission.Warnings{WarnPlainHTTPWithToken},
+			warnings: []string{WarnPlainHTTPWithToken},
 		},
 		{
 			name: "namespaceSelector outside the cluster-policy namespaces",
@@ -430,7 +423,7 @@ func TestValidate(t *testing.T) {
 				p.Spec.ConfidenceThreshold = new(0.3)
 				p.Spec.RateLimiting = &v1alpha1.RateLimiting{CooldownMinutes: new(int32(0))}
 			},
-			warnings: admission.Warnings{WarnAutomaticHighRisk, WarnAutomaticLowConfidence, WarnAutomaticNoCooldown},
+			warnings: []string{WarnAutomaticHighRisk, WarnAutomaticLowConfidence, WarnAutomaticNoCooldown},
 		},
 		{
 			name: "selector override to automatic high risk warns",
@@ -438,7 +431,7 @@ func TestValidate(t *testing.T) {
 				p.Spec.EventSelectors[0].Mode = v1alpha1.ModeAutomatic
 				p.Spec.EventSelectors[0].MaxRiskLevel = v1alpha1.RiskHigh
 			},
-			warnings: admission.Warnings{fmt.Sprintf(WarnSelectorAutomaticHighRisk, 0)},
+			warnings: []string{fmt.Sprintf(WarnSelectorAutomaticHighRisk, 0)},
 		},
 		{
 			name: "large logLines and suspend warn",
@@ -446,7 +439,7 @@ func TestValidate(t *testing.T) {
 				p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(5000))}
 				p.Spec.Suspend = new(true)
 			},
-			warnings: admission.Warnings{fmt.Sprintf(WarnLargeLogLines, largeLogLines), WarnSuspended},
+			warnings: []string{fmt.Sprintf(WarnLargeLogLines, largeLogLines), WarnSuspended},
 		},
 		{
 			name: "large logLines without logs does not warn",
@@ -470,7 +463,7 @@ func TestValidate(t *testing.T) {
 				field.Forbidden(specPath.Child("namespaceSelector"),
 					fmt.Sprintf(MsgNamespaceSelectorForbidden, []string{"dot-ai", "platform"}, "team-a")),
 			},
-			warnings: admission.Warnings{fmt.Sprintf(WarnSelectorTypeOnly, 1, "Bad")},
+			warnings: []string{fmt.Sprintf(WarnSelectorTypeOnly, 1, "Bad")},
 		},
 	}
 	for _, tc := range tests {
@@ -555,95 +548,6 @@ func TestValidateUpdate(t *testing.T) {
 func TestValidateNil(t *testing.T) {
 	errs, _ := Validate(testSettings(), nil, nil)
 	require.Len(t, errs, 1)
-}
-
-// customDefaults differ from every built-in default, to prove Default reads
-// Settings and not constants.
-func customDefaults() *config.Settings {
-	s := testSettings()
-	s.Defaults = CustomPolicyDefaults()
-	return s
-}
-
-func TestDefault(t *testing.T) {
-	s := customDefaults()
-	fullyDefaulted := v1alpha1.RemediationPolicySpec{
-		EventSelectors:      []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}},
-		Mode:                v1alpha1.ModeAutomatic,
-		ConfidenceThreshold: new(0.65),
-		MaxRiskLevel:        v1alpha1.RiskMedium,
-		McpTool:             "remediate_custom",
-		RateLimiting:        &v1alpha1.RateLimiting{EventsPerMinute: new(int32(42)), CooldownMinutes: new(int32(7))},
-		ContextGathering: &v1alpha1.ContextGathering{
-			IncludeLogs: new(false), LogLines: new(int32(250)), MaxLogBytes: new(int64(4096)),
-			IncludePreviousLogs: new(false), IncludeRelatedEvents: new(false), LookbackMinutes: new(int32(13)),
-			IncludeResourceSpec: new(false), IncludeMetrics: new(true),
-		},
-	}
-	userSet := v1alpha1.RemediationPolicySpec{
-		EventSelectors: []v1alpha1.EventSelector{{Reason: "BackOff", Mode: v1alpha1.ModeManual}, {Reason: "Failed"}},
-		McpEndpoint:    otherEndpoint, McpAuthSecretRef: &v1alpha1.SecretKeyReference{Name: "t", Key: "k"},
-		Mode: v1alpha1.ModeManual, ConfidenceThreshold: new(0.0), MaxRiskLevel: v1alpha1.RiskLow, McpTool: "mine",
-		RateLimiting: &v1alpha1.RateLimiting{EventsPerMinute: new(int32(1)), CooldownMinutes: new(int32(0))},
-		ContextGathering: &v1alpha1.ContextGathering{
-			IncludeLogs: new(true), LogLines: new(int32(1)), MaxLogBytes: new(int64(1024)),
-			IncludePreviousLogs: new(true), IncludeRelatedEvents: new(true), LookbackMinutes: new(int32(1)),
-			IncludeResourceSpec: new(true), IncludeMetrics: new(false),
-		},
-		Suspend: new(false),
-	}
-	partial := func() v1alpha1.RemediationPolicySpec {
-		sp := fullyDefaulted
-		sp.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: new(int32(3)), CooldownMinutes: new(int32(7))}
-		sp.ContextGathering = fullyDefaulted.ContextGathering.DeepCopy()
-		sp.ContextGathering.IncludeLogs = new(true)
-		return sp
-	}()
-
-	tests := []struct {
-		name string
-		in   v1alpha1.RemediationPolicySpec
-		want v1alpha1.RemediationPolicySpec
-	}{
-		{
-			name: "empty spec gets every default from settings, endpoint and secret stay empty (decision 1)",
-			in:   v1alpha1.RemediationPolicySpec{EventSelectors: []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}}},
-			want: fullyDefaulted,
-		},
-		{
-			name: "user values, including zero values, are kept; selector overrides are not defaulted",
-			in:   *userSet.DeepCopy(),
-			want: userSet,
-		},
-		{
-			name: "partly set nested structs are completed",
-			in: v1alpha1.RemediationPolicySpec{
-				EventSelectors:   []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning, Reason: "BackOff"}},
-				RateLimiting:     &v1alpha1.RateLimiting{EventsPerMinute: new(int32(3))},
-				ContextGathering: &v1alpha1.ContextGathering{IncludeLogs: new(true)},
-			},
-			want: partial,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := &v1alpha1.RemediationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a"}, Spec: tc.in}
-			Default(s, p)
-			assert.Equal(t, tc.want, p.Spec)
-			again := p.DeepCopy()
-			Default(s, again)
-			assert.Equal(t, p, again, "defaulting is idempotent")
-		})
-	}
-}
-
-func TestDefaultedPolicyIsValid(t *testing.T) {
-	for _, s := range []*config.Settings{testSettings(), customDefaults()} {
-		p := validPolicy()
-		Default(s, p)
-		errs, _ := Validate(s, nil, p)
-		assert.Empty(t, errs)
-	}
 }
 
 func TestFieldPath(t *testing.T) {

@@ -1,4 +1,4 @@
-package webhook
+package policy
 
 // Rejection messages a user can hit (besides the generic bound and enum
 // messages of apimachinery's field errors). docs/policies.md lists them all
@@ -45,5 +45,9 @@ const (
 	WarnSuspended = "spec.suspend is true: events are not delivered while the policy is suspended and are not replayed later"
 )
 
-// largeLogLines is the logLines value above which a warning is returned.
-const largeLogLines = 1000
+// Thresholds of the warnings: logLines above largeLogLines, and an automatic
+// policy's confidenceThreshold below lowConfidence.
+const (
+	largeLogLines = 1000
+	lowConfidence = 0.5
+)

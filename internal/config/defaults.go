@@ -1,0 +1,24 @@
+package config
+
+import "dot-ai.io/controller/api/v1alpha1"
+
+// Built-in policy defaults: what a bare installation fills into policies (the
+// chart's policyDefaults say the same; test/helm checks that they agree).
+// Code that needs a fallback for an unset installation default uses these,
+// never a literal.
+const (
+	DefaultMode                 = v1alpha1.ModeManual
+	DefaultConfidenceThreshold  = 0.8
+	DefaultMaxRiskLevel         = v1alpha1.RiskLow
+	DefaultMcpTool              = "remediate"
+	DefaultEventsPerMinute      = int32(10)
+	DefaultCooldownMinutes      = int32(5)
+	DefaultIncludeLogs          = true
+	DefaultLogLines             = int32(100)
+	DefaultMaxLogBytes          = int64(65536)
+	DefaultIncludePreviousLogs  = true
+	DefaultIncludeRelatedEvents = true
+	DefaultLookbackMinutes      = int32(5)
+	DefaultIncludeResourceSpec  = true
+	DefaultIncludeMetrics       = false
+)

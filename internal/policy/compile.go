@@ -1,0 +1,182 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+)
+
+// EventMatcher evaluates a compiled CEL expression against one event.
+type EventMatcher interface {
+	Matches(ctx context.Context, ev *corev1.Event) (bool, error)
+}
+
+// CompileCELFunc compiles a selector's CEL expression once per policy
+// generation.
+type CompileCELFunc func(expr string) (EventMatcher, error)
+
+// PodStatusLookup returns the cached Pod (reduced to metadata and container
+// statuses) or nil when it is not cached.
+type PodStatusLookup func(namespace, name string) *corev1.Pod
+
+// NamespaceLabels returns the labels of a namespace and whether it is known.
+type NamespaceLabels func(name string) (map[string]string, bool)
+
+type compiledSelector struct {
+	sel     v1alpha1.EventSelector
+	message *regexp.Regexp
+	cel     EventMatcher
+}
+
+// Compiled is one policy generation, compiled once: regexes, CEL programs,
+// the namespace scope and each selector's effective settings.
+type Compiled struct {
+	namespace  string
+	nsSelector labels.Selector // nil: own namespace only
+	selectors  []compiledSelector
+	effective  []Effective
+}
+
+// Compile compiles p's selectors and resolves their effective settings.
+// Errors carry field paths.
+func Compile(s *config.Settings, p *v1alpha1.RemediationPolicy, compileCEL CompileCELFunc) (*Compiled, field.ErrorList) {
+	var errs field.ErrorList
+	cp := &Compiled{namespace: p.Namespace}
+	spec := field.NewPath("spec")
+	if p.Spec.NamespaceSelector != nil {
+		if !s.IsClusterPolicyNamespace(p.Namespace) {
+			errs = append(errs, field.Forbidden(spec.Child("namespaceSelector"),
+				fmt.Sprintf("only policies in the cluster-policy namespaces %v may set namespaceSelector", clusterPolicyNamespaces(s))))
+		} else if sel, err := metav1.LabelSelectorAsSelector(p.Spec.NamespaceSelector); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("namespaceSelector"), p.Spec.NamespaceSelector, err.Error()))
+		} else {
+			cp.nsSelector = sel
+		}
+	}
+	if len(p.Spec.EventSelectors) == 0 {
+		errs = append(errs, field.Required(spec.Child("eventSelectors"), "at least one selector is needed"))
+	}
+	for i, sel := range p.Spec.EventSelectors {
+		path := spec.Child("eventSelectors").Index(i)
+		cs := compiledSelector{sel: sel}
+		if sel.Message != "" {
+			re, err := regexp.Compile(sel.Message)
+			if err != nil {
+				errs = append(errs, field.Invalid(path.Child("message"), sel.Message, err.Error()))
+			}
+			cs.message = re
+		}
+		if sel.Expression != "" {
+			if compileCEL == nil {
+				errs = append(errs, field.InternalError(path.Child("expression"), fmt.Errorf("CEL is not available in this build")))
+			} else {
+				prg, err := compileCEL(sel.Expression)
+				if err != nil {
+					errs = append(errs, field.Invalid(path.Child("expression"), sel.Expression, err.Error()))
+				}
+				cs.cel = prg
+			}
+		}
+		cp.selectors = append(cp.selectors, cs)
+		cp.effective = append(cp.effective, Resolve(p, i, s))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cp, nil
+}
+
+// InScope reports whether the policy sees events of namespace ns.
+func (cp *Compiled) InScope(ns string, nsLabels NamespaceLabels) bool {
+	if cp.nsSelector == nil {
+		return ns == cp.namespace
+	}
+	if nsLabels == nil {
+		return false
+	}
+	l, ok := nsLabels(ns)
+	if !ok {
+		return false
+	}
+	return cp.nsSelector.Matches(labels.Set(l))
+}
+
+// Match returns the index of the first selector matching ev, or -1. A CEL
+// error counts as no match for that selector.
+func (cp *Compiled) Match(ctx context.Context, ev *corev1.Event, pods PodStatusLookup, nsLabels NamespaceLabels) (int, error) {
+	if !cp.InScope(ev.Namespace, nsLabels) {
+		return -1, nil
+	}
+	var firstErr error
+	for i := range cp.selectors {
+		ok, err := cp.selectors[i].matches(ctx, ev, pods)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if ok {
+			return i, nil
+		}
+	}
+	return -1, firstErr
+}
+
+func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods PodStatusLookup) (bool, error) {
+	s := cs.sel
+	if s.Type != "" && string(s.Type) != ev.Type {
+		return false, nil
+	}
+	if s.InvolvedObjectKind != "" && s.InvolvedObjectKind != ev.InvolvedObject.Kind {
+		return false, nil
+	}
+	if s.Namespace != "" && s.Namespace != ev.Namespace {
+		return false, nil
+	}
+	if s.Reason != "" && s.Reason != ev.Reason && !containerStatusMatch(s.Reason, ev, pods) {
+		return false, nil
+	}
+	if cs.message != nil && !cs.message.MatchString(ev.Message) {
+		return false, nil
+	}
+	if cs.cel != nil {
+		return cs.cel.Matches(ctx, ev)
+	}
+	return true, nil
+}
+
+// containerStatusMatch implements decision 7: a container-status reason in a
+// selector matches a Pod's Warning event while the Pod's container status
+// (current waiting/terminated state or last termination) shows it.
+func containerStatusMatch(reason string, ev *corev1.Event, pods PodStatusLookup) bool {
+	if !v1alpha1.IsContainerStatusReason(reason) || ev.Type != corev1.EventTypeWarning || ev.InvolvedObject.Kind != "Pod" || pods == nil {
+		return false
+	}
+	pod := pods(ev.Namespace, ev.InvolvedObject.Name)
+	if pod == nil || (ev.InvolvedObject.UID != "" && pod.UID != "" && pod.UID != ev.InvolvedObject.UID) {
+		return false
+	}
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range list {
+			if w := cs.State.Waiting; w != nil && w.Reason == reason {
+				return true
+			}
+			if t := cs.State.Terminated; t != nil && t.Reason == reason {
+				return true
+			}
+			if t := cs.LastTerminationState.Terminated; t != nil && t.Reason == reason {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Effective returns the settings in force for events selector i matches.
+func (cp *Compiled) Effective(i int) Effective { return cp.effective[i] }

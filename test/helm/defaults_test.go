@@ -1,0 +1,76 @@
+package helm
+
+import (
+	"flag"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"dot-ai.io/controller/internal/config"
+)
+
+// TestPolicyDefaultsMatchConfig checks that the chart's default
+// policyDefaults are the binary's built-in ones (config.Default), field by
+// field: the rendered --default-* flags are parsed over defaults that differ
+// from config.Default's in every field, so a flag the chart leaves out or a
+// value on either side that changes fails here.
+func TestPolicyDefaultsMatchConfig(t *testing.T) {
+	r := mustRender(t, nil, renderOpts{})
+	c := managerContainer(t, deployment(t, r))
+	var args []string
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--default-") {
+			args = append(args, a)
+		}
+	}
+	want := config.Default().Defaults
+	s := config.Default()
+	s.Defaults = differentInEveryField(t, want)
+	fs := flag.NewFlagSet("chart", flag.ContinueOnError)
+	s.BindFlags(fs)
+	require.NoError(t, fs.Parse(args))
+	assert.Equal(t, want, s.Defaults)
+
+	// The values file's block has one key per field, named like it.
+	block, ok := r.rel.Chart.Values["policyDefaults"].(map[string]any)
+	require.True(t, ok, "values.yaml has no policyDefaults block")
+	var keys, fields []string
+	for k := range block {
+		keys = append(keys, k)
+	}
+	typ := reflect.TypeFor[config.PolicyDefaults]()
+	for i := range typ.NumField() {
+		name := []rune(typ.Field(i).Name)
+		name[0] = unicode.ToLower(name[0])
+		fields = append(fields, string(name))
+	}
+	slices.Sort(keys)
+	slices.Sort(fields)
+	assert.Equal(t, fields, keys)
+}
+
+// differentInEveryField returns d with every field changed.
+func differentInEveryField(t *testing.T, d config.PolicyDefaults) config.PolicyDefaults {
+	v := reflect.ValueOf(&d).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
+		case reflect.Int32, reflect.Int64:
+			f.SetInt(f.Int() + 1)
+		case reflect.Float64:
+			f.SetFloat(f.Float()/2 + 0.01)
+		case reflect.String:
+			f.SetString(f.String() + "-x")
+		default:
+			t.Fatalf("PolicyDefaults.%s: no way to change a %s", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	return d
+}
