@@ -9,7 +9,10 @@ export PATH := $(BIN):$(PATH)
 export KUBEBUILDER_ASSETS := $(BIN)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMG ?= ghcr.io/dot-ai/dot-ai-controller:$(VERSION)
+# One image name: the chart's image.repository is its only home; the Makefile,
+# the release workflow (`make -s image-repo`) and e2e-kind read it from there.
+IMAGE_REPO := $(shell awk '/^image:/ {f=1} f && /^  repository:/ {print $$2; exit}' charts/dot-ai-controller/values.yaml)
+IMG ?= $(IMAGE_REPO):$(VERSION)
 # Packages of `make test`. Only the e2e suite's own package is left out (it
 # needs a cluster and runs from `make e2e`); its harness, test/e2e/harness,
 # stays in so the unit tests of its pure parts (argument rewriting, env,
@@ -32,6 +35,10 @@ manifests: controller-gen ## Generate the CRD from api/ (config/crd and the char
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
 	$(BIN)/controller-gen object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: image-repo
+image-repo: ## Print the image repository (the chart's image.repository).
+	@echo $(IMAGE_REPO)
 
 .PHONY: fmt
 fmt: ## Run gofmt.
@@ -61,7 +68,8 @@ include $(wildcard make/*.mk)
 test: envtest-assets manifests generate vet test-go $(TEST_EXTRA) ## Run unit, envtest integration and chart tests plus chart lint (the one test command).
 
 .PHONY: test-go
-test-go: envtest-assets ## Run the Go tests (unit + envtest; -p 1 keeps one control plane at a time).
+# helm: test/helm's chart repository round trip runs bin/helm.
+test-go: envtest-assets helm ## Run the Go tests (unit + envtest; -p 1 keeps one control plane at a time).
 	go test $(GO_PKGS_UNIT) -p 1 -timeout 25m -count=1
 
 ##@ Tools (built from the Go module proxy into bin/, once per version)

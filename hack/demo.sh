@@ -75,7 +75,15 @@ kubectl apply -f examples/crashloop-deployment.yaml
 
 step "Waiting for the remediation request"
 if [[ -z ${DOT_AI_MCP_ENDPOINT:-} ]]; then
-  for _ in $(seq 120); do [[ -s $DEMO/mcp-requests.jsonl ]] && break; sleep 0.5; done
+  for _ in $(seq 240); do [[ -s $DEMO/mcp-requests.jsonl ]] && break; sleep 0.5; done
+  if [[ ! -s $DEMO/mcp-requests.jsonl ]]; then
+    echo "FAILED: no remediation request reached the stub MCP server within 120s." >&2
+    echo "  controller log: $DEMO/controller/controller.log" >&2
+    echo "  stub log:       $DEMO/mcp-stub.log" >&2
+    echo "  policy status:  kubectl get rp -n demo crashloops -o yaml" >&2
+    tail -n 20 "$DEMO/controller/controller.log" >&2 2>/dev/null || true
+    exit 1
+  fi
   echo "--- request received by the MCP server ($DEMO/mcp-requests.jsonl):"
   head -n1 "$DEMO/mcp-requests.jsonl" | python3 -m json.tool 2>/dev/null || head -n1 "$DEMO/mcp-requests.jsonl"
 else

@@ -15,9 +15,12 @@ helm-lint: helm ## helm lint --strict the chart, with its defaults and each ci/*
 	$(BIN)/helm lint --strict $(CHART)
 	for f in $(CHART)/ci/*-values.yaml; do $(BIN)/helm lint --strict $(CHART) -f $$f; done
 
-.PHONY: ct-lint
-ct-lint: helm ## Run chart-testing's ct lint on every chart (needs yamllint and git).
+.PHONY: ct
+ct: ## Build chart-testing's ct into bin/.
 	hack/build-tool.sh ct
+
+.PHONY: ct-lint
+ct-lint: helm ct ## Run chart-testing's ct lint on every chart (needs yamllint and git).
 	hack/build-tool.sh kubectl
 	@command -v yamllint >/dev/null || { echo "ct lint needs yamllint: apt-get install -y yamllint"; exit 1; }
 	mkdir -p $(ROOT)/.cache

@@ -3,7 +3,7 @@
 E2E_TIMEOUT ?= 10m
 
 .PHONY: ct-install
-ct-install: cluster-up helm ## ct install --all of charts/ against the local cluster (install, helm test, uninstall per ci/*-values.yaml).
+ct-install: cluster-up helm ct ## ct install --all of charts/ against the local cluster (install, helm test, uninstall per ci/*-values.yaml).
 	@mkdir -p $(ROOT)/.cache
 	@# The CRD is kept on uninstall (helm.sh/resource-policy: keep), so each
 	@# later ci/*-values.yaml release must adopt it: --take-ownership on install.
