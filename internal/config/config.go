@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/endpoint"
 )
 
 // PolicyDefaults are filled into a RemediationPolicy by the defaulting webhook
@@ -97,21 +97,25 @@ func (s *Settings) IsClusterPolicyNamespace(ns string) bool {
 }
 
 // IsAllowedEndpoint reports whether endpoint may receive the installation's
-// token: it is the installation's endpoint or matches the allow-list.
-func (s *Settings) IsAllowedEndpoint(endpoint string) bool {
-	if endpoint == "" || endpoint == s.MCPEndpoint {
+// token: it lies under the installation's endpoint or an allow-list entry,
+// compared as parsed URLs (decision 19 (docs/design/decisions.md#d19)).
+// Empty means the installation's endpoint. Entries that do not parse allow
+// nothing; Validate refuses them at start.
+func (s *Settings) IsAllowedEndpoint(raw string) bool {
+	if raw == "" {
 		return true
 	}
-	for _, allowed := range s.MCPAllowedEndpoints {
-		if prefix, ok := strings.CutSuffix(allowed, "*"); ok {
-			if strings.HasPrefix(endpoint, prefix) {
-				return true
-			}
-		} else if endpoint == allowed {
-			return true
+	return s.allowList().Allows(raw)
+}
+
+func (s *Settings) allowList() endpoint.AllowList {
+	list := make(endpoint.AllowList, 0, len(s.MCPAllowedEndpoints)+1)
+	for _, e := range append([]string{s.MCPEndpoint}, s.MCPAllowedEndpoints...) {
+		if r, err := endpoint.ParseRule(e); err == nil {
+			list = append(list, r)
 		}
 	}
-	return false
+	return list
 }
 
 // EffectiveEndpoint resolves a policy's mcpEndpoint: empty means the
@@ -158,7 +162,7 @@ func Default() Settings {
 func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Namespace, FlagNamespace, s.Namespace, "Namespace the controller runs in (the Helm release namespace).")
 	fs.StringVar(&s.MCPEndpoint, FlagMCPEndpoint, s.MCPEndpoint, "Default dot-ai remediate URL for policies without mcpEndpoint.")
-	fs.Func(FlagMCPAllowedEndpoints, "Comma-separated endpoints (a trailing * makes a prefix) that may receive the installation token.", func(v string) error {
+	fs.Func(FlagMCPAllowedEndpoints, "Comma-separated endpoints that may receive the installation token: scheme, host and port exact, the path a prefix on a / boundary (a trailing /* means the same prefix).", func(v string) error {
 		s.MCPAllowedEndpoints = splitList(v)
 		return nil
 	})
@@ -240,13 +244,14 @@ func (s *Settings) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, e := range append([]string{s.MCPEndpoint}, s.MCPAllowedEndpoints...) {
-		if e == "" {
-			continue
+	if s.MCPEndpoint != "" {
+		if err := CheckEndpointURL(s.MCPEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", FlagMCPEndpoint, err))
 		}
-		if err := CheckEndpointURL(strings.TrimSuffix(e, "*")); err != nil && !strings.HasSuffix(e, "*") {
-			errs = append(errs, fmt.Errorf("endpoint %q: %w", e, err))
-		}
+	}
+	// Entries are named by index: an endpoint URL may carry a credential.
+	if _, err := endpoint.ParseAllowList(s.MCPAllowedEndpoints); err != nil {
+		errs = append(errs, fmt.Errorf("--%s: %w", FlagMCPAllowedEndpoints, err))
 	}
 	if s.MCPCAFile != "" {
 		if _, err := os.Stat(s.MCPCAFile); err != nil {
@@ -257,23 +262,11 @@ func (s *Settings) Validate() error {
 }
 
 // CheckEndpointURL checks an MCP endpoint: an absolute http or https URL
-// with a host, without user info or fragment.
+// with a host, without user info, fragment, dot segments, whitespace or
+// control characters (endpoint.Parse).
 func CheckEndpointURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("not a URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("scheme must be http or https")
-	case u.Host == "" || u.Hostname() == "":
-		return errors.New("must be an absolute URL with a host")
-	case u.User != nil:
-		return errors.New("must not contain user info; use mcpAuthSecretRef for credentials")
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return errors.New("must not contain a fragment")
-	}
-	return nil
+	_, err := endpoint.Parse(raw)
+	return err
 }
 
 func splitList(v string) []string {

@@ -65,6 +65,9 @@ func TestFlagsAndEnv(t *testing.T) {
 		"confidence out of range":   {args: []string{"--default-confidence-threshold=2"}, wantErr: "ConfidenceThreshold"},
 		"endpoint with userinfo":    {args: []string{"--mcp-endpoint=http://u:p@127.0.0.1/"}, wantErr: "user info"},
 		"endpoint not http":         {args: []string{"--mcp-endpoint=ftp://127.0.0.1/"}, wantErr: "scheme"},
+		"allow-list host wildcard":  {args: []string{"--mcp-allowed-endpoints=https://*.svc/"}, wantErr: "mcp-allowed-endpoints: entry 0: may end in '/*'"},
+		"allow-list raw prefix":     {args: []string{"--mcp-allowed-endpoints=http://127.0.0.1:3456/,https://x.svc*"}, wantErr: "entry 1: may end in '/*'"},
+		"allow-list whitespace":     {args: []string{"--mcp-allowed-endpoints=http://127.0.0.1:3456/api v1"}, wantErr: "whitespace"},
 		"zero concurrency":          {args: []string{"--concurrency=0"}, wantErr: "Concurrency"},
 		"breaker cooldown under 1s": {args: []string{"--mcp-breaker-cooldown=10ms"}, wantErr: "MCPBreakerCooldown"},
 		"negative outage hold":      {args: []string{"--mcp-outage-hold=-1s"}, wantErr: "MCPOutageHold"},
@@ -87,13 +90,16 @@ func TestFlagsAndEnv(t *testing.T) {
 func TestEndpointPolicy(t *testing.T) {
 	s := Default()
 	s.MCPEndpoint = "http://127.0.0.1:3456/api/v1/tools/remediate"
-	s.MCPAllowedEndpoints = []string{"http://127.0.0.1:4000/api/v1/tools/remediate", "https://mcp.local/team-*"}
+	s.MCPAllowedEndpoints = []string{"http://127.0.0.1:4000/api/v1/tools/remediate", "https://mcp.local/team-a/*"}
 	tests := map[string]bool{
 		"": true,
 		"http://127.0.0.1:3456/api/v1/tools/remediate": true,
 		"http://127.0.0.1:4000/api/v1/tools/remediate": true,
 		"https://mcp.local/team-a/api":                 true,
 		"https://mcp.local/other":                      false,
+		"https://mcp.local/team-ab/api":                false, // prefix on a '/' boundary only
+		"https://mcp.local.evil.io/team-a/api":         false,
+		"http://127.0.0.1:3456@evil.io/":               false,
 		"http://127.0.0.1:3457/api/v1/tools/remediate": false,
 	}
 	for endpoint, want := range tests {

@@ -17,9 +17,10 @@ import (
 var (
 	ErrEmpty       = errors.New("must not be empty")
 	ErrControl     = errors.New("must not contain whitespace or control characters")
-	ErrNotAbsolute = errors.New("must be an absolute http or https URL with a host")
-	ErrUserinfo    = errors.New("must not contain user information (user@host)")
-	ErrFragment    = errors.New("must not contain a fragment (#...)")
+	ErrScheme      = errors.New("scheme must be http or https")
+	ErrNotAbsolute = errors.New("must be an absolute URL with a host")
+	ErrUserinfo    = errors.New("must not contain user info; use mcpAuthSecretRef for credentials")
+	ErrFragment    = errors.New("must not contain a fragment")
 	ErrDotSegment  = errors.New("must not contain '.' or '..' path segments")
 	ErrWildcard    = errors.New("may end in '/*' (a path prefix) but must not use '*' anywhere else: host wildcards are not allowed")
 )
@@ -44,8 +45,10 @@ func Parse(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, ErrNotAbsolute
 	}
-	scheme := strings.ToLower(u.Scheme)
-	if (scheme != "http" && scheme != "https") || u.Opaque != "" || u.Hostname() == "" {
+	if scheme := strings.ToLower(u.Scheme); scheme != "http" && scheme != "https" {
+		return nil, ErrScheme
+	}
+	if u.Opaque != "" || u.Hostname() == "" {
 		return nil, ErrNotAbsolute
 	}
 	if u.User != nil || strings.Contains(u.Host, "@") {

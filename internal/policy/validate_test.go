@@ -358,6 +358,23 @@ func TestValidate(t *testing.T) {
 				"must not contain user info; use mcpAuthSecretRef for credentials")},
 		},
 		{
+			name:   "endpoint with whitespace",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http://127.0.0.1:3456/api v1" },
+			errs: field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "http://127.0.0.1:3456/api v1",
+				"must not contain whitespace or control characters")},
+		},
+		{
+			name:   "endpoint with dot segments",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http://127.0.0.1:3456/x/../admin" },
+			errs: field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "http://127.0.0.1:3456/x/../admin",
+				"must not contain '.' or '..' path segments")},
+		},
+		{
+			name:   "endpoint on another port of the allowed host",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http://127.0.0.1:34567/x" },
+			errs:   field.ErrorList{field.Forbidden(specPath.Child("mcpEndpoint"), MsgEndpointNotAllowed)},
+		},
+		{
 			name:   "endpoint with fragment",
 			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = "http://127.0.0.1:3456/x#y" },
 			errs:   field.ErrorList{field.Invalid(specPath.Child("mcpEndpoint"), "http://127.0.0.1:3456/x#y", "must not contain a fragment")},

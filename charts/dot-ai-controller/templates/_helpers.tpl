@@ -108,6 +108,11 @@ app.kubernetes.io/part-of: dot-ai
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true, or every replica would deliver every event" }}
 {{- end }}
+{{- range $i, $e := .Values.mcp.allowedEndpoints }}
+{{- if contains "*" (trimSuffix "/*" $e) }}
+{{- fail (printf "mcp.allowedEndpoints[%d]: host wildcards and '*' inside an entry are not allowed; write scheme://host[:port][/path], optionally ending in /* (a path prefix)" $i) }}
+{{- end }}
+{{- end }}
 {{- $drain := .Values.drainTimeout | toString }}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int (include "dot-ai-controller.seconds" .Values.gracefulShutdownTimeout)) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed gracefulShutdownTimeout (%s)" .Values.terminationGracePeriodSeconds .Values.gracefulShutdownTimeout) }}

@@ -118,7 +118,7 @@ func TestDeliverTokenSafety(t *testing.T) {
 			wantMessage: "spec.mcpAuthSecretRef: required",
 		},
 		"allow-listed endpoint gets the installation token": {
-			allowed:    []string{"http://127.0.0.1:*"},
+			allowed:    []string{other.BaseURL() + "/*"},
 			mutate:     func(p *v1alpha1.RemediationPolicy) { p.Spec.McpEndpoint = other.URL() },
 			wantResult: v1alpha1.OutcomeDeliveryFailed, // other wants team-token
 			wantReason: v1alpha1.ReasonMCPUnauthorized,
