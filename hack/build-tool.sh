@@ -15,6 +15,8 @@ HELM_VERSION=${HELM_VERSION:-v3.22.0}
 CT_VERSION=${CT_VERSION:-v3.14.0}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 HELM_DOCS_VERSION=${HELM_DOCS_VERSION:-v1.14.2}
+# Kept equal to the require in hack/tools/golangci-lint/go.mod.
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 
 k8s_minor=${K8S_VERSION#v1.}; k8s_minor=${k8s_minor%%.*}
 k8s_ldflags="-s -w"
@@ -31,6 +33,7 @@ case $name in
   ct) version=$CT_VERSION ;;
   kwok) version=$KWOK_VERSION ;;
   helm-docs) version=$HELM_DOCS_VERSION ;;
+  golangci-lint) version=$GOLANGCI_LINT_VERSION ;;
   *) echo "unknown tool: $name" >&2; exit 2 ;;
 esac
 
@@ -60,6 +63,9 @@ case $name in
     GOBIN=$BIN/.gobin go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version $helm_k8s" "helm.sh/helm/v3/cmd/helm@$version" && mv "$BIN/.gobin/helm" "$tmp" ;;
   kwok)
     GOBIN=$BIN/.gobin go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version" && mv "$BIN/.gobin/kwok" "$tmp" ;;
+  golangci-lint)
+    # golangci-lint plus the logcheck and kube-api-linter module plugins.
+    (cd hack/tools/golangci-lint && go build -trimpath -ldflags "-s -w -X main.version=${version#v}" -o "$tmp" .) ;;
   helm-docs)
     GOBIN=$BIN/.gobin go install -ldflags "-s -w" "github.com/norwoodj/helm-docs/cmd/helm-docs@$version" && mv "$BIN/.gobin/helm-docs" "$tmp" ;;
 esac

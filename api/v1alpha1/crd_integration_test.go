@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/testenv"
@@ -33,7 +34,7 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 		p.Spec.EventSelectors[0].Expression = `event.count > 3`
 		p.Spec.McpEndpoint = "http://127.0.0.1:3456/api/v1/tools/remediate"
 		p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "dot-ai", Key: "token"}
-		p.Spec.ConfidenceThreshold = ptr.To(0.85)
+		p.Spec.ConfidenceThreshold = new(0.85)
 		p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: ptr.To[int32](50), LookbackMinutes: ptr.To[int32](10)}
 		require.NoError(t, c.Create(ctx, p))
 		got := &v1alpha1.RemediationPolicy{}
@@ -82,7 +83,7 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 			p.Spec.MaxRiskLevel = "extreme"
 		}, "spec.maxRiskLevel"},
 		"confidence above 1": {func(p *v1alpha1.RemediationPolicy) {
-			p.Spec.ConfidenceThreshold = ptr.To(1.5)
+			p.Spec.ConfidenceThreshold = new(1.5)
 		}, "spec.confidenceThreshold"},
 		"eventsPerMinute 0": {func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](0)}
@@ -165,14 +166,18 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 	})
 
 	t.Run("kubectl explain shows field docs", func(t *testing.T) {
-		stdout, stderr, err := env.ControlPlane.KubeCtl().Run("explain", "remediationpolicy.spec.eventSelectors")
+		admin, err := env.ControlPlane.AddUser(envtest.User{Name: "explain", Groups: []string{"system:masters"}}, nil)
+		require.NoError(t, err)
+		kubectl, err := admin.Kubectl()
+		require.NoError(t, err)
+		stdout, stderr, err := kubectl.Run("explain", "remediationpolicy.spec.eventSelectors")
 		errOut, _ := io.ReadAll(stderr)
 		require.NoError(t, err, string(errOut))
 		out, _ := io.ReadAll(stdout)
 		for _, want := range []string{"eventSelectors select the events this policy acts on", "reason", "expression", "CEL expression", "involvedObjectKind"} {
 			assert.Contains(t, string(out), want)
 		}
-		stdout, _, err = env.ControlPlane.KubeCtl().Run("get", "rp", "-n", "default", "status")
+		stdout, _, err = kubectl.Run("get", "rp", "-n", "default", "status")
 		require.NoError(t, err, "short name rp")
 		out, _ = io.ReadAll(stdout)
 		assert.Contains(t, string(out), "READY")

@@ -12,6 +12,7 @@ import (
 // +kubebuilder:validation:Enum=Normal;Warning
 type EventType string
 
+// The event types a selector can match.
 const (
 	EventTypeNormal  EventType = "Normal"
 	EventTypeWarning EventType = "Warning"
@@ -22,6 +23,7 @@ const (
 // +kubebuilder:validation:Enum=manual;automatic
 type RemediationMode string
 
+// The remediation modes.
 const (
 	ModeManual    RemediationMode = "manual"
 	ModeAutomatic RemediationMode = "automatic"
@@ -32,6 +34,7 @@ const (
 // +kubebuilder:validation:Enum=low;medium;high
 type RiskLevel string
 
+// The risk levels, lowest first.
 const (
 	RiskLow    RiskLevel = "low"
 	RiskMedium RiskLevel = "medium"
@@ -148,13 +151,13 @@ type SecretKeyReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 
 	// key is the key in the Secret's data that holds the token.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Key string `json:"key"`
+	Key string `json:"key,omitempty"`
 }
 
 // RateLimiting bounds how often a policy calls dot-ai.
@@ -183,7 +186,7 @@ type RemediationPolicySpec struct {
 	// +required
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	EventSelectors []EventSelector `json:"eventSelectors"`
+	EventSelectors []EventSelector `json:"eventSelectors,omitempty"`
 
 	// namespaceSelector widens the policy to events of every namespace whose
 	// labels match. Only policies in the installation's cluster-policy
@@ -245,16 +248,16 @@ type RemediationPolicySpec struct {
 type OutcomeResult string
 
 const (
-	// OutcomeAnalysisCompleted: dot-ai analysed the issue and executed nothing
-	// (manual mode, or automatic mode below its thresholds).
+	// OutcomeAnalysisCompleted means dot-ai analysed the issue and executed
+	// nothing (manual mode, or automatic mode below its thresholds).
 	OutcomeAnalysisCompleted OutcomeResult = "AnalysisCompleted"
-	// OutcomeRemediationSucceeded: automatic mode executed a remediation that
-	// succeeded.
+	// OutcomeRemediationSucceeded means automatic mode executed a remediation
+	// that succeeded.
 	OutcomeRemediationSucceeded OutcomeResult = "RemediationSucceeded"
-	// OutcomeRemediationFailed: dot-ai executed a remediation that failed or
-	// only partly resolved the issue.
+	// OutcomeRemediationFailed means dot-ai executed a remediation that failed
+	// or only partly resolved the issue.
 	OutcomeRemediationFailed OutcomeResult = "RemediationFailed"
-	// OutcomeDeliveryFailed: the call to dot-ai failed after retries.
+	// OutcomeDeliveryFailed means the call to dot-ai failed after retries.
 	OutcomeDeliveryFailed OutcomeResult = "DeliveryFailed"
 )
 
@@ -281,7 +284,7 @@ type RemediationOutcome struct {
 
 	// result is how the delivery ended.
 	// +required
-	Result OutcomeResult `json:"result"`
+	Result OutcomeResult `json:"result,omitempty"`
 
 	// mcpStatus is the status dot-ai reported (data.result.status), or the
 	// error code of a failed call.
@@ -315,11 +318,6 @@ const MaxRecentOutcomes = 10
 // successfulRemediations, failedRemediations, rateLimitedEvents,
 // cooledDownEvents, droppedEvents and skippedEvents.
 type RemediationPolicyStatus struct {
-	// observedGeneration is the policy generation the controller acts on.
-	// +optional
-	// +kubebuilder:validation:Minimum=1
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
 	// conditions describe the policy's state. Ready is True when the policy
 	// is valid and its events are being delivered.
 	// +optional
@@ -327,6 +325,11 @@ type RemediationPolicyStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the policy generation the controller acts on.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// effectiveMcpEndpoint is the endpoint events are delivered to, after
 	// resolving an empty mcpEndpoint to the installation's default.
@@ -424,7 +427,7 @@ type RemediationPolicy struct {
 
 	// spec selects events and configures remediation.
 	// +required
-	Spec RemediationPolicySpec `json:"spec"`
+	Spec RemediationPolicySpec `json:"spec,omitzero"`
 
 	// status is the observed state of the policy.
 	// +optional
@@ -438,8 +441,4 @@ type RemediationPolicyList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []RemediationPolicy `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&RemediationPolicy{}, &RemediationPolicyList{})
 }

@@ -137,8 +137,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	}
 	// The watcher drains for --drain-timeout, then needs up to
 	// shutdownWriteBudget for its last checkpoint and status writes.
-	if min := o.settings.DrainTimeout + shutdownWriteBudget; o.gracefulShutdown < min {
-		return nil, fmt.Errorf("--graceful-shutdown-timeout (%s) must be at least --drain-timeout + %s (%s)", o.gracefulShutdown, shutdownWriteBudget, min)
+	if least := o.settings.DrainTimeout + shutdownWriteBudget; o.gracefulShutdown < least {
+		return nil, fmt.Errorf("--graceful-shutdown-timeout (%s) must be at least --drain-timeout + %s (%s)", o.gracefulShutdown, shutdownWriteBudget, least)
 	}
 	return o, nil
 }

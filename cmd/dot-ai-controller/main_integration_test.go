@@ -45,13 +45,13 @@ func TestBinaryAgainstRealAPIServer(t *testing.T) {
 	// Readiness means the webhook server serves TLS 1.2+ from the cert dir.
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", webhookPort), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}) //nolint:gosec // probing that old TLS is refused
 	if err == nil {
-		conn.Close()
+		assert.NoError(t, conn.Close())
 	}
 	require.Error(t, err, "TLS 1.1 must be refused")
 	conn, err = tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", webhookPort), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // self-signed test cert
 	require.NoError(t, err)
 	assert.Equal(t, "http/1.1", conn.ConnectionState().NegotiatedProtocol, "HTTP/2 is off by default")
-	conn.Close()
+	require.NoError(t, conn.Close())
 
 	// Leader election holds a Lease in the controller's namespace.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {

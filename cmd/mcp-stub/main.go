@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,8 +22,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcp-stub:", err)
 		os.Exit(1)
 	}
@@ -46,7 +48,9 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if err := srv.Start(*listen); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "mcp-stub listening on %s\n", srv.URL())
+	if _, err := fmt.Fprintf(out, "mcp-stub listening on %s\n", srv.URL()); err != nil {
+		return errors.Join(err, srv.Close())
+	}
 	<-ctx.Done()
 	return srv.Close()
 }

@@ -166,23 +166,23 @@ type Response struct {
 type ErrorKind string
 
 const (
-	// KindUnauthorized: HTTP 401 or 403.
+	// KindUnauthorized means HTTP 401 or 403.
 	KindUnauthorized ErrorKind = "Unauthorized"
-	// KindUnreachable: connection errors, timeouts and 502/503/504, after
+	// KindUnreachable means connection errors, timeouts and 502/503/504, after
 	// the retries that were allowed.
 	KindUnreachable ErrorKind = "Unreachable"
-	// KindRejected: the server answered with an error envelope or another
+	// KindRejected means the server answered with an error envelope or another
 	// error status (400, 404, 500, ...). Not retried.
 	KindRejected ErrorKind = "Rejected"
-	// KindMalformed: the response was not a valid envelope (non-JSON, too
+	// KindMalformed means the response was not a valid envelope (non-JSON, too
 	// large, no result).
 	KindMalformed ErrorKind = "Malformed"
-	// KindBreakerOpen: the endpoint's circuit breaker is open; nothing was
+	// KindBreakerOpen means the endpoint's circuit breaker is open; nothing was
 	// sent. RetryAfter says when to try again.
 	KindBreakerOpen ErrorKind = "BreakerOpen"
-	// KindInvalid: the call could not be built (bad URL).
+	// KindInvalid means the call could not be built (bad URL).
 	KindInvalid ErrorKind = "Invalid"
-	// KindCanceled: the caller's context ended.
+	// KindCanceled means the caller's context ended.
 	KindCanceled ErrorKind = "Canceled"
 )
 

@@ -98,7 +98,7 @@ func (r *rendered) fullText() string {
 		b.WriteString(h.Manifest)
 	}
 	b.WriteString("\n---\n# NOTES.txt\n")
-	for _, l := range strings.Split(r.rel.Info.Notes, "\n") {
+	for l := range strings.SplitSeq(r.rel.Info.Notes, "\n") {
 		b.WriteString(strings.TrimRight("# "+l, " ") + "\n")
 	}
 	return b.String()
@@ -107,7 +107,7 @@ func (r *rendered) fullText() string {
 func splitObjects(t testing.TB, manifest string) []*unstructured.Unstructured {
 	t.Helper()
 	var out []*unstructured.Unstructured
-	for _, doc := range strings.Split(manifest, "\n---") {
+	for doc := range strings.SplitSeq(manifest, "\n---") {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
 		}
@@ -123,7 +123,7 @@ func splitObjects(t testing.TB, manifest string) []*unstructured.Unstructured {
 
 func stripComments(doc string) string {
 	var b strings.Builder
-	for _, l := range strings.Split(doc, "\n") {
+	for l := range strings.SplitSeq(doc, "\n") {
 		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
 			b.WriteString(l + "\n")
 		}

@@ -44,15 +44,15 @@ func TestSecurityContext(t *testing.T) {
 	d := deployment(t, r)
 	pod := d.Spec.Template.Spec.SecurityContext
 	require.NotNil(t, pod)
-	assert.Equal(t, ptr.To(true), pod.RunAsNonRoot)
-	assert.Equal(t, ptr.To(int64(65532)), pod.RunAsUser)
+	assert.Equal(t, new(true), pod.RunAsNonRoot)
+	assert.Equal(t, new(int64(65532)), pod.RunAsUser)
 	require.NotNil(t, pod.SeccompProfile)
 	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, pod.SeccompProfile.Type)
 
 	c := managerContainer(t, d).SecurityContext
 	require.NotNil(t, c)
-	assert.Equal(t, ptr.To(false), c.AllowPrivilegeEscalation)
-	assert.Equal(t, ptr.To(true), c.ReadOnlyRootFilesystem)
+	assert.Equal(t, new(false), c.AllowPrivilegeEscalation)
+	assert.Equal(t, new(true), c.ReadOnlyRootFilesystem)
 	require.NotNil(t, c.Capabilities)
 	assert.Equal(t, []corev1.Capability{"ALL"}, c.Capabilities.Drop)
 	assert.Empty(t, c.Capabilities.Add)
@@ -60,8 +60,8 @@ func TestSecurityContext(t *testing.T) {
 
 	// The helm test Pod is restricted too.
 	testPod := into[corev1.Pod](t, r.find(t, "Pod", fullname+"-test"))
-	assert.Equal(t, ptr.To(true), testPod.Spec.SecurityContext.RunAsNonRoot)
-	assert.Equal(t, ptr.To(true), testPod.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem)
+	assert.Equal(t, new(true), testPod.Spec.SecurityContext.RunAsNonRoot)
+	assert.Equal(t, new(true), testPod.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem)
 }
 
 func TestDeploymentWiring(t *testing.T) {
@@ -88,18 +88,19 @@ func TestDeploymentWiring(t *testing.T) {
 	assert.Equal(t, "/tmp/k8s-webhook-server/serving-certs", args["--webhook-cert-dir"])
 	var mounted bool
 	for _, m := range c.VolumeMounts {
-		if m.MountPath == args["--webhook-cert-dir"] {
-			mounted = true
-			var secret string
-			for _, v := range spec.Volumes {
-				if v.Name == m.Name && v.Secret != nil {
-					secret = v.Secret.SecretName
-				}
-			}
-			cert := r.find(t, "Certificate", fullname+"-serving-cert")
-			want, _, _ := unstructuredString(cert.Object, "spec", "secretName")
-			assert.Equal(t, want, secret)
+		if m.MountPath != args["--webhook-cert-dir"] {
+			continue
 		}
+		mounted = true
+		var secret string
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				secret = v.Secret.SecretName
+			}
+		}
+		cert := r.find(t, "Certificate", fullname+"-serving-cert")
+		want, _, _ := unstructuredString(cert.Object, "spec", "secretName")
+		assert.Equal(t, want, secret)
 	}
 	assert.True(t, mounted, "webhook cert dir is not mounted")
 
@@ -119,7 +120,7 @@ func TestDeploymentWiring(t *testing.T) {
 	// Shutdown ordering: drain < graceful shutdown < termination grace.
 	assert.Equal(t, "30s", args["--drain-timeout"])
 	assert.Equal(t, "45s", args["--graceful-shutdown-timeout"])
-	assert.Equal(t, ptr.To(int64(60)), spec.TerminationGracePeriodSeconds)
+	assert.Equal(t, new(int64(60)), spec.TerminationGracePeriodSeconds)
 	assert.Equal(t, "ghcr.io/dot-ai/dot-ai-controller:"+r.rel.Chart.Metadata.AppVersion, c.Image)
 }
 
@@ -170,7 +171,7 @@ func TestValuesReachArgs(t *testing.T) {
 		"--kube-api-qps":                   "100",
 	}
 	assert.Equal(t, want, args)
-	assert.Equal(t, ptr.To(int64(120)), d.Spec.Template.Spec.TerminationGracePeriodSeconds)
+	assert.Equal(t, new(int64(120)), d.Spec.Template.Spec.TerminationGracePeriodSeconds)
 	assert.Equal(t, "registry.example.test/dot-ai-controller@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", c.Image)
 
 	// The token Secret holds the token and is what the token volume mounts.
@@ -254,14 +255,14 @@ func TestWebhookConfigurations(t *testing.T) {
 					Resources: []string{"remediationpolicies"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope),
 				},
 			}}
-			check := func(kind string, ann map[string]string, name string, cc admissionregistrationv1.WebhookClientConfig, rules []admissionregistrationv1.RuleWithOperations,
+			check := func(kind string, ann map[string]string, _ string, cc admissionregistrationv1.WebhookClientConfig, rules []admissionregistrationv1.RuleWithOperations,
 				fp *admissionregistrationv1.FailurePolicyType, se *admissionregistrationv1.SideEffectClass, timeout *int32, versions []string,
 				nsSel, objSel any, path string) {
 				assert.Equal(t, inject, ann["cert-manager.io/inject-ca-from"], kind)
 				assert.Equal(t, wantRules, rules, kind)
-				assert.Equal(t, ptr.To(admissionregistrationv1.FailurePolicyType(policy)), fp, kind)
+				assert.Equal(t, new(admissionregistrationv1.FailurePolicyType(policy)), fp, kind)
 				assert.Equal(t, ptr.To(admissionregistrationv1.SideEffectClassNone), se, kind)
-				assert.Equal(t, ptr.To(int32(10)), timeout, kind)
+				assert.Equal(t, new(int32(10)), timeout, kind)
 				assert.Equal(t, []string{"v1"}, versions, kind)
 				// Decision 3 (docs/design/decisions.md#d3): no namespace exclusion, the release namespace included.
 				assert.Nil(t, nsSel, kind)
@@ -269,7 +270,7 @@ func TestWebhookConfigurations(t *testing.T) {
 				require.NotNil(t, cc.Service, kind)
 				assert.Equal(t, fullname+"-webhook", cc.Service.Name)
 				assert.Equal(t, "dot-ai", cc.Service.Namespace)
-				assert.Equal(t, ptr.To(path), cc.Service.Path)
+				assert.Equal(t, new(path), cc.Service.Path)
 				assert.Empty(t, cc.CABundle, "cert-manager injects the CA")
 			}
 			m := into[admissionregistrationv1.MutatingWebhookConfiguration](t, r.find(t, "MutatingWebhookConfiguration", fullname))
