@@ -43,7 +43,7 @@ func crdSchema(t *testing.T) map[string]any {
 func schemaAt(t *testing.T, root map[string]any, path string) map[string]any {
 	t.Helper()
 	node := root
-	for _, part := range strings.Split(path, ".") {
+	for part := range strings.SplitSeq(path, ".") {
 		name, items := strings.CutSuffix(part, "[]")
 		props, _ := node["properties"].(map[string]any)
 		next, ok := props[name].(map[string]any)

@@ -57,7 +57,7 @@ func Parse(raw string) (*url.URL, error) {
 	if p := u.Port(); p != "" && !validPort(p) {
 		return nil, ErrNotAbsolute
 	}
-	for _, seg := range strings.Split(u.Path, "/") {
+	for seg := range strings.SplitSeq(u.Path, "/") {
 		if seg == "." || seg == ".." {
 			return nil, ErrDotSegment
 		}
@@ -114,7 +114,7 @@ func ParseRule(entry string) (Rule, error) {
 
 // Allows reports whether u (already checked by Parse) lies under the rule.
 func (r Rule) Allows(u *url.URL) bool {
-	if strings.ToLower(u.Scheme) != r.scheme || canonicalHost(u) != r.host || canonicalPort(u) != r.port {
+	if !strings.EqualFold(u.Scheme, r.scheme) || canonicalHost(u) != r.host || canonicalPort(u) != r.port {
 		return false
 	}
 	if r.path == "/" {

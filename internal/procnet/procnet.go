@@ -61,7 +61,7 @@ func ProcessSockets(pid int) ([]Socket, error) {
 			return nil, err
 		}
 		socks, err := ParseTable(f, table)
-		f.Close()
+		_ = f.Close() // read-only: a close error loses nothing
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}

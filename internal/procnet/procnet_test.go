@@ -94,7 +94,7 @@ func TestParseTableRejectsABadAddress(t *testing.T) {
 func TestProcessSocketsFindsOwnListener(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
 	port := l.Addr().(*net.TCPAddr).Port
 	socks, err := ProcessSockets(os.Getpid())
 	require.NoError(t, err)

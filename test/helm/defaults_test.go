@@ -44,8 +44,8 @@ func TestPolicyDefaultsMatchConfig(t *testing.T) {
 		keys = append(keys, k)
 	}
 	typ := reflect.TypeFor[config.PolicyDefaults]()
-	for i := range typ.NumField() {
-		name := []rune(typ.Field(i).Name)
+	for f := range typ.Fields() {
+		name := []rune(f.Name)
 		name[0] = unicode.ToLower(name[0])
 		fields = append(fields, string(name))
 	}
