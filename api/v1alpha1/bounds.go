@@ -10,6 +10,13 @@ const (
 	MinEventSelectors = 1
 	MaxEventSelectors = 32
 
+	// namespaceSelector is a metav1.LabelSelector (so policies port); its
+	// sizes are bounded by CEL rules on the field, since markers cannot reach
+	// into an imported type.
+	MaxNamespaceSelectorLabels      = 32
+	MaxNamespaceSelectorExpressions = 16
+	MaxNamespaceSelectorValues      = 64
+
 	MaxSelectorReasonLength    = 128
 	MaxSelectorKindLength      = 63
 	MaxSelectorNamespaceLength = 63

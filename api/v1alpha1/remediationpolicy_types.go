@@ -191,7 +191,11 @@ type RemediationPolicySpec struct {
 	// namespaceSelector widens the policy to events of every namespace whose
 	// labels match. Only policies in the installation's cluster-policy
 	// namespaces may set it; without it a policy sees only its own namespace.
+	// At most 32 matchLabels, 16 matchExpressions and 64 values per expression.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || size(self.matchLabels) <= 32",message="matchLabels may hold at most 32 labels"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || size(self.matchExpressions) <= 16",message="matchExpressions may hold at most 16 expressions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !has(e.values) || size(e.values) <= 64)",message="each matchExpressions entry may hold at most 64 values"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// contextGathering says what is collected about an event.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -174,7 +175,25 @@ func validateNamespaceSelector(s *config.Settings, p *v1alpha1.RemediationPolicy
 	if !s.IsClusterPolicyNamespace(p.Namespace) {
 		return field.ErrorList{field.Forbidden(path, fmt.Sprintf(MsgNamespaceSelectorForbidden, clusterPolicyNamespaces(s), p.Namespace))}
 	}
-	return metav1validation.ValidateLabelSelector(p.Spec.NamespaceSelector, metav1validation.LabelSelectorValidationOptions{}, path)
+	errs := metav1validation.ValidateLabelSelector(p.Spec.NamespaceSelector, metav1validation.LabelSelectorValidationOptions{}, path)
+	return append(errs, validateSelectorSizes(p.Spec.NamespaceSelector, path)...)
+}
+
+// validateSelectorSizes mirrors the CEL size rules on the CRD field.
+func validateSelectorSizes(sel *metav1.LabelSelector, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if n := len(sel.MatchLabels); n > v1alpha1.MaxNamespaceSelectorLabels {
+		errs = append(errs, field.TooMany(path.Child("matchLabels"), n, v1alpha1.MaxNamespaceSelectorLabels))
+	}
+	if n := len(sel.MatchExpressions); n > v1alpha1.MaxNamespaceSelectorExpressions {
+		errs = append(errs, field.TooMany(path.Child("matchExpressions"), n, v1alpha1.MaxNamespaceSelectorExpressions))
+	}
+	for i, e := range sel.MatchExpressions {
+		if n := len(e.Values); n > v1alpha1.MaxNamespaceSelectorValues {
+			errs = append(errs, field.TooMany(path.Child("matchExpressions").Index(i).Child("values"), n, v1alpha1.MaxNamespaceSelectorValues))
+		}
+	}
+	return errs
 }
 
 func clusterPolicyNamespaces(s *config.Settings) []string {

@@ -423,6 +423,30 @@ func TestValidate(t *testing.T) {
 				fmt.Sprintf(MsgNamespaceSelectorForbidden, []string{"dot-ai", "platform"}, "team-a"))},
 		},
 		{
+			name: "namespaceSelector over its size bounds",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Namespace = "dot-ai"
+				sel := &metav1.LabelSelector{MatchLabels: map[string]string{}}
+				for i := range v1alpha1.MaxNamespaceSelectorLabels + 1 {
+					sel.MatchLabels[fmt.Sprintf("l%d", i)] = "x"
+				}
+				many := metav1.LabelSelectorRequirement{Key: "tier", Operator: metav1.LabelSelectorOpIn}
+				for i := range v1alpha1.MaxNamespaceSelectorValues + 1 {
+					many.Values = append(many.Values, fmt.Sprintf("v%d", i))
+				}
+				sel.MatchExpressions = append(sel.MatchExpressions, many)
+				for i := range v1alpha1.MaxNamespaceSelectorExpressions {
+					sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists})
+				}
+				p.Spec.NamespaceSelector = sel
+			},
+			errs: field.ErrorList{
+				field.TooMany(specPath.Child("namespaceSelector", "matchLabels"), v1alpha1.MaxNamespaceSelectorLabels+1, v1alpha1.MaxNamespaceSelectorLabels),
+				field.TooMany(specPath.Child("namespaceSelector", "matchExpressions"), v1alpha1.MaxNamespaceSelectorExpressions+1, v1alpha1.MaxNamespaceSelectorExpressions),
+				field.TooMany(specPath.Child("namespaceSelector", "matchExpressions").Index(0).Child("values"), v1alpha1.MaxNamespaceSelectorValues+1, v1alpha1.MaxNamespaceSelectorValues),
+			},
+		},
+		{
 			name: "namespaceSelector invalid in a cluster-policy namespace",
 			mutate: func(p *v1alpha1.RemediationPolicy) {
 				p.Namespace = "dot-ai"
