@@ -14,29 +14,13 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy/policytest"
 )
 
 func testSettings() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
 	return &s
-}
-
-func unitPolicy(ns string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
-	return &v1alpha1.RemediationPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", UID: "puid"},
-		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: sels},
-	}
-}
-
-func event(ns, typ, reason, kind, name, msg string) *corev1.Event {
-	return &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name + ".1", UID: types.UID("uid-" + name)},
-		Type:           typ,
-		Reason:         reason,
-		Message:        msg,
-		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: ns},
-	}
 }
 
 func TestCooldownObject(t *testing.T) {
@@ -167,7 +151,7 @@ func TestDedupCheckpoint(t *testing.T) {
 }
 
 func TestOccurrence(t *testing.T) {
-	ev := event("a", "Warning", "BackOff", "Pod", "p", "")
+	ev := policytest.Event("a", "Warning", "BackOff", "Pod", "p", "")
 	assert.Equal(t, int32(1), occurrenceCount(ev))
 	ev.Count = 4
 	assert.Equal(t, int32(4), occurrenceCount(ev))
@@ -199,7 +183,7 @@ func TestReadyCondition(t *testing.T) {
 }
 
 func TestTransform(t *testing.T) {
-	ev := event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
+	ev := policytest.Event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
 	ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x"}}
 	out, err := transform(ev)
 	require.NoError(t, err)

@@ -22,7 +22,6 @@ import (
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/mcp/mcptest"
-	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/testenv"
 )
 
@@ -65,8 +64,7 @@ func request(s *config.Settings, mode v1alpha1.RemediationMode, mutate func(p *v
 	if mutate != nil {
 		mutate(req.Policy)
 	}
-	req.Effective = policy.Resolve(req.Policy, req.SelectorIndex, s)
-	req.Effective.Mode = mode
+	req.Effective = effective(req.Policy, s, mode)
 	return req
 }
 
@@ -411,10 +409,7 @@ func TestEffectiveThreshold(t *testing.T) {
 	sent := func() float64 {
 		return *BuildRequest(req, &enricher.Context{}).ConfidenceThreshold
 	}
-	resolve := func() {
-		req.Effective = policy.Resolve(req.Policy, req.SelectorIndex, &s)
-		req.Effective.Mode = v1alpha1.ModeAutomatic
-	}
+	resolve := func() { req.Effective = effective(req.Policy, &s, v1alpha1.ModeAutomatic) }
 	req.Effective.ConfidenceThreshold = 0.7
 	assert.Equal(t, 0.7, sent(), "the watcher's effective value wins")
 	s.Defaults.ConfidenceThreshold = 0

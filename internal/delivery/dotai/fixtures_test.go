@@ -128,10 +128,18 @@ func deployment(name string, containers []corev1.Container) (*appsv1.Deployment,
 // selector, with p's mode and the chart's defaults otherwise.
 func occurrence(p *v1alpha1.RemediationPolicy, e *corev1.Event, mode v1alpha1.RemediationMode) delivery.Request {
 	s := config.Default()
-	eff := policy.Resolve(p, 0, &s)
-	eff.Mode, eff.ConfidenceThreshold, eff.MaxRiskLevel = mode, config.DefaultConfidenceThreshold, v1alpha1.RiskLow
+	eff := effective(p, &s, mode)
+	eff.ConfidenceThreshold, eff.MaxRiskLevel = config.DefaultConfidenceThreshold, v1alpha1.RiskLow
 	return delivery.Request{Policy: p, Event: e, Effective: eff,
 		OccurrenceKey: string(e.UID) + "/" + fmt.Sprint(e.Count), SeenAt: now}
+}
+
+// effective is what the watcher resolves for p's first selector under s,
+// with the mode a test asks for.
+func effective(p *v1alpha1.RemediationPolicy, s *config.Settings, mode v1alpha1.RemediationMode) policy.Effective {
+	e := policy.Resolve(p, 0, s)
+	e.Mode = mode
+	return e
 }
 
 func scenarios() map[string]scenario {

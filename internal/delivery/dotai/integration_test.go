@@ -26,7 +26,6 @@ import (
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/mcp/mcptest"
-	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/testenv"
 )
 
@@ -138,13 +137,10 @@ func TestIntegration(t *testing.T) {
 	pol := &v1alpha1.RemediationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a", UID: "p-uid"},
 		Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{MaxLogBytes: ptr.To[int64](8192), LookbackMinutes: ptr.To[int32](10)}}}
 	defaults := config.Default()
-	gathering := func(p *v1alpha1.RemediationPolicy) policy.ContextGathering {
-		return policy.Resolve(p, policy.NoSelector, &defaults).Context
-	}
 
 	t.Run("owner chain, related events and capped logs", func(t *testing.T) {
 		start := time.Now()
-		got := enr.Enrich(ctx, backoff, gathering(pol))
+		got := enr.Enrich(ctx, backoff, effective(pol, &defaults, v1alpha1.ModeManual).Context)
 		assert.Less(t, time.Since(start), time.Second, "enrichment takes well under a second")
 		assert.Equal(t, []string{"Pod/web-7d4b9c-x2x9z", "ReplicaSet/web-7d4b9c", "Deployment/web"}, got.OwnerChain)
 		require.Len(t, got.Owners, 2)
@@ -177,7 +173,7 @@ func TestIntegration(t *testing.T) {
 		real := enricher.New(enricher.Options{Kube: kube})
 		p := pol.DeepCopy()
 		p.Spec.ContextGathering.IncludeMetrics = ptr.To(true)
-		got := real.Enrich(ctx, backoff, gathering(p))
+		got := real.Enrich(ctx, backoff, effective(p, &defaults, v1alpha1.ModeManual).Context)
 		notes := strings.Join(got.Notes, "\n")
 		assert.Empty(t, got.Logs, "the apiserver streams nothing for a Pod without a node")
 		assert.Contains(t, notes, "logs of web-7d4b9c-x2x9z/app:")
@@ -197,8 +193,7 @@ func TestIntegration(t *testing.T) {
 		p := pol.DeepCopy()
 		p.Spec.McpEndpoint = srv.URL()
 		p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "mcp", Key: "token"}
-		req := delivery.Request{Policy: p, Event: backoff, Effective: policy.Resolve(p, 0, &settings), OccurrenceKey: "o1"}
-		req.Effective.Mode = v1alpha1.ModeManual
+		req := delivery.Request{Policy: p, Event: backoff, Effective: effective(p, &settings, v1alpha1.ModeManual), OccurrenceKey: "o1"}
 
 		require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "mcp", Namespace: "team-b"}, StringData: map[string]string{"token": "team-token"}}))
 		res := d.Deliver(ctx, req)
