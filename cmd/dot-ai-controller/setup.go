@@ -40,12 +40,12 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	events := watcher.NewEventIndex()
 	deliverer := dotai.New(dotai.Options{
 		Settings: s,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events, Defaults: s.Defaults}),
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
 	})
-	w, err := watcher.New(mgr, s, events, deliverer, watcher.WithValidate(webhook.Validate))
+	w, err := watcher.New(mgr, s, events, deliverer)
 	if err != nil {
 		return fmt.Errorf("creating event watcher: %w", err)
 	}

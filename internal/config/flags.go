@@ -70,6 +70,13 @@ const (
 	DefaultWebhookPort     = 9443
 )
 
+// The binary's default client-side limits on Kubernetes API requests: log
+// reads, status and checkpoint writes share them.
+const (
+	DefaultKubeAPIQPS   = 50.0
+	DefaultKubeAPIBurst = 100
+)
+
 // BindAddressDisabled as --metrics-bind-address turns the endpoint off.
 const BindAddressDisabled = "0"
 

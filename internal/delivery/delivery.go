@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 )
 
 // Request is one event occurrence selected by one policy.
@@ -22,11 +23,11 @@ type Request struct {
 	Event *corev1.Event
 	// SelectorIndex is the index of the first matching eventSelector.
 	SelectorIndex int
-	// Mode, ConfidenceThreshold and MaxRiskLevel are the effective settings
-	// after the selector's overrides.
-	Mode                v1alpha1.RemediationMode
-	ConfidenceThreshold float64
-	MaxRiskLevel        v1alpha1.RiskLevel
+	// Effective is every setting in force for this occurrence (the
+	// selector's overrides, the policy, the installation's defaults), resolved
+	// once per policy generation by internal/policy: the deliverer and the
+	// enricher read it and never work out a default again.
+	Effective policy.Effective
 	// OccurrenceKey identifies the occurrence (policy UID, event UID and
 	// occurrence count); the MCP client sends it as the idempotency key.
 	OccurrenceKey string

@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
-	"dot-ai.io/controller/api/v1alpha1"
-	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/text"
 )
 
 // EventSource gives the recent events of an object from a cache, so
@@ -39,9 +39,6 @@ type Options struct {
 	Kube kubernetes.Interface
 	// Events gives related events (the watcher's event index). Optional.
 	Events EventSource
-	// Defaults fill contextGathering fields a policy left empty (the webhook
-	// normally fills them already).
-	Defaults config.PolicyDefaults
 	// Logs replaces the apiserver log source (tests).
 	Logs LogSource
 	// Metrics replaces the metrics.k8s.io source (tests).
@@ -72,9 +69,6 @@ func New(o Options) *Enricher {
 	if o.Metrics == nil && o.Kube != nil {
 		o.Metrics = newKubeMetrics(o.Kube)
 	}
-	if o.Defaults == (config.PolicyDefaults{}) {
-		o.Defaults = config.Default().Defaults
-	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -93,64 +87,20 @@ func New(o Options) *Enricher {
 	return &Enricher{opts: o}
 }
 
-// gathering is a policy's contextGathering with defaults applied.
-type gathering struct {
-	logs, previous, related, spec, metrics bool
-	logLines                               int64
-	maxLogBytes                            int64
-	lookback                               time.Duration
-}
-
-func resolve(cg *v1alpha1.ContextGathering, d config.PolicyDefaults) gathering {
-	if cg == nil {
-		cg = &v1alpha1.ContextGathering{}
-	}
-	b := func(p *bool, def bool) bool {
-		if p != nil {
-			return *p
-		}
-		return def
-	}
-	g := gathering{
-		logs:        b(cg.IncludeLogs, d.IncludeLogs),
-		previous:    b(cg.IncludePreviousLogs, d.IncludePreviousLogs),
-		related:     b(cg.IncludeRelatedEvents, d.IncludeRelatedEvents),
-		spec:        b(cg.IncludeResourceSpec, d.IncludeResourceSpec),
-		metrics:     b(cg.IncludeMetrics, d.IncludeMetrics),
-		logLines:    int64(cmp.Or(d.LogLines, 100)),
-		maxLogBytes: cmp.Or(d.MaxLogBytes, 65536),
-		lookback:    time.Duration(cmp.Or(d.LookbackMinutes, 5)) * time.Minute,
-	}
-	if cg.LogLines != nil && *cg.LogLines > 0 {
-		g.logLines = int64(*cg.LogLines)
-	}
-	if cg.MaxLogBytes != nil && *cg.MaxLogBytes > 0 {
-		g.maxLogBytes = *cg.MaxLogBytes
-	}
-	if cg.LookbackMinutes != nil && *cg.LookbackMinutes > 0 {
-		g.lookback = time.Duration(*cg.LookbackMinutes) * time.Minute
-	}
-	return g
-}
-
 // objRef names an object.
 type objRef struct{ Kind, Namespace, Name string }
 
 func (r objRef) String() string { return r.Kind + "/" + r.Name }
 
-// Enrich gathers the context of ev for policy. It never fails: what cannot
-// be gathered becomes a note.
-func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolicy, ev *corev1.Event) *Context {
+// Enrich gathers the context of ev that g, the policy's effective
+// contextGathering, asks for. It never fails: what cannot be gathered becomes
+// a note.
+func (e *Enricher) Enrich(ctx context.Context, ev *corev1.Event, g policy.ContextGathering) *Context {
 	out := &Context{}
 	if ev == nil {
 		out.Notes = append(out.Notes, "no event")
 		return out
 	}
-	var cg *v1alpha1.ContextGathering
-	if policy != nil {
-		cg = policy.Spec.ContextGathering
-	}
-	g := resolve(cg, e.opts.Defaults)
 	out.Event = eventInfo(ev)
 	involved := objRef{Kind: ev.InvolvedObject.Kind, Namespace: cmp.Or(ev.InvolvedObject.Namespace, ev.Namespace), Name: ev.InvolvedObject.Name}
 
@@ -169,7 +119,7 @@ func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolic
 		case err != nil:
 			out.Notes = append(out.Notes, fmt.Sprintf("%s %s: %s", involved, "not read", short(err)))
 		default:
-			if g.spec {
+			if g.IncludeResourceSpec {
 				if involved.Kind == "Pod" {
 					out.PodSpec = strip(obj, involved.Kind)
 				} else {
@@ -180,7 +130,7 @@ func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolic
 			out.Notes = append(out.Notes, notes...)
 			for _, o := range owners {
 				chain = append(chain, o.ref)
-				if g.spec {
+				if g.IncludeResourceSpec {
 					out.Owners = append(out.Owners, strip(o.obj, o.ref.Kind))
 				}
 			}
@@ -211,21 +161,21 @@ func (e *Enricher) Enrich(ctx context.Context, policy *v1alpha1.RemediationPolic
 		out.ContainerStatuses = append(out.ContainerStatuses, containerStates(p)...)
 	}
 
-	if g.related {
+	if g.IncludeRelatedEvents {
 		if e.opts.Events == nil {
 			out.Notes = append(out.Notes, "related events: no event index")
 		} else {
-			out.RelatedEvents = e.related(ev, append(chain, children...), g.lookback)
+			out.RelatedEvents = e.related(ev, append(chain, children...), g.Lookback)
 		}
 	}
-	if g.logs && len(pods) > 0 && e.opts.Logs != nil {
+	if g.IncludeLogs && len(pods) > 0 && e.opts.Logs != nil {
 		lctx, cancel := context.WithTimeout(ctx, 2*e.opts.PartTimeout)
 		logs, notes := e.logs(lctx, pods, g)
 		cancel()
 		out.Logs = logs
 		out.Notes = append(out.Notes, notes...)
 	}
-	if g.metrics && len(pods) > 0 {
+	if g.IncludeMetrics && len(pods) > 0 {
 		if e.opts.Metrics == nil {
 			out.Notes = append(out.Notes, "metrics: not available")
 		} else {
@@ -253,16 +203,12 @@ func short(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
 	}
-	s := err.Error()
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return ellipsize(err.Error(), maxErrorBytes)
 }
 
 func eventInfo(ev *corev1.Event) EventInfo {
 	info := EventInfo{
-		Type: ev.Type, Reason: ev.Reason, Message: truncateBytes(RedactLine(ev.Message), 4096),
+		Type: ev.Type, Reason: ev.Reason, Message: ellipsize(RedactLine(ev.Message), maxEventMessageBytes),
 		Namespace: ev.Namespace, Name: ev.Name,
 		InvolvedObject: ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name,
 		Count:          ev.Count,
@@ -347,7 +293,7 @@ func containerStates(p *corev1.Pod) []ContainerState {
 			if init && s.State == "terminated" && s.ExitCode != nil && *s.ExitCode == 0 {
 				continue
 			}
-			s.Message = truncateBytes(RedactLine(s.Message), 512)
+			s.Message = ellipsize(RedactLine(s.Message), maxStatusMessageBytes)
 			out = append(out, s)
 		}
 	}
@@ -356,18 +302,24 @@ func containerStates(p *corev1.Pod) []ContainerState {
 	return out
 }
 
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
+// Bounds of the text copied into a context, in bytes: an event's message, a
+// container status message and an error shown in a note.
+const (
+	maxEventMessageBytes  = 4096
+	maxStatusMessageBytes = 512
+	maxErrorBytes         = 200
+)
+
+// ellipsize cuts s to at most n bytes at a rune boundary and marks the cut.
+func ellipsize(s string, n int) string {
+	if t := text.Truncate(s, n); len(t) < len(s) {
+		return t + text.Ellipsis
 	}
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
+	return s
 }
 
 // logs reads the Pods' container logs within the total budget.
-func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g gathering) ([]ContainerLog, []string) {
+func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.ContextGathering) ([]ContainerLog, []string) {
 	type stream struct {
 		pod       *corev1.Pod
 		container string
@@ -390,7 +342,7 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g gathering) ([
 		}
 		for _, n := range names {
 			streams = append(streams, stream{p, n, false})
-			if g.previous && restarts[n] > 0 {
+			if g.IncludePreviousLogs && restarts[n] > 0 {
 				streams = append(streams, stream{p, n, true})
 			}
 		}
@@ -403,15 +355,15 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g gathering) ([
 	if len(streams) == 0 {
 		return nil, notes
 	}
-	per := max(int(g.maxLogBytes)/len(streams), 256)
+	per := max(int(g.MaxLogBytes)/len(streams), 256)
 	var out []ContainerLog
 	for _, s := range streams {
 		if ctx.Err() != nil {
 			notes = append(notes, "logs: time budget exhausted")
 			break
 		}
-		readLimit := int64(per) * 4
-		opts := &corev1.PodLogOptions{Container: s.container, TailLines: &g.logLines, LimitBytes: &readLimit, Previous: s.previous}
+		readLimit, tail := int64(per)*4, int64(g.LogLines)
+		opts := &corev1.PodLogOptions{Container: s.container, TailLines: &tail, LimitBytes: &readLimit, Previous: s.previous}
 		rc, err := e.opts.Logs.Stream(ctx, s.pod.Namespace, s.pod.Name, opts)
 		which := s.pod.Name + "/" + s.container
 		if s.previous {

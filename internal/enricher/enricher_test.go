@@ -26,6 +26,8 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/text"
 )
 
 var now = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
@@ -111,20 +113,12 @@ func TestIssueBounded(t *testing.T) {
 		c.Logs = append(c.Logs, ContainerLog{Pod: "x", Container: "c", Lines: []string{big, "error: " + big}})
 	}
 	issue := c.Issue(2000)
-	assert.LessOrEqual(t, UTF16Len(issue), 2000)
+	assert.LessOrEqual(t, text.UTF16Len(issue), 2000)
 	assert.True(t, strings.HasPrefix(issue, "Kubernetes Warning event BackOff on Pod/x in namespace ns: 😀"))
 	assert.True(t, strings.HasSuffix(issue, "\n"+truncatedMarker), "cut on a line boundary, with a marker")
 	for _, line := range strings.Split(issue, "\n") {
-		assert.LessOrEqual(t, UTF16Len(line), maxHeadlineUnits)
+		assert.LessOrEqual(t, text.UTF16Len(line), maxHeadlineUnits)
 	}
-}
-
-func TestUTF16Len(t *testing.T) {
-	assert.Equal(t, 0, UTF16Len(""))
-	assert.Equal(t, 3, UTF16Len("abc"))
-	assert.Equal(t, 1, UTF16Len("é"))
-	assert.Equal(t, 2, UTF16Len("😀"), "astral runes count as a surrogate pair")
-	assert.Equal(t, 4, UTF16Len("a😀b"))
 }
 
 func FuzzIssue(f *testing.F) {
@@ -145,7 +139,7 @@ func FuzzIssue(f *testing.F) {
 		require.NoError(t, err)
 		var decoded string
 		require.NoError(t, json.Unmarshal(b, &decoded))
-		if units := UTF16Len(decoded); units > 2000 {
+		if units := text.UTF16Len(decoded); units > 2000 {
 			t.Fatalf("issue has %d UTF-16 code units", units)
 		}
 		if issue == "" {
@@ -248,11 +242,11 @@ func TestEnrichWorkload(t *testing.T) {
 		event("old", "Pod", "web-7d4b9c-ddddd", "Pulled", "Normal", time.Hour),
 		event("other-pod", "Pod", "unrelated", "BackOff", "Warning", time.Minute),
 	}}
-	e := New(Options{Kube: kube, Events: idx, Logs: logs, Metrics: notServed{}, Clock: clocktesting.NewFakePassiveClock(now), Defaults: config.Default().Defaults})
-	policy := &v1alpha1.RemediationPolicy{Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{
+	e := New(Options{Kube: kube, Events: idx, Logs: logs, Metrics: notServed{}, Clock: clocktesting.NewFakePassiveClock(now)})
+	p := &v1alpha1.RemediationPolicy{Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{
 		MaxLogBytes: ptr.To[int64](4096), LogLines: ptr.To[int32](50), IncludeMetrics: ptr.To(true)}}}
 	ev := event("dep-event", "Deployment", "web", "ProgressDeadlineExceeded", "Warning", 0)
-	c := e.Enrich(context.Background(), policy, ev)
+	c := e.Enrich(context.Background(), ev, gathering(p))
 
 	assert.Equal(t, []string{"Deployment/web"}, c.OwnerChain)
 	require.NotNil(t, c.Resource)
@@ -290,14 +284,14 @@ func TestEnrichWorkload(t *testing.T) {
 		assert.NotNil(t, o.LimitBytes)
 	}
 	assert.Contains(t, c.Notes, "metrics: "+ErrMetricsNotServed.Error())
-	assert.LessOrEqual(t, UTF16Len(c.Issue(2000)), 2000)
+	assert.LessOrEqual(t, text.UTF16Len(c.Issue(2000)), 2000)
 }
 
 func TestEnrichPodOwnerChainAndStripping(t *testing.T) {
 	kube := fake.NewClientset(workload()...)
 	e := New(Options{Kube: kube, Logs: &fakeLogs{}, Clock: clocktesting.NewFakePassiveClock(now)})
 	ev := event("e", "Pod", "web-7d4b9c-aaaaa", "BackOff", "Warning", 0)
-	c := e.Enrich(context.Background(), nil, ev)
+	c := e.Enrich(context.Background(), ev, gathering(nil))
 	assert.Equal(t, []string{"Pod/web-7d4b9c-aaaaa", "ReplicaSet/web-7d4b9c", "Deployment/web"}, c.OwnerChain)
 	require.NotNil(t, c.PodSpec)
 	assert.Nil(t, c.Resource)
@@ -320,11 +314,11 @@ func TestEnrichJobOwnerChain(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main"}}}}
 	e := New(Options{Kube: fake.NewClientset(cron, job, pod), Logs: &fakeLogs{}, Clock: clocktesting.NewFakePassiveClock(now)})
 
-	c := e.Enrich(context.Background(), nil, event("e", "Pod", pod.Name, "BackOff", "Warning", 0))
+	c := e.Enrich(context.Background(), event("e", "Pod", pod.Name, "BackOff", "Warning", 0), gathering(nil))
 	assert.Equal(t, []string{"Pod/nightly-2911-abcde", "Job/nightly-2911", "CronJob/nightly"}, c.OwnerChain)
 
 	// An event about the Job gathers its Pods through the job-name label.
-	c = e.Enrich(context.Background(), nil, event("e", "Job", job.Name, "BackoffLimitExceeded", "Warning", 0))
+	c = e.Enrich(context.Background(), event("e", "Job", job.Name, "BackoffLimitExceeded", "Warning", 0), gathering(nil))
 	assert.Equal(t, []string{"Job/nightly-2911", "CronJob/nightly"}, c.OwnerChain)
 	require.Len(t, c.ContainerStatuses, 0)
 	require.Len(t, c.Logs, 0)
@@ -334,22 +328,22 @@ func TestEnrichJobOwnerChain(t *testing.T) {
 func TestEnrichBestEffort(t *testing.T) {
 	t.Run("object gone", func(t *testing.T) {
 		e := New(Options{Kube: fake.NewClientset(), Events: fakeIndex{}, Clock: clocktesting.NewFakePassiveClock(now)})
-		c := e.Enrich(context.Background(), nil, event("e", "Pod", "gone", "BackOff", "Warning", 0))
+		c := e.Enrich(context.Background(), event("e", "Pod", "gone", "BackOff", "Warning", 0), gathering(nil))
 		assert.Contains(t, c.Notes, "Pod/gone not read: not found")
 		assert.Equal(t, "BackOff", c.Event.Reason)
 	})
 	t.Run("slow kubelet", func(t *testing.T) {
 		e := New(Options{Kube: fake.NewClientset(workload()...), Logs: &fakeLogs{block: true}, PartTimeout: 50 * time.Millisecond, Clock: clocktesting.NewFakePassiveClock(now)})
 		start := time.Now()
-		c := e.Enrich(context.Background(), nil, event("e", "Pod", "web-7d4b9c-ddddd", "BackOff", "Warning", 0))
+		c := e.Enrich(context.Background(), event("e", "Pod", "web-7d4b9c-ddddd", "BackOff", "Warning", 0), gathering(nil))
 		assert.Less(t, time.Since(start), 2*time.Second)
 		assert.NotEmpty(t, c.Notes)
 		assert.NotEmpty(t, c.ContainerStatuses, "other parts survive")
 	})
 	t.Run("nothing at all", func(t *testing.T) {
-		c := New(Options{}).Enrich(context.Background(), nil, nil)
+		c := New(Options{}).Enrich(context.Background(), nil, gathering(nil))
 		assert.Equal(t, []string{"no event"}, c.Notes)
-		c = New(Options{}).Enrich(context.Background(), nil, event("e", "Pod", "p", "BackOff", "Warning", 0))
+		c = New(Options{}).Enrich(context.Background(), event("e", "Pod", "p", "BackOff", "Warning", 0), gathering(nil))
 		assert.NotEmpty(t, c.Issue(2000))
 	})
 	t.Run("forbidden", func(t *testing.T) {
@@ -357,16 +351,12 @@ func TestEnrichBestEffort(t *testing.T) {
 	})
 }
 
-func TestResolveDefaults(t *testing.T) {
-	d := config.Default().Defaults
-	g := resolve(nil, d)
-	assert.True(t, g.logs)
-	assert.EqualValues(t, 100, g.logLines)
-	assert.Equal(t, 5*time.Minute, g.lookback)
-	g = resolve(&v1alpha1.ContextGathering{IncludeLogs: ptr.To(false), LookbackMinutes: ptr.To[int32](30)}, d)
-	assert.False(t, g.logs)
-	assert.Equal(t, 30*time.Minute, g.lookback)
-	g = resolve(nil, config.PolicyDefaults{})
-	assert.EqualValues(t, 100, g.logLines, "zero defaults fall back to safe values")
-	assert.EqualValues(t, 65536, g.maxLogBytes)
+// gathering is the contextGathering the watcher resolves for p (nil: a
+// policy that sets none) under the chart's defaults.
+func gathering(p *v1alpha1.RemediationPolicy) policy.ContextGathering {
+	if p == nil {
+		p = &v1alpha1.RemediationPolicy{}
+	}
+	s := config.Default()
+	return policy.Resolve(p, policy.NoSelector, &s).Context
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"dot-ai.io/controller/internal/text"
 )
 
 // Bounds of the issue text's parts, in UTF-16 code units.
@@ -167,20 +169,20 @@ func (b *issueBuilder) add(line string) bool {
 	if b.full {
 		return false
 	}
-	n := UTF16Len(line)
+	n := text.UTF16Len(line)
 	sep := 0
 	if b.units > 0 {
 		sep = 1
 	}
-	reserve := UTF16Len(truncatedMarker) + 1
+	reserve := text.UTF16Len(truncatedMarker) + 1
 	if b.units+sep+n+reserve > b.limit {
 		b.full = true
-		if b.units+sep+UTF16Len(truncatedMarker) <= b.limit {
+		if b.units+sep+text.UTF16Len(truncatedMarker) <= b.limit {
 			if sep == 1 {
 				b.sb.WriteByte('\n')
 			}
 			b.sb.WriteString(truncatedMarker)
-			b.units += sep + UTF16Len(truncatedMarker)
+			b.units += sep + text.UTF16Len(truncatedMarker)
 		}
 		return false
 	}
@@ -194,19 +196,6 @@ func (b *issueBuilder) add(line string) bool {
 
 func (b *issueBuilder) String() string { return b.sb.String() }
 
-// UTF16Len counts s in UTF-16 code units, as JavaScript's String.length.
-func UTF16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if r >= 0x10000 {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
-}
-
 // clip makes s one clean line of at most max UTF-16 code units: invalid
 // UTF-8 and control characters are replaced, a cut ends in "…".
 func clip(s string, max int) string {
@@ -219,19 +208,5 @@ func clip(s string, max int) string {
 		}
 		return r
 	}, s)
-	if UTF16Len(s) <= max {
-		return s
-	}
-	n := 0
-	for i, r := range s {
-		w := 1
-		if r >= 0x10000 {
-			w = 2
-		}
-		if n+w > max-1 {
-			return s[:i] + "…"
-		}
-		n += w
-	}
-	return s
+	return text.TruncateUTF16(s, max)
 }

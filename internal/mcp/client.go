@@ -19,12 +19,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/utils/clock"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/text"
 	"dot-ai.io/controller/internal/version"
 )
 
@@ -411,16 +411,19 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// snippetBytes bounds the part of an unexpected body quoted in an error.
+const snippetBytes = 120
+
 func snippet(data []byte) string {
-	s := strings.ToValidUTF8(string(data[:min(len(data), 120)]), "?")
+	s := strings.ToValidUTF8(text.Truncate(string(data[:min(len(data), snippetBytes+1)]), snippetBytes), "?")
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 {
 			return ' '
 		}
 		return r
 	}, s)
-	if len(data) > 120 {
-		s += "…"
+	if len(data) > snippetBytes {
+		s += text.Ellipsis
 	}
 	return strconv.Quote(s)
 }
@@ -437,9 +440,7 @@ const (
 // bytes (cut at a rune boundary, marked with "…").
 func serverText(s string, n int) string {
 	long := len(s) > n
-	if long {
-		s = s[:n] // ToValidUTF8 below repairs a cut rune
-	}
+	s = text.Truncate(s, n)
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -450,11 +451,7 @@ func serverText(s string, n int) string {
 	if !long && len(s) <= n {
 		return s
 	}
-	cut := min(len(s), n-len("…"))
-	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return text.Truncate(s, n-len(text.Ellipsis)) + text.Ellipsis
 }
 
 // ToolURL resolves a policy's endpoint and mcpTool to the URL to POST to.

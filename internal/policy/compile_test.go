@@ -9,10 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy/policytest"
 )
 
 // compileSettings has a single cluster-policy namespace, dot-ai.
@@ -20,23 +20,6 @@ func compileSettings() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
 	return &s
-}
-
-func newPolicy(ns string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
-	return &v1alpha1.RemediationPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", UID: "puid"},
-		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: sels},
-	}
-}
-
-func event(ns, typ, reason, kind, name, msg string) *corev1.Event {
-	return &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name + ".1", UID: types.UID("uid-" + name)},
-		Type:           typ,
-		Reason:         reason,
-		Message:        msg,
-		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: ns},
-	}
 }
 
 type fakeCEL struct {
@@ -68,7 +51,7 @@ func TestMatch(t *testing.T) {
 		}
 		return nil, false
 	}
-	warnBackOff := event("app", "Warning", "BackOff", "Pod", "web-1", "Back-off restarting failed container c in pod web-1")
+	warnBackOff := policytest.Event("app", "Warning", "BackOff", "Pod", "web-1", "Back-off restarting failed container c in pod web-1")
 	tests := map[string]struct {
 		p       *v1alpha1.RemediationPolicy
 		ev      *corev1.Event
@@ -77,78 +60,78 @@ func TestMatch(t *testing.T) {
 		wantErr bool
 	}{
 		"empty selector matches own namespace": {
-			p: newPolicy("app", v1alpha1.EventSelector{}), ev: warnBackOff, want: 0,
+			p: policytest.Policy("app", v1alpha1.EventSelector{}), ev: warnBackOff, want: 0,
 		},
 		"other namespace is out of scope": {
-			p: newPolicy("other", v1alpha1.EventSelector{}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("other", v1alpha1.EventSelector{}), ev: warnBackOff, want: -1,
 		},
 		"type mismatch": {
-			p: newPolicy("app", v1alpha1.EventSelector{Type: "Normal"}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Type: "Normal"}), ev: warnBackOff, want: -1,
 		},
 		"reason and kind match": {
-			p: newPolicy("app", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"}), ev: warnBackOff, want: 0,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"}), ev: warnBackOff, want: 0,
 		},
 		"kind mismatch": {
-			p: newPolicy("app", v1alpha1.EventSelector{InvolvedObjectKind: "Deployment"}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("app", v1alpha1.EventSelector{InvolvedObjectKind: "Deployment"}), ev: warnBackOff, want: -1,
 		},
 		"second selector matches": {
-			p:  newPolicy("app", v1alpha1.EventSelector{Reason: "FailedScheduling"}, v1alpha1.EventSelector{Reason: "BackOff"}),
+			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "FailedScheduling"}, v1alpha1.EventSelector{Reason: "BackOff"}),
 			ev: warnBackOff, want: 1,
 		},
 		"message regex matches": {
-			p: newPolicy("app", v1alpha1.EventSelector{Message: `^Back-off restarting .* container`}), ev: warnBackOff, want: 0,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Message: `^Back-off restarting .* container`}), ev: warnBackOff, want: 0,
 		},
 		"message regex does not match": {
-			p: newPolicy("app", v1alpha1.EventSelector{Message: `^pulling`}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Message: `^pulling`}), ev: warnBackOff, want: -1,
 		},
 		"container status reason CrashLoopBackOff matches BackOff event": {
-			p: newPolicy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}), ev: warnBackOff, want: 0,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}), ev: warnBackOff, want: 0,
 		},
 		"container status reason not shown by the pod": {
-			p: newPolicy("app", v1alpha1.EventSelector{Reason: "ImagePullBackOff"}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Reason: "ImagePullBackOff"}), ev: warnBackOff, want: -1,
 		},
 		"OOMKilled from last termination state": {
-			p:  newPolicy("app", v1alpha1.EventSelector{Reason: "OOMKilled"}),
-			ev: event("app", "Warning", "BackOff", "Pod", "oom-1", ""), want: 0,
+			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "OOMKilled"}),
+			ev: policytest.Event("app", "Warning", "BackOff", "Pod", "oom-1", ""), want: 0,
 		},
 		"container status reason needs a Warning": {
-			p:  newPolicy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
-			ev: event("app", "Normal", "Pulled", "Pod", "web-1", ""), want: -1,
+			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
+			ev: policytest.Event("app", "Normal", "Pulled", "Pod", "web-1", ""), want: -1,
 		},
 		"non-container reason does not look at pods": {
-			p: newPolicy("app", v1alpha1.EventSelector{Reason: "FailedMount"}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Reason: "FailedMount"}), ev: warnBackOff, want: -1,
 		},
 		"namespaceSelector in cluster-policy namespace": {
 			p: func() *v1alpha1.RemediationPolicy {
-				p := newPolicy("dot-ai", v1alpha1.EventSelector{})
+				p := policytest.Policy("dot-ai", v1alpha1.EventSelector{})
 				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
 				return p
 			}(), ev: warnBackOff, want: 0,
 		},
 		"namespaceSelector not matching labels": {
 			p: func() *v1alpha1.RemediationPolicy {
-				p := newPolicy("dot-ai", v1alpha1.EventSelector{})
+				p := policytest.Policy("dot-ai", v1alpha1.EventSelector{})
 				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}
 				return p
 			}(), ev: warnBackOff, want: -1,
 		},
 		"selector namespace field narrows": {
 			p: func() *v1alpha1.RemediationPolicy {
-				p := newPolicy("dot-ai", v1alpha1.EventSelector{Namespace: "other"})
+				p := policytest.Policy("dot-ai", v1alpha1.EventSelector{Namespace: "other"})
 				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
 				return p
 			}(), ev: warnBackOff, want: -1,
 		},
 		"CEL true": {
-			p: newPolicy("app", v1alpha1.EventSelector{Expression: "true"}), ev: warnBackOff, want: 0,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Expression: "true"}), ev: warnBackOff, want: 0,
 			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: true}, nil },
 		},
 		"CEL false": {
-			p: newPolicy("app", v1alpha1.EventSelector{Expression: "false"}), ev: warnBackOff, want: -1,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Expression: "false"}), ev: warnBackOff, want: -1,
 			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: false}, nil },
 		},
 		"CEL error is no match and reported": {
-			p: newPolicy("app", v1alpha1.EventSelector{Expression: "x"}), ev: warnBackOff, want: -1, wantErr: true,
+			p: policytest.Policy("app", v1alpha1.EventSelector{Expression: "x"}), ev: warnBackOff, want: -1, wantErr: true,
 			cel: func(string) (EventMatcher, error) { return fakeCEL{err: errors.New("boom")}, nil },
 		},
 	}
@@ -169,21 +152,21 @@ func TestCompileErrors(t *testing.T) {
 		cel  CompileCELFunc
 		path string
 	}{
-		"bad regex": {p: newPolicy("app", v1alpha1.EventSelector{Message: "("}), path: "spec.eventSelectors[0].message"},
+		"bad regex": {p: policytest.Policy("app", v1alpha1.EventSelector{Message: "("}), path: "spec.eventSelectors[0].message"},
 		"bad CEL": {
-			p:    newPolicy("app", v1alpha1.EventSelector{}, v1alpha1.EventSelector{Expression: "event."}),
+			p:    policytest.Policy("app", v1alpha1.EventSelector{}, v1alpha1.EventSelector{Expression: "event."}),
 			cel:  func(string) (EventMatcher, error) { return nil, errors.New("syntax error") },
 			path: "spec.eventSelectors[1].expression",
 		},
 		"namespaceSelector outside cluster-policy namespaces": {
 			p: func() *v1alpha1.RemediationPolicy {
-				p := newPolicy("app", v1alpha1.EventSelector{})
+				p := policytest.Policy("app", v1alpha1.EventSelector{})
 				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
 				return p
 			}(),
 			path: "spec.namespaceSelector",
 		},
-		"no selectors": {p: newPolicy("app"), path: "spec.eventSelectors"},
+		"no selectors": {p: policytest.Policy("app"), path: "spec.eventSelectors"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -303,3 +303,19 @@ func TestCompiledEffective(t *testing.T) {
 		assert.Equal(t, Resolve(p, i, s), c.Effective(i))
 	}
 }
+
+// TestResolveContextDefaults is the enricher's former resolve test: the
+// enricher now takes Effective.Context from the delivery request.
+func TestResolveContextDefaults(t *testing.T) {
+	d := config.Default().Defaults
+	g := resolveContext(nil, d)
+	assert.True(t, g.IncludeLogs)
+	assert.EqualValues(t, 100, g.LogLines)
+	assert.Equal(t, 5*time.Minute, g.Lookback)
+	g = resolveContext(&v1alpha1.ContextGathering{IncludeLogs: new(false), LookbackMinutes: new(int32(30))}, d)
+	assert.False(t, g.IncludeLogs)
+	assert.Equal(t, 30*time.Minute, g.Lookback)
+	g = resolveContext(nil, config.PolicyDefaults{})
+	assert.EqualValues(t, 100, g.LogLines, "zero defaults fall back to safe values")
+	assert.EqualValues(t, 65536, g.MaxLogBytes)
+}

@@ -10,9 +10,9 @@ import (
 	"dot-ai.io/controller/internal/mcp"
 )
 
-// The oracles below are the effective-value logic of each place that works it
-// out today, copied as it stands (the watcher, the deliverer and the enricher
-// switch to Resolve in the next step). Resolve must agree with every one.
+// The oracles below are the effective-value logic of each place that worked
+// it out before Resolve, copied as it stood (the watcher, the deliverer and
+// the enricher now read Resolve's result). Resolve must agree with every one.
 
 // oracleWatcherEventsPerMinute is internal/watcher/state.go eventsPerMinute.
 func oracleWatcherEventsPerMinute(p *v1alpha1.RemediationPolicy, s *config.Settings) int32 {

@@ -11,6 +11,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/text"
 )
 
 // Delivery and outcomes: workers hand queued occurrences to the Deliverer,
@@ -20,6 +21,9 @@ import (
 const (
 	// eventEmitInterval rate-limits Kubernetes Events on a policy per reason.
 	eventEmitInterval = 10 * time.Second
+	// maxEventNoteBytes keeps an Event's note under the events API's 1 KiB
+	// limit, which rejects a longer one.
+	maxEventNoteBytes = 1000
 )
 
 // item is one queued occurrence.
@@ -160,8 +164,5 @@ func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t
 	if msg != "" {
 		note += ": " + msg
 	}
-	if len(note) > 1000 {
-		note = note[:1000]
-	}
-	w.recorder.Eventf(ps.policy, nil, oc.spec().eventType, oc.spec().reason, "Process", "%s", note)
+	w.recorder.Eventf(ps.policy, nil, oc.spec().eventType, oc.spec().reason, "Process", "%s", text.Truncate(note, maxEventNoteBytes))
 }

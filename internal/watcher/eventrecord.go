@@ -3,11 +3,12 @@ package watcher
 import (
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"dot-ai.io/controller/internal/text"
 )
 
 // eventRecord is how the Event informer caches a core/v1 Event: the fields
@@ -60,7 +61,7 @@ func newEventRecord(ev *corev1.Event) *eventRecord {
 		involvedUID:         interned.get(string(ev.InvolvedObject.UID)),
 		involvedFieldPath:   interned.get(ev.InvolvedObject.FieldPath),
 		reason:              interned.get(ev.Reason),
-		message:             truncateUTF8(ev.Message, maxMessageBytes),
+		message:             text.Truncate(ev.Message, maxMessageBytes),
 		eventType:           interned.get(ev.Type),
 		action:              interned.get(ev.Action),
 		sourceComponent:     interned.get(ev.Source.Component),
@@ -124,22 +125,6 @@ func fromUnixNano(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
-}
-
-// truncateUTF8 cuts s to at most n bytes, before the rune that crosses the
-// bound rather than inside it.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	if !utf8.RuneStart(s[i]) { // not UTF-8 here: cut at the bound
-		i = n
-	}
-	return s[:i]
 }
 
 // internPool shares equal strings between cached records. It is bounded:

@@ -60,7 +60,7 @@ func TestIntegration(t *testing.T) {
 		var cur v1alpha1.RemediationPolicy
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
 		assert.Equal(t, string(cur.UID)+"/"+string(hit.UID)+"/1", req.OccurrenceKey)
-		assert.Equal(t, v1alpha1.ModeManual, req.Mode)
+		assert.Equal(t, v1alpha1.ModeManual, req.Effective.Mode)
 		assert.Len(t, r.w.eventIndex.EventsFor("match", "Pod", "web-1"), 3, "event index by involved object")
 
 		// A bumped count is a new occurrence (no cooldown here); an update

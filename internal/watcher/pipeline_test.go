@@ -17,6 +17,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/policy/policytest"
 )
 
 // newUnitWatcher builds a watcher without an apiserver: empty, unstarted
@@ -45,10 +47,10 @@ func newUnitWatcher(clk *clocktesting.FakeClock, queueSize int) *Watcher {
 func TestPipelineLimits(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
 	w := newUnitWatcher(clk, 3)
-	p := policy("app", v1alpha1.EventSelector{Type: "Warning"})
+	p := policytest.Policy("app", v1alpha1.EventSelector{Type: "Warning"})
 	p.CreationTimestamp = metav1.NewTime(clk.Now().Add(-time.Hour))
 	p.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](3), CooldownMinutes: ptr.To[int32](5)}
-	compiled, errs := compilePolicy(w.settings, p, nil)
+	compiled, errs := policy.Compile(w.settings, p, nil)
 	require.Empty(t, errs)
 	ps := &policyState{uid: p.UID, policy: p, compiled: compiled, checkpoint: newCheckpoint(p.CreationTimestamp.Time),
 		pending: map[types.UID]int32{}, lastEmit: map[outcome]time.Time{}}
@@ -57,7 +59,7 @@ func TestPipelineLimits(t *testing.T) {
 	n := 0
 	ev := func(pod string) *corev1.Event {
 		n++
-		e := event("app", "Warning", "BackOff", "Pod", pod, "")
+		e := policytest.Event("app", "Warning", "BackOff", "Pod", pod, "")
 		e.UID = types.UID(fmt.Sprintf("uid-%d", n))
 		e.Name = fmt.Sprintf("ev-%d", n)
 		e.LastTimestamp = metav1.NewTime(clk.Now())

@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 )
 
 // Policy intake: the RemediationPolicy informer's handlers keep one
@@ -103,12 +103,9 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 		ps.dirty++
 	}
 	ps.suspended = suspended
-	var errs field.ErrorList
-	if w.opts.Validate != nil {
-		errs, _ = w.opts.Validate(w.settings, nil, p)
-	}
-	compiled, cerrs := compilePolicy(w.settings, p, w.opts.CompileCEL)
-	if len(errs) == 0 { // the webhook's validation already reports regex, CEL and scope errors
+	errs, _ := policy.Validate(w.settings, nil, p)
+	compiled, cerrs := policy.Compile(w.settings, p, w.opts.CompileCEL)
+	if len(errs) == 0 { // validation already reports regex, CEL and scope errors
 		errs = cerrs
 	}
 	if len(errs) > 0 {
@@ -117,6 +114,7 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 	} else {
 		ps.compiled, ps.invalid = compiled, ""
 	}
+	ps.effective = policy.Resolve(p, policy.NoSelector, w.settings)
 	ps.policy = p.DeepCopy()
 	ps.statusDirty = true
 	w.log.V(1).Info("Loaded RemediationPolicy", "policy", ps.key, "generation", p.Generation, "suspended", suspended)

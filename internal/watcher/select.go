@@ -68,7 +68,7 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 	if ps.deleted || ps.checkpoint == nil || ps.compiled == nil || ps.suspended {
 		return
 	}
-	idx, err := ps.compiled.match(ctx, ev, w.podLookup, w.nsLabels)
+	idx, err := ps.compiled.Match(ctx, ev, w.podLookup, w.nsLabels)
 	if err != nil {
 		w.log.V(1).Info("CEL expression failed on an event", "policy", ps.key, "error", err.Error())
 	}
@@ -97,21 +97,22 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 		w.recordLocked(ps, ev, count, t, now, outcomeCooledDown, nil, "cooldown of "+key)
 		return
 	}
-	epm := ps.eventsPerMinute(w.settings)
+	effective := ps.compiled.Effective(idx)
+	epm := effective.EventsPerMinute
 	if !ps.checkpoint.Bucket.take(now, epm) {
 		metricRateLimited.Inc()
 		ps.dirty++
 		w.recordLocked(ps, ev, count, t, now, outcomeRateLimited, nil, fmt.Sprintf("over %d events per minute", epm))
 		return
 	}
-	req := ps.request(w.settings, ev, idx, count, now)
+	req := ps.request(ev, idx, count, now)
 	it := &item{ps: ps, req: req, uid: ev.UID, count: count, eventTime: t}
 	if w.admit() {
 		select {
 		case w.queue <- it:
 			metricQueueDepth.Inc()
 			ps.pending[ev.UID] = count
-			ps.checkpoint.Cooldowns.start(key, now, ps.cooldown(w.settings))
+			ps.checkpoint.Cooldowns.start(key, now, effective.Cooldown)
 			ps.dirty++
 			return
 		default: // full of held events offered again

@@ -13,8 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"dot-ai.io/controller/api/v1alpha1"
-	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/text"
 )
 
 // counters are status counter increments not yet written.
@@ -56,9 +57,12 @@ type policyState struct {
 	uid      types.UID
 	key      types.NamespacedName
 	policy   *v1alpha1.RemediationPolicy // read-only snapshot
-	compiled *compiledPolicy             // nil: invalid
-	invalid  string
-	deleted  bool
+	compiled *policy.Compiled            // nil: invalid
+	// effective is the policy-level settings of this generation (no
+	// selector's overrides), resolved once: status reports its endpoint.
+	effective policy.Effective
+	invalid   string
+	deleted   bool
 
 	suspended  bool
 	checkpoint *checkpoint
@@ -76,60 +80,22 @@ type policyState struct {
 	lastEmit      map[outcome]time.Time
 }
 
-func (ps *policyState) eventsPerMinute(s *config.Settings) int32 {
-	if rl := ps.policy.Spec.RateLimiting; rl != nil && rl.EventsPerMinute != nil && *rl.EventsPerMinute > 0 {
-		return *rl.EventsPerMinute
-	}
-	if s.Defaults.EventsPerMinute > 0 {
-		return s.Defaults.EventsPerMinute
-	}
-	return 10
-}
-
-func (ps *policyState) cooldown(s *config.Settings) time.Duration {
-	if rl := ps.policy.Spec.RateLimiting; rl != nil && rl.CooldownMinutes != nil {
-		return time.Duration(*rl.CooldownMinutes) * time.Minute
-	}
-	return time.Duration(s.Defaults.CooldownMinutes) * time.Minute
-}
-
 // occurrenceKey is the idempotency key: policy UID, event UID, occurrence.
-func occurrenceKey(policy, event types.UID, count int32) string {
-	return fmt.Sprintf("%s/%s/%d", policy, event, count)
+func occurrenceKey(policyUID, eventUID types.UID, count int32) string {
+	return fmt.Sprintf("%s/%s/%d", policyUID, eventUID, count)
 }
 
 // request builds the delivery request for an occurrence matched by selector
-// idx: the effective mode, confidence threshold and risk level (selector over
-// policy over installation default) and the idempotency key, so the
-// Deliverer need not resolve settings again and a redelivery after a restart
-// carries the same key.
-func (ps *policyState) request(s *config.Settings, ev *corev1.Event, idx int, count int32, now time.Time) delivery.Request {
-	p := ps.policy
-	sel := p.Spec.EventSelectors[idx]
-	mode := firstNonEmpty(sel.Mode, p.Spec.Mode, s.Defaults.Mode)
-	risk := firstNonEmpty(sel.MaxRiskLevel, p.Spec.MaxRiskLevel, s.Defaults.MaxRiskLevel)
-	threshold := s.Defaults.ConfidenceThreshold
-	if p.Spec.ConfidenceThreshold != nil {
-		threshold = *p.Spec.ConfidenceThreshold
-	}
-	if sel.ConfidenceThreshold != nil {
-		threshold = *sel.ConfidenceThreshold
-	}
+// idx. It carries the selector's settings resolved when the policy
+// generation was compiled, so the Deliverer need not resolve them again, and
+// the idempotency key, so a redelivery after a restart carries the same key.
+func (ps *policyState) request(ev *corev1.Event, idx int, count int32, now time.Time) delivery.Request {
 	return delivery.Request{
-		Policy: p, Event: ev, SelectorIndex: idx,
-		Mode: mode, ConfidenceThreshold: threshold, MaxRiskLevel: risk,
+		Policy: ps.policy, Event: ev, SelectorIndex: idx,
+		Effective:     ps.compiled.Effective(idx),
 		OccurrenceKey: occurrenceKey(ps.uid, ev.UID, count),
 		SeenAt:        now,
 	}
-}
-
-func firstNonEmpty[T ~string](vs ...T) T {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // readyCondition derives the Ready condition.
@@ -145,9 +111,7 @@ func (ps *policyState) readyCondition(now time.Time, window time.Duration) metav
 	case ps.condReason != "":
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ps.condReason, ps.condMessage
 	}
-	if len(c.Message) > 1024 {
-		c.Message = c.Message[:1024]
-	}
+	c.Message = text.Truncate(c.Message, v1alpha1.MaxConditionMessageLength)
 	return c
 }
 
@@ -191,7 +155,7 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 	}
 	cond := ps.readyCondition(now, 2*w.opts.StatusInterval)
 	gen := ps.policy.Generation
-	endpoint := w.settings.EffectiveEndpoint(ps.policy.Spec.McpEndpoint)
+	endpoint := ps.effective.Endpoint
 	cur := ps.policy.Status
 	if !ps.statusDirty && cur.ObservedGeneration == gen && cur.EffectiveMcpEndpoint == endpoint && conditionEqual(meta.FindStatusCondition(cur.Conditions, v1alpha1.ConditionReady), cond) {
 		ps.mu.Unlock()

@@ -1,8 +1,6 @@
 package watcher
 
 import (
-	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -16,184 +14,13 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy/policytest"
 )
 
 func testSettings() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
 	return &s
-}
-
-func policy(ns string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
-	return &v1alpha1.RemediationPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", UID: "puid"},
-		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: sels},
-	}
-}
-
-func event(ns, typ, reason, kind, name, msg string) *corev1.Event {
-	return &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name + ".1", UID: types.UID("uid-" + name)},
-		Type:           typ,
-		Reason:         reason,
-		Message:        msg,
-		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: ns},
-	}
-}
-
-type fakeCEL struct {
-	ok  bool
-	err error
-}
-
-func (f fakeCEL) Matches(context.Context, *corev1.Event) (bool, error) { return f.ok, f.err }
-
-func TestMatch(t *testing.T) {
-	crashPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web-1"}}
-	crashPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
-	oomPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "oom-1"}}
-	oomPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}}
-	pods := func(ns, name string) *corev1.Pod {
-		for _, p := range []*corev1.Pod{crashPod, oomPod} {
-			if p.Namespace == ns && p.Name == name {
-				return p
-			}
-		}
-		return nil
-	}
-	nsLabels := func(name string) (map[string]string, bool) {
-		switch name {
-		case "app":
-			return map[string]string{"team": "a"}, true
-		case "other":
-			return map[string]string{"team": "b"}, true
-		}
-		return nil, false
-	}
-	warnBackOff := event("app", "Warning", "BackOff", "Pod", "web-1", "Back-off restarting failed container c in pod web-1")
-	tests := map[string]struct {
-		p       *v1alpha1.RemediationPolicy
-		ev      *corev1.Event
-		cel     CompileCELFunc
-		want    int
-		wantErr bool
-	}{
-		"empty selector matches own namespace": {
-			p: policy("app", v1alpha1.EventSelector{}), ev: warnBackOff, want: 0,
-		},
-		"other namespace is out of scope": {
-			p: policy("other", v1alpha1.EventSelector{}), ev: warnBackOff, want: -1,
-		},
-		"type mismatch": {
-			p: policy("app", v1alpha1.EventSelector{Type: "Normal"}), ev: warnBackOff, want: -1,
-		},
-		"reason and kind match": {
-			p: policy("app", v1alpha1.EventSelector{Type: "Warning", Reason: "BackOff", InvolvedObjectKind: "Pod"}), ev: warnBackOff, want: 0,
-		},
-		"kind mismatch": {
-			p: policy("app", v1alpha1.EventSelector{InvolvedObjectKind: "Deployment"}), ev: warnBackOff, want: -1,
-		},
-		"second selector matches": {
-			p:  policy("app", v1alpha1.EventSelector{Reason: "FailedScheduling"}, v1alpha1.EventSelector{Reason: "BackOff"}),
-			ev: warnBackOff, want: 1,
-		},
-		"message regex matches": {
-			p: policy("app", v1alpha1.EventSelector{Message: `^Back-off restarting .* container`}), ev: warnBackOff, want: 0,
-		},
-		"message regex does not match": {
-			p: policy("app", v1alpha1.EventSelector{Message: `^pulling`}), ev: warnBackOff, want: -1,
-		},
-		"container status reason CrashLoopBackOff matches BackOff event": {
-			p: policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}), ev: warnBackOff, want: 0,
-		},
-		"container status reason not shown by the pod": {
-			p: policy("app", v1alpha1.EventSelector{Reason: "ImagePullBackOff"}), ev: warnBackOff, want: -1,
-		},
-		"OOMKilled from last termination state": {
-			p:  policy("app", v1alpha1.EventSelector{Reason: "OOMKilled"}),
-			ev: event("app", "Warning", "BackOff", "Pod", "oom-1", ""), want: 0,
-		},
-		"container status reason needs a Warning": {
-			p:  policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
-			ev: event("app", "Normal", "Pulled", "Pod", "web-1", ""), want: -1,
-		},
-		"non-container reason does not look at pods": {
-			p: policy("app", v1alpha1.EventSelector{Reason: "FailedMount"}), ev: warnBackOff, want: -1,
-		},
-		"namespaceSelector in cluster-policy namespace": {
-			p: func() *v1alpha1.RemediationPolicy {
-				p := policy("dot-ai", v1alpha1.EventSelector{})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
-				return p
-			}(), ev: warnBackOff, want: 0,
-		},
-		"namespaceSelector not matching labels": {
-			p: func() *v1alpha1.RemediationPolicy {
-				p := policy("dot-ai", v1alpha1.EventSelector{})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}
-				return p
-			}(), ev: warnBackOff, want: -1,
-		},
-		"selector namespace field narrows": {
-			p: func() *v1alpha1.RemediationPolicy {
-				p := policy("dot-ai", v1alpha1.EventSelector{Namespace: "other"})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
-				return p
-			}(), ev: warnBackOff, want: -1,
-		},
-		"CEL true": {
-			p: policy("app", v1alpha1.EventSelector{Expression: "true"}), ev: warnBackOff, want: 0,
-			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: true}, nil },
-		},
-		"CEL false": {
-			p: policy("app", v1alpha1.EventSelector{Expression: "false"}), ev: warnBackOff, want: -1,
-			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: false}, nil },
-		},
-		"CEL error is no match and reported": {
-			p: policy("app", v1alpha1.EventSelector{Expression: "x"}), ev: warnBackOff, want: -1, wantErr: true,
-			cel: func(string) (EventMatcher, error) { return fakeCEL{err: errors.New("boom")}, nil },
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			cp, errs := compilePolicy(testSettings(), tc.p, tc.cel)
-			require.Empty(t, errs)
-			got, err := cp.match(t.Context(), tc.ev, pods, nsLabels)
-			assert.Equal(t, tc.want, got)
-			assert.Equal(t, tc.wantErr, err != nil)
-		})
-	}
-}
-
-func TestCompileErrors(t *testing.T) {
-	tests := map[string]struct {
-		p    *v1alpha1.RemediationPolicy
-		cel  CompileCELFunc
-		path string
-	}{
-		"bad regex": {p: policy("app", v1alpha1.EventSelector{Message: "("}), path: "spec.eventSelectors[0].message"},
-		"bad CEL": {
-			p:    policy("app", v1alpha1.EventSelector{}, v1alpha1.EventSelector{Expression: "event."}),
-			cel:  func(string) (EventMatcher, error) { return nil, errors.New("syntax error") },
-			path: "spec.eventSelectors[1].expression",
-		},
-		"namespaceSelector outside cluster-policy namespaces": {
-			p: func() *v1alpha1.RemediationPolicy {
-				p := policy("app", v1alpha1.EventSelector{})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
-				return p
-			}(),
-			path: "spec.namespaceSelector",
-		},
-		"no selectors": {p: policy("app"), path: "spec.eventSelectors"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, errs := compilePolicy(testSettings(), tc.p, tc.cel)
-			require.Len(t, errs, 1)
-			assert.Equal(t, tc.path, errs[0].Field)
-		})
-	}
 }
 
 func TestCooldownObject(t *testing.T) {
@@ -324,7 +151,7 @@ func TestDedupCheckpoint(t *testing.T) {
 }
 
 func TestOccurrence(t *testing.T) {
-	ev := event("a", "Warning", "BackOff", "Pod", "p", "")
+	ev := policytest.Event("a", "Warning", "BackOff", "Pod", "p", "")
 	assert.Equal(t, int32(1), occurrenceCount(ev))
 	ev.Count = 4
 	assert.Equal(t, int32(4), occurrenceCount(ev))
@@ -356,7 +183,7 @@ func TestReadyCondition(t *testing.T) {
 }
 
 func TestTransform(t *testing.T) {
-	ev := event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
+	ev := policytest.Event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
 	ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x"}}
 	out, err := transform(ev)
 	require.NoError(t, err)

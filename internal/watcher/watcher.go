@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -30,18 +29,13 @@ import (
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
-	"dot-ai.io/controller/internal/webhook"
+	"dot-ai.io/controller/internal/policy"
 )
-
-// ValidateFunc validates a policy the way the admission webhook does
-// (webhook.Validate); old is nil.
-type ValidateFunc func(s *config.Settings, old, new *v1alpha1.RemediationPolicy) (field.ErrorList, admission.Warnings)
 
 // Clock is the time source (a fake one in tests).
 type Clock interface {
@@ -53,12 +47,8 @@ type Clock interface {
 type Options struct {
 	// Clock defaults to the real clock.
 	Clock Clock
-	// Validate runs the webhook's validation on every policy generation;
-	// invalid policies get Ready=False/InvalidSpec and are not acted on.
-	// Default: webhook.Validate.
-	Validate ValidateFunc
 	// CompileCEL compiles selector expressions; default celevent.Compile.
-	CompileCEL CompileCELFunc
+	CompileCEL policy.CompileCELFunc
 	// CheckpointInterval is how often dirty checkpoints are written (1s).
 	CheckpointInterval time.Duration
 	// CheckpointBatch writes a policy's checkpoint early once this many
@@ -77,11 +67,8 @@ type Option func(*Options)
 // WithClock sets the clock.
 func WithClock(c Clock) Option { return func(o *Options) { o.Clock = c } }
 
-// WithValidate sets the policy validation (webhook.Validate).
-func WithValidate(f ValidateFunc) Option { return func(o *Options) { o.Validate = f } }
-
 // WithCEL sets the CEL compiler.
-func WithCEL(f CompileCELFunc) Option { return func(o *Options) { o.CompileCEL = f } }
+func WithCEL(f policy.CompileCELFunc) Option { return func(o *Options) { o.CompileCEL = f } }
 
 // WithCheckpointInterval sets how often checkpoints are written.
 func WithCheckpointInterval(d time.Duration) Option {
@@ -156,11 +143,8 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	if o.Validate == nil {
-		o.Validate = webhook.Validate
-	}
 	if o.CompileCEL == nil {
-		o.CompileCEL = func(expr string) (EventMatcher, error) { return celevent.Compile(expr) }
+		o.CompileCEL = func(expr string) (policy.EventMatcher, error) { return celevent.Compile(expr) }
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second

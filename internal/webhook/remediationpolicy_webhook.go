@@ -11,7 +11,6 @@ import (
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -112,12 +111,4 @@ func (w *RemediationPolicyWebhook) validate(ctx context.Context, oldP, newP *v1a
 		return warnings, apierrors.NewInvalid(GroupKind, newP.Name, errs)
 	}
 	return warnings, nil
-}
-
-// Validate is policy.Validate with the warnings typed for admission. The
-// event watcher still calls it; it moves to internal/policy in the next
-// step, and this forwarder goes.
-func Validate(s *config.Settings, oldP, newP *v1alpha1.RemediationPolicy) (field.ErrorList, admission.Warnings) {
-	errs, warnings := policy.Validate(s, oldP, newP)
-	return errs, warnings
 }

@@ -16,7 +16,7 @@ func BenchmarkEnrichAndBuild(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				body := BuildRequest(s.req, e.Enrich(context.Background(), s.req.Policy, s.req.Event))
+				body := BuildRequest(s.req, e.Enrich(context.Background(), s.req.Event, s.req.Effective.Context))
 				if _, err := json.Marshal(body); err != nil {
 					b.Fatal(err)
 				}
@@ -28,7 +28,7 @@ func BenchmarkEnrichAndBuild(b *testing.B) {
 // BenchmarkBuildRequest measures the issue text and JSON encoding alone.
 func BenchmarkBuildRequest(b *testing.B) {
 	s := scenarios()["crashloop-backoff"]
-	ectx := s.enricher().Enrich(context.Background(), s.req.Policy, s.req.Event)
+	ectx := s.enricher().Enrich(context.Background(), s.req.Event, s.req.Effective.Context)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(BuildRequest(s.req, ectx)); err != nil {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +25,8 @@ import (
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
+	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/text"
 )
 
 // Options configure a Deliverer.
@@ -83,19 +84,14 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		return d.failed(req, "INVALID_REQUEST", "delivery request without policy or event")
 	}
 	log := d.opts.Log.WithValues("policy", req.Policy.Namespace+"/"+req.Policy.Name, "event", req.Event.Namespace+"/"+req.Event.Name)
-	spec := &req.Policy.Spec
+	eff := req.Effective
 
-	endpoint := d.opts.Settings.EffectiveEndpoint(spec.McpEndpoint)
-	if endpoint == "" {
+	if eff.Endpoint == "" {
 		r := d.failed(req, "NO_ENDPOINT", "no MCP endpoint: the policy has no mcpEndpoint and the installation has no default (--mcp-endpoint)")
 		r.ConditionReason, r.ConditionMessage = v1alpha1.ReasonMCPUnreachable, r.Outcome.Message
 		return r
 	}
-	tool := spec.McpTool
-	if tool == "" {
-		tool = d.opts.Settings.Defaults.McpTool
-	}
-	target, err := mcp.ToolURL(endpoint, tool)
+	target, err := eff.ToolURL()
 	if err != nil {
 		r := d.failed(req, "INVALID_ENDPOINT", "spec.mcpEndpoint: "+err.Error())
 		r.ConditionReason, r.ConditionMessage = v1alpha1.ReasonMCPUnreachable, r.Outcome.Message
@@ -108,7 +104,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		}
 		return d.held(target, wait, "circuit breaker open after repeated failures")
 	}
-	token, reason, msg := d.token(ctx, req.Policy, endpoint)
+	token, reason, msg := d.token(ctx, req.Policy, eff)
 	if reason != "" {
 		r := d.failed(req, "INVALID_SECRET_REF", msg)
 		r.ConditionReason, r.ConditionMessage = reason, msg
@@ -146,7 +142,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 			r.ConditionReason = v1alpha1.ReasonMCPUnreachable
 		}
 		if r.ConditionReason != "" {
-			r.ConditionMessage = truncate(fmt.Sprintf("%s: %s", target, e.Error()), 1024)
+			r.ConditionMessage = text.TruncateRunes(fmt.Sprintf("%s: %s", target, e.Error()), v1alpha1.MaxConditionMessageLength)
 		}
 		return r
 	}
@@ -161,7 +157,7 @@ const OutageRetry = 10 * time.Second
 // stay queued for another try: only within the outage hold, and only when
 // repeating it cannot repeat a remediation (decision 5).
 func (d *Deliverer) holdable(req delivery.Request, e *mcp.Error) bool {
-	return d.withinHold(req) && (!e.Sent || req.Mode != v1alpha1.ModeAutomatic)
+	return d.withinHold(req) && (!e.Sent || req.Effective.Mode != v1alpha1.ModeAutomatic)
 }
 
 // withinHold reports whether the event was first seen less than the outage
@@ -176,7 +172,7 @@ func (d *Deliverer) withinHold(req delivery.Request) bool {
 func (d *Deliverer) unreachable(req delivery.Request, target, code, msg string) delivery.Result {
 	r := d.failed(req, code, msg)
 	r.ConditionReason = v1alpha1.ReasonMCPUnreachable
-	r.ConditionMessage = truncate(target+": "+msg, 1024)
+	r.ConditionMessage = text.TruncateRunes(target+": "+msg, v1alpha1.MaxConditionMessageLength)
 	return r
 }
 
@@ -186,22 +182,21 @@ func (d *Deliverer) held(target string, wait time.Duration, msg string) delivery
 	return delivery.Result{
 		RequeueAfter:     wait,
 		ConditionReason:  v1alpha1.ReasonMCPUnreachable,
-		ConditionMessage: truncate(fmt.Sprintf("%s: %s; events stay queued and are retried", target, msg), 1024),
+		ConditionMessage: text.TruncateRunes(fmt.Sprintf("%s: %s; events stay queued and are retried", target, msg), v1alpha1.MaxConditionMessageLength),
 	}
 }
 
-// BuildRequest enriches the event and builds the remediate request body.
+// BuildRequest enriches the event as the policy asks and builds the
+// remediate request body.
 func (d *Deliverer) BuildRequest(ctx context.Context, req delivery.Request) *mcp.Request {
-	ectx := d.opts.Enricher.Enrich(ctx, req.Policy, req.Event)
+	ectx := d.opts.Enricher.Enrich(ctx, req.Event, req.Effective.Context)
 	return BuildRequest(req, ectx)
 }
 
-// BuildRequest builds the request body from an enrichment.
+// BuildRequest builds the request body from an enrichment, with the
+// request's effective mode, threshold and risk level.
 func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
-	mode := req.Mode
-	if mode == "" {
-		mode = v1alpha1.ModeManual
-	}
+	mode := req.Effective.Mode
 	body := &mcp.Request{
 		Issue:   ectx.Issue(mcp.MaxIssueUTF16),
 		Mode:    string(mode),
@@ -209,61 +204,39 @@ func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
 		Policy:  &mcp.PolicyRef{Namespace: req.Policy.Namespace, Name: req.Policy.Name},
 	}
 	if mode == v1alpha1.ModeAutomatic {
-		ct := effectiveThreshold(req)
+		ct := req.Effective.ConfidenceThreshold
 		body.ConfidenceThreshold = &ct
-		body.MaxRiskLevel = string(req.MaxRiskLevel)
-		if body.MaxRiskLevel == "" {
-			body.MaxRiskLevel = string(v1alpha1.RiskLow)
-		}
+		body.MaxRiskLevel = string(req.Effective.MaxRiskLevel)
 	}
 	return body
 }
 
-// DefaultConfidenceThreshold is used in automatic mode when neither the
-// request nor the policy carries a threshold (a policy that bypassed the
-// defaulting webhook): a zero threshold would let dot-ai execute anything.
-const DefaultConfidenceThreshold = 0.8
-
-func effectiveThreshold(req delivery.Request) float64 {
-	if req.ConfidenceThreshold != 0 {
-		return req.ConfidenceThreshold
-	}
-	spec := &req.Policy.Spec
-	if i := req.SelectorIndex; i >= 0 && i < len(spec.EventSelectors) && spec.EventSelectors[i].ConfidenceThreshold != nil {
-		return *spec.EventSelectors[i].ConfidenceThreshold
-	}
-	if spec.ConfidenceThreshold != nil {
-		return *spec.ConfidenceThreshold
-	}
-	return DefaultConfidenceThreshold
-}
-
-// token resolves the bearer token for endpoint. A non-empty reason means
-// the delivery must not happen (and no token is sent).
-func (d *Deliverer) token(ctx context.Context, policy *v1alpha1.RemediationPolicy, endpoint string) (token, reason, msg string) {
-	if ref := policy.Spec.McpAuthSecretRef; ref != nil {
+// token resolves the bearer token for the effective endpoint. A non-empty
+// reason means the delivery must not happen (and no token is sent).
+func (d *Deliverer) token(ctx context.Context, p *v1alpha1.RemediationPolicy, eff policy.Effective) (token, reason, msg string) {
+	if ref := eff.AuthSecretRef; ref != nil {
 		if d.opts.Secrets == nil {
 			return "", v1alpha1.ReasonInvalidSecretRef, "spec.mcpAuthSecretRef: no Secret reader configured"
 		}
 		var s corev1.Secret
-		err := d.opts.Secrets.Get(ctx, client.ObjectKey{Namespace: policy.Namespace, Name: ref.Name}, &s)
+		err := d.opts.Secrets.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: ref.Name}, &s)
 		switch {
 		case apierrors.IsNotFound(err):
-			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: Secret %s/%s not found", policy.Namespace, ref.Name)
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: Secret %s/%s not found", p.Namespace, ref.Name)
 		case apierrors.IsForbidden(err):
-			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: reading Secret %s/%s is forbidden", policy.Namespace, ref.Name)
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: reading Secret %s/%s is forbidden", p.Namespace, ref.Name)
 		case err != nil:
-			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: reading Secret %s/%s: %v", policy.Namespace, ref.Name, err)
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.name: reading Secret %s/%s: %v", p.Namespace, ref.Name, err)
 		}
 		v, ok := s.Data[ref.Key]
 		t := strings.TrimSpace(string(v))
 		if !ok || t == "" {
-			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.key: Secret %s/%s has no non-empty key %q", policy.Namespace, ref.Name, ref.Key)
+			return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef.key: Secret %s/%s has no non-empty key %q", p.Namespace, ref.Name, ref.Key)
 		}
 		return t, "", ""
 	}
-	if !d.opts.Settings.IsAllowedEndpoint(endpoint) {
-		return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef: required because spec.mcpEndpoint %s is not in the installation's allowed endpoints", endpoint)
+	if !eff.EndpointAllowed {
+		return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef: required because spec.mcpEndpoint %s is not in the installation's allowed endpoints", eff.Endpoint)
 	}
 	if d.opts.Settings.MCPTokenFile == "" {
 		return "", "", ""
@@ -279,9 +252,9 @@ func (d *Deliverer) token(ctx context.Context, policy *v1alpha1.RemediationPolic
 func (d *Deliverer) base(req delivery.Request) v1alpha1.RemediationOutcome {
 	o := v1alpha1.RemediationOutcome{Time: metav1.NewTime(d.opts.Clock.Now())}
 	if ev := req.Event; ev != nil {
-		o.Event = truncate(ev.Namespace+"/"+ev.Name, 317)
-		o.Reason = truncate(ev.Reason, 128)
-		o.InvolvedObject = truncate(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, 320)
+		o.Event = text.TruncateRunes(ev.Namespace+"/"+ev.Name, v1alpha1.MaxOutcomeEventLength)
+		o.Reason = text.TruncateRunes(ev.Reason, v1alpha1.MaxOutcomeReasonLength)
+		o.InvolvedObject = text.TruncateRunes(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, v1alpha1.MaxOutcomeInvolvedObjectLength)
 	}
 	return o
 }
@@ -289,8 +262,8 @@ func (d *Deliverer) base(req delivery.Request) v1alpha1.RemediationOutcome {
 func (d *Deliverer) failed(req delivery.Request, code, msg string) delivery.Result {
 	o := d.base(req)
 	o.Result = v1alpha1.OutcomeDeliveryFailed
-	o.McpStatus = truncate(code, 64)
-	o.Message = truncate(msg, 1024)
+	o.McpStatus = text.TruncateRunes(code, v1alpha1.MaxOutcomeMcpStatusLength)
+	o.Message = text.TruncateRunes(msg, v1alpha1.MaxOutcomeMessageLength)
 	return delivery.Result{Outcome: o}
 }
 
@@ -298,14 +271,14 @@ func (d *Deliverer) failed(req delivery.Request, code, msg string) delivery.Resu
 func (d *Deliverer) MapResponse(req delivery.Request, resp *mcp.Response) v1alpha1.RemediationOutcome {
 	o := d.base(req)
 	r := resp.Envelope.Data.Result
-	o.McpStatus = truncate(r.Status, 64)
-	o.SessionID = truncate(r.SessionID, 128)
+	o.McpStatus = text.TruncateRunes(r.Status, v1alpha1.MaxOutcomeMcpStatusLength)
+	o.SessionID = text.TruncateRunes(r.SessionID, v1alpha1.MaxOutcomeSessionIDLength)
 	if r.Analysis != nil {
 		rc := r.Analysis.RootCause
 		if r.Analysis.Confidence > 0 && rc != "" {
 			rc = fmt.Sprintf("%s (confidence %.2f)", rc, r.Analysis.Confidence)
 		}
-		o.RootCause = truncate(rc, 1024)
+		o.RootCause = text.TruncateRunes(rc, v1alpha1.MaxOutcomeRootCauseLength)
 	}
 	var parts []string
 	add := func(s string) {
@@ -360,24 +333,6 @@ func (d *Deliverer) MapResponse(req delivery.Request, resp *mcp.Response) v1alph
 	if et := resp.Envelope.Data.ExecutionTime; et > 0 {
 		add(fmt.Sprintf("took %s", (time.Duration(et) * time.Millisecond).Round(100*time.Millisecond)))
 	}
-	o.Message = truncate(strings.Join(parts, "; "), 1024)
+	o.Message = text.TruncateRunes(strings.Join(parts, "; "), v1alpha1.MaxOutcomeMessageLength)
 	return o
-}
-
-// truncate shortens s to at most n characters (the apiserver counts
-// maxLength in runes), ending in "…" when cut.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i, count := 0, 0
-	for j := range s {
-		if count == n-1 {
-			i = j
-			break
-		}
-		count++
-	}
-	return s[:i] + "…"
 }

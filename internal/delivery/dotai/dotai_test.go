@@ -19,6 +19,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/mcp/mcptest"
 	"dot-ai.io/controller/internal/testenv"
@@ -55,14 +56,15 @@ func newHarness(t *testing.T, serverToken string, secrets ...*corev1.Secret) *ha
 	return &harness{srv: srv, settings: &s, tokenFile: tokenFile, d: d, client: c, clock: clk}
 }
 
-func request(mode v1alpha1.RemediationMode, mutate func(p *v1alpha1.RemediationPolicy)) delivery.Request {
-	s := scenarios()["crashloop-backoff"]
-	req := s.req
+// request is the crash-loop occurrence as the watcher hands it over under
+// settings s, after mutate changed the policy, in mode.
+func request(s *config.Settings, mode v1alpha1.RemediationMode, mutate func(p *v1alpha1.RemediationPolicy)) delivery.Request {
+	req := scenarios()["crashloop-backoff"].req
 	req.Policy = req.Policy.DeepCopy()
-	req.Mode = mode
 	if mutate != nil {
 		mutate(req.Policy)
 	}
+	req.Effective = effective(req.Policy, s, mode)
 	return req
 }
 
@@ -72,7 +74,7 @@ func secret(namespace, name, key, value string) *corev1.Secret {
 
 func TestDeliverInstallationToken(t *testing.T) {
 	h := newHarness(t, "install-token")
-	req := request(v1alpha1.ModeManual, nil)
+	req := request(h.settings, v1alpha1.ModeManual, nil)
 	res := h.d.Deliver(context.Background(), req)
 	require.Equal(t, v1alpha1.OutcomeAnalysisCompleted, res.Outcome.Result, res.Outcome.Message)
 	assert.Empty(t, res.ConditionReason)
@@ -159,7 +161,7 @@ func TestDeliverTokenSafety(t *testing.T) {
 			h := newHarness(t, "install-token", tc.secrets...)
 			h.settings.MCPAllowedEndpoints = tc.allowed
 			before := other.Count()
-			res := h.d.Deliver(context.Background(), request(v1alpha1.ModeManual, tc.mutate))
+			res := h.d.Deliver(context.Background(), request(h.settings, v1alpha1.ModeManual, tc.mutate))
 			assert.Equal(t, tc.wantResult, res.Outcome.Result, res.Outcome.Message)
 			assert.Equal(t, tc.wantReason, res.ConditionReason)
 			assert.Contains(t, res.Outcome.Message, tc.wantMessage)
@@ -196,7 +198,7 @@ func TestDeliverErrors(t *testing.T) {
 			h := newHarness(t, "install-token")
 			h.settings.MCPOutageHold = 0 // fail after the client's retries
 			h.srv.Inject(tc.inject...)
-			res := h.d.Deliver(context.Background(), request(v1alpha1.ModeManual, nil))
+			res := h.d.Deliver(context.Background(), request(h.settings, v1alpha1.ModeManual, nil))
 			assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
 			assert.Equal(t, tc.wantCode, res.Outcome.McpStatus)
 			assert.Equal(t, tc.wantReason, res.ConditionReason)
@@ -224,7 +226,7 @@ func TestDeliverUnreachableOpensBreaker(t *testing.T) {
 	h.settings.MCPOutageHold = 0
 	dead := deadEndpoint(t)
 	h.settings.MCPEndpoint = dead
-	req := request(v1alpha1.ModeAutomatic, nil)
+	req := request(h.settings, v1alpha1.ModeAutomatic, nil)
 	// 2 attempts per delivery, breaker threshold 3: open during the second.
 	res := h.d.Deliver(context.Background(), req)
 	assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
@@ -278,7 +280,7 @@ func TestDeliverOutageHold(t *testing.T) {
 				h.d.opts.Client = c
 			}
 			h.clock.SetTime(now.Add(tc.age))
-			res := h.d.Deliver(context.Background(), request(tc.mode, nil))
+			res := h.d.Deliver(context.Background(), request(h.settings, tc.mode, nil))
 			if tc.notOutage {
 				assert.Empty(t, res.ConditionReason)
 			} else {
@@ -304,7 +306,7 @@ func TestDeliverHeldWhileBreakerOpen(t *testing.T) {
 	h.settings.MCPOutageHold = time.Hour
 	dead := deadEndpoint(t)
 	h.settings.MCPEndpoint = dead
-	req := request(v1alpha1.ModeManual, nil)
+	req := request(h.settings, v1alpha1.ModeManual, nil)
 	for range 2 { // 4 refused attempts: the breaker (threshold 3) opens
 		res := h.d.Deliver(context.Background(), req)
 		require.Positive(t, res.RequeueAfter)
@@ -324,12 +326,12 @@ func TestDeliverHeldWhileBreakerOpen(t *testing.T) {
 
 func TestDeliverAutomaticAndNoEndpoint(t *testing.T) {
 	h := newHarness(t, "install-token")
-	res := h.d.Deliver(context.Background(), request(v1alpha1.ModeAutomatic, nil))
+	res := h.d.Deliver(context.Background(), request(h.settings, v1alpha1.ModeAutomatic, nil))
 	assert.Equal(t, v1alpha1.OutcomeRemediationSucceeded, res.Outcome.Result, res.Outcome.Message)
 	assert.Contains(t, string(h.srv.Requests()[0].Body), `"confidenceThreshold":0.8`)
 
 	h.settings.MCPEndpoint = ""
-	res = h.d.Deliver(context.Background(), request(v1alpha1.ModeManual, nil))
+	res = h.d.Deliver(context.Background(), request(h.settings, v1alpha1.ModeManual, nil))
 	assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
 	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, res.ConditionReason)
 
@@ -375,7 +377,8 @@ func TestMapResponse(t *testing.T) {
 		},
 	}
 	d := New(Options{Clock: clocktesting.NewFakePassiveClock(now)})
-	req := request(v1alpha1.ModeManual, nil)
+	s := config.Default()
+	req := request(&s, v1alpha1.ModeManual, nil)
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			r := tc.result
@@ -398,15 +401,25 @@ func TestMapResponse(t *testing.T) {
 	})
 }
 
+// TestEffectiveThreshold checks the threshold sent in automatic mode, from
+// the policy through the watcher's resolution to the request body.
 func TestEffectiveThreshold(t *testing.T) {
-	req := request(v1alpha1.ModeAutomatic, nil)
-	req.ConfidenceThreshold = 0.7
-	assert.Equal(t, 0.7, effectiveThreshold(req), "the watcher's effective value wins")
-	req.ConfidenceThreshold = 0
-	assert.Equal(t, DefaultConfidenceThreshold, effectiveThreshold(req), "never 0 by omission")
+	s := config.Default()
+	req := request(&s, v1alpha1.ModeAutomatic, nil)
+	sent := func() float64 {
+		return *BuildRequest(req, &enricher.Context{}).ConfidenceThreshold
+	}
+	resolve := func() { req.Effective = effective(req.Policy, &s, v1alpha1.ModeAutomatic) }
+	req.Effective.ConfidenceThreshold = 0.7
+	assert.Equal(t, 0.7, sent(), "the watcher's effective value wins")
+	s.Defaults.ConfidenceThreshold = 0
+	resolve()
+	assert.Equal(t, config.DefaultConfidenceThreshold, sent(), "never 0 by omission")
 	zero, half := 0.0, 0.5
 	req.Policy.Spec.ConfidenceThreshold = &zero
-	assert.Equal(t, 0.0, effectiveThreshold(req), "an explicit 0 is the user's choice")
+	resolve()
+	assert.Equal(t, 0.0, sent(), "an explicit 0 is the user's choice")
 	req.Policy.Spec.EventSelectors[0].ConfidenceThreshold = &half
-	assert.Equal(t, 0.5, effectiveThreshold(req))
+	resolve()
+	assert.Equal(t, 0.5, sent())
 }

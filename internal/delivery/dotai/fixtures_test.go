@@ -22,6 +22,7 @@ import (
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/enricher"
+	"dot-ai.io/controller/internal/policy"
 )
 
 var now = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
@@ -70,7 +71,7 @@ func ev(name, kind, obj, typ, reason, msg, component string, count int32, age ti
 	}
 }
 
-func policy(mode v1alpha1.RemediationMode) *v1alpha1.RemediationPolicy {
+func newPolicy(mode v1alpha1.RemediationMode) *v1alpha1.RemediationPolicy {
 	return &v1alpha1.RemediationPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "crashes", Namespace: ns, UID: "policy-uid"},
 		Spec: v1alpha1.RemediationPolicySpec{
@@ -123,9 +124,22 @@ func deployment(name string, containers []corev1.Container) (*appsv1.Deployment,
 	return dep, rs, pod
 }
 
+// occurrence is the request the watcher builds for e matched by p's first
+// selector, with p's mode and the chart's defaults otherwise.
 func occurrence(p *v1alpha1.RemediationPolicy, e *corev1.Event, mode v1alpha1.RemediationMode) delivery.Request {
-	return delivery.Request{Policy: p, Event: e, Mode: mode, ConfidenceThreshold: 0.8, MaxRiskLevel: v1alpha1.RiskLow,
+	s := config.Default()
+	eff := effective(p, &s, mode)
+	eff.ConfidenceThreshold, eff.MaxRiskLevel = config.DefaultConfidenceThreshold, v1alpha1.RiskLow
+	return delivery.Request{Policy: p, Event: e, Effective: eff,
 		OccurrenceKey: string(e.UID) + "/" + fmt.Sprint(e.Count), SeenAt: now}
+}
+
+// effective is what the watcher resolves for p's first selector under s,
+// with the mode a test asks for.
+func effective(p *v1alpha1.RemediationPolicy, s *config.Settings, mode v1alpha1.RemediationMode) policy.Effective {
+	e := policy.Resolve(p, 0, s)
+	e.Mode = mode
+	return e
 }
 
 func scenarios() map[string]scenario {
@@ -158,7 +172,7 @@ func scenarios() map[string]scenario {
 			pod.Name + "/app/true": "2026-11-28T09:57:10Z INFO starting web 1.4.2\n2026-11-28T09:57:10Z DEBUG Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3ZWIifQ.sig\n" +
 				"2026-11-28T09:57:11Z ERROR dial tcp 127.0.1.7:5432: connect: connection refused\npanic: cannot connect to database\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n",
 		},
-		req: occurrence(policy(v1alpha1.ModeManual), backoff, v1alpha1.ModeManual),
+		req: occurrence(newPolicy(v1alpha1.ModeManual), backoff, v1alpha1.ModeManual),
 	}
 
 	// OOMKilled: a container-status reason; the event is again BackOff.
@@ -172,9 +186,9 @@ func scenarios() map[string]scenario {
 	}}}
 	oom := ev("api-7d4b9c-x2x9z.1", "Pod", pod.Name, "Warning", "BackOff",
 		"Back-off restarting failed container api in pod "+pod.Name+"_team-a("+string(pod.UID)+")", "kubelet", 4, 0)
-	auto := policy(v1alpha1.ModeAutomatic)
+	auto := newPolicy(v1alpha1.ModeAutomatic)
 	req := occurrence(auto, oom, v1alpha1.ModeAutomatic)
-	req.ConfidenceThreshold, req.MaxRiskLevel = 0.9, v1alpha1.RiskMedium
+	req.Effective.ConfidenceThreshold, req.Effective.MaxRiskLevel = 0.9, v1alpha1.RiskMedium
 	out["oomkilled"] = scenario{
 		objects: []runtime.Object{dep, rs, pod},
 		events:  index{oom},
@@ -193,7 +207,7 @@ func scenarios() map[string]scenario {
 	sched := ev("batch-7d4b9c-x2x9z.1", "Pod", pod.Name, "Warning", "FailedScheduling",
 		"0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.", "default-scheduler", 1, 0)
 	out["failedscheduling"] = scenario{objects: []runtime.Object{dep, rs, pod}, events: index{sched}, logs: logs{},
-		req: occurrence(policy(v1alpha1.ModeManual), sched, v1alpha1.ModeManual)}
+		req: occurrence(newPolicy(v1alpha1.ModeManual), sched, v1alpha1.ModeManual)}
 
 	// ImagePullBackOff: the kubelet's events are Failed (ErrImagePull) and
 	// BackOff; ImagePullBackOff is the container-status reason.
@@ -213,7 +227,7 @@ func scenarios() map[string]scenario {
 			ev("shop-7d4b9c-x2x9z.1", "Pod", pod.Name, "Normal", "Pulling", `Pulling image "registry.local/shop:v9"`, "kubelet", 3, 70*time.Second),
 		},
 		logs: logs{},
-		req:  occurrence(policy(v1alpha1.ModeManual), pull, v1alpha1.ModeManual),
+		req:  occurrence(newPolicy(v1alpha1.ModeManual), pull, v1alpha1.ModeManual),
 	}
 	return out
 }
@@ -221,6 +235,6 @@ func scenarios() map[string]scenario {
 func (s scenario) enricher() *enricher.Enricher {
 	return enricher.New(enricher.Options{
 		Kube: fake.NewClientset(s.objects...), Events: s.events, Logs: s.logs, Metrics: noMetrics{},
-		Clock: clocktesting.NewFakePassiveClock(now), Defaults: config.Default().Defaults,
+		Clock: clocktesting.NewFakePassiveClock(now),
 	})
 }

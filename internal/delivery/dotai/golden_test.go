@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
+	"dot-ai.io/controller/internal/text"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 func TestGoldenPayloads(t *testing.T) {
 	for name, s := range scenarios() {
 		t.Run(name, func(t *testing.T) {
-			body := BuildRequest(s.req, s.enricher().Enrich(context.Background(), s.req.Policy, s.req.Event))
+			body := BuildRequest(s.req, s.enricher().Enrich(context.Background(), s.req.Event, s.req.Effective.Context))
 			got, err := json.MarshalIndent(body, "", "  ")
 			require.NoError(t, err)
 			got = append(got, '\n')
@@ -34,7 +34,7 @@ func TestGoldenPayloads(t *testing.T) {
 			require.NoError(t, err, "run go test ./internal/delivery/dotai -run TestGoldenPayloads -update")
 			assert.Equal(t, string(want), string(got))
 
-			assert.LessOrEqual(t, enricher.UTF16Len(body.Issue), mcp.MaxIssueUTF16)
+			assert.LessOrEqual(t, text.UTF16Len(body.Issue), mcp.MaxIssueUTF16)
 			assert.Contains(t, body.Issue, s.req.Event.Reason)
 			assert.NotContains(t, string(got), "hunter2", "secrets never leave")
 			assert.NotContains(t, string(got), "eyJzdWIiOiJ3ZWIifQ")

@@ -133,13 +133,14 @@ func TestIntegration(t *testing.T) {
 	require.True(t, cache.WaitForCacheSync(ctx.Done(), inf.HasSynced))
 
 	logs := &endlessLogs{}
-	enr := enricher.New(enricher.Options{Kube: kube, Events: informerIndex{inf.GetIndexer()}, Logs: logs, Defaults: config.Default().Defaults})
+	enr := enricher.New(enricher.Options{Kube: kube, Events: informerIndex{inf.GetIndexer()}, Logs: logs})
 	pol := &v1alpha1.RemediationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a", UID: "p-uid"},
 		Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{MaxLogBytes: ptr.To[int64](8192), LookbackMinutes: ptr.To[int32](10)}}}
+	defaults := config.Default()
 
 	t.Run("owner chain, related events and capped logs", func(t *testing.T) {
 		start := time.Now()
-		got := enr.Enrich(ctx, pol, backoff)
+		got := enr.Enrich(ctx, backoff, effective(pol, &defaults, v1alpha1.ModeManual).Context)
 		assert.Less(t, time.Since(start), time.Second, "enrichment takes well under a second")
 		assert.Equal(t, []string{"Pod/web-7d4b9c-x2x9z", "ReplicaSet/web-7d4b9c", "Deployment/web"}, got.OwnerChain)
 		require.Len(t, got.Owners, 2)
@@ -169,10 +170,10 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("real log and metrics sources through the apiserver, without kubelet and metrics-server", func(t *testing.T) {
-		real := enricher.New(enricher.Options{Kube: kube, Defaults: config.Default().Defaults})
+		real := enricher.New(enricher.Options{Kube: kube})
 		p := pol.DeepCopy()
 		p.Spec.ContextGathering.IncludeMetrics = ptr.To(true)
-		got := real.Enrich(ctx, p, backoff)
+		got := real.Enrich(ctx, backoff, effective(p, &defaults, v1alpha1.ModeManual).Context)
 		notes := strings.Join(got.Notes, "\n")
 		assert.Empty(t, got.Logs, "the apiserver streams nothing for a Pod without a node")
 		assert.Contains(t, notes, "logs of web-7d4b9c-x2x9z/app:")
@@ -192,7 +193,7 @@ func TestIntegration(t *testing.T) {
 		p := pol.DeepCopy()
 		p.Spec.McpEndpoint = srv.URL()
 		p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "mcp", Key: "token"}
-		req := delivery.Request{Policy: p, Event: backoff, Mode: v1alpha1.ModeManual, OccurrenceKey: "o1"}
+		req := delivery.Request{Policy: p, Event: backoff, Effective: effective(p, &settings, v1alpha1.ModeManual), OccurrenceKey: "o1"}
 
 		require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "mcp", Namespace: "team-b"}, StringData: map[string]string{"token": "team-token"}}))
 		res := d.Deliver(ctx, req)

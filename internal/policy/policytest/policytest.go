@@ -1,8 +1,12 @@
-// Package policytest holds the settings and policy defaults that the tests of
-// internal/policy and internal/webhook share.
+// Package policytest holds the settings, policy defaults and fixtures that the
+// tests of internal/policy, internal/webhook and internal/watcher share.
 package policytest
 
 import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
 )
@@ -44,5 +48,26 @@ func CustomPolicyDefaults() config.PolicyDefaults {
 		LookbackMinutes:      13,
 		IncludeResourceSpec:  false,
 		IncludeMetrics:       true,
+	}
+}
+
+// Policy is a policy named p (UID puid) in namespace ns with the given
+// selectors and nothing else set.
+func Policy(ns string, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", UID: "puid"},
+		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: sels},
+	}
+}
+
+// Event is an event of type typ and reason about the object kind/name in
+// namespace ns, named name.1 with UID uid-name.
+func Event(ns, typ, reason, kind, name, msg string) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name + ".1", UID: types.UID("uid-" + name)},
+		Type:           typ,
+		Reason:         reason,
+		Message:        msg,
+		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: ns},
 	}
 }
