@@ -104,7 +104,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		}
 		return d.held(target, wait, "circuit breaker open after repeated failures")
 	}
-	token, reason, msg := d.token(ctx, req.Policy, eff)
+	token, reason, msg := d.token(ctx, req.Policy, eff, target)
 	if reason != "" {
 		r := d.failed(req, "INVALID_SECRET_REF", msg)
 		r.ConditionReason, r.ConditionMessage = reason, msg
@@ -213,7 +213,7 @@ func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
 
 // token resolves the bearer token for the effective endpoint. A non-empty
 // reason means the delivery must not happen (and no token is sent).
-func (d *Deliverer) token(ctx context.Context, p *v1alpha1.RemediationPolicy, eff policy.Effective) (token, reason, msg string) {
+func (d *Deliverer) token(ctx context.Context, p *v1alpha1.RemediationPolicy, eff policy.Effective, target string) (token, reason, msg string) {
 	if ref := eff.AuthSecretRef; ref != nil {
 		if d.opts.Secrets == nil {
 			return "", v1alpha1.ReasonInvalidSecretRef, "spec.mcpAuthSecretRef: no Secret reader configured"
@@ -235,7 +235,9 @@ func (d *Deliverer) token(ctx context.Context, p *v1alpha1.RemediationPolicy, ef
 		}
 		return t, "", ""
 	}
-	if !eff.EndpointAllowed {
+	// The request URL itself is checked too, after the tool path was
+	// appended: decision 19 (docs/design/decisions.md#d19).
+	if !eff.EndpointAllowed || !d.opts.Settings.IsAllowedEndpoint(target) {
 		return "", v1alpha1.ReasonInvalidSecretRef, fmt.Sprintf("spec.mcpAuthSecretRef: required because spec.mcpEndpoint %s is not in the installation's allowed endpoints", eff.Endpoint)
 	}
 	if d.opts.Settings.MCPTokenFile == "" {

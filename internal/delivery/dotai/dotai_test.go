@@ -68,6 +68,23 @@ func request(s *config.Settings, mode v1alpha1.RemediationMode, mutate func(p *v
 	return req
 }
 
+// TestDeliverChecksTheRequestURL: the installation token goes only to a
+// request URL the allow-list admits, whatever the resolved settings say.
+func TestDeliverChecksTheRequestURL(t *testing.T) {
+	other := mcptest.New(mcptest.Options{Token: "install-token"})
+	require.NoError(t, other.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = other.Close() })
+	h := newHarness(t, "install-token")
+	req := request(h.settings, v1alpha1.ModeManual, nil)
+	req.Effective.Endpoint = other.URL()
+	req.Effective.EndpointAllowed = true // as a stale or forged resolution would claim
+	res := h.d.Deliver(context.Background(), req)
+	assert.Equal(t, v1alpha1.OutcomeDeliveryFailed, res.Outcome.Result)
+	assert.Equal(t, v1alpha1.ReasonInvalidSecretRef, res.ConditionReason)
+	assert.Zero(t, other.Count(), "nothing sent to a URL outside the allow-list")
+	assert.Zero(t, h.srv.Count())
+}
+
 func secret(namespace, name, key, value string) *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Data: map[string][]byte{key: []byte(value)}}
 }
