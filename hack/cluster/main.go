@@ -21,7 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -144,8 +144,8 @@ func stopAll(dir string) error {
 		byName[p.Name] = p
 	}
 	var errs []error
-	for i := len(componentOrder) - 1; i >= 0; i-- {
-		p, ok := byName[componentOrder[i]]
+	for _, name := range slices.Backward(componentOrder) {
+		p, ok := byName[name]
 		if !ok {
 			continue
 		}
@@ -217,5 +217,3 @@ func (s *stageTimer) done(what string) {
 	fmt.Printf("cluster: %-44s %5.1fs\n", what, now.Sub(s.last).Seconds())
 	s.last = now
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

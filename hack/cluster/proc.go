@@ -36,7 +36,9 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
+	// The child gets its own descriptor; this one writes nothing, so its
+	// close has nothing to report.
+	defer func() { _ = logf.Close() }()
 	closeInheritedFiles()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -17,7 +17,7 @@ func TestCheckLoopback(t *testing.T) {
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
 	require.NoError(t, checkLoopback(me), "a 127.0.0.1 listener is fine")
 
 	all, err := net.Listen("tcp", ":0")

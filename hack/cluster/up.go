@@ -423,7 +423,7 @@ func (c *cluster) applyCertManagerCRDs(ctx context.Context) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("applying cert-manager CRDs: %v\n%s", err, out)
 	}
-	return poll(ctx, 30*time.Second, "cert-manager CRDs", func(ctx context.Context) (bool, error) {
+	return poll(ctx, 30*time.Second, "cert-manager CRDs", func(context.Context) (bool, error) {
 		res, err := c.kube.Discovery().ServerResourcesForGroupVersion("cert-manager.io/v1")
 		if err != nil {
 			return false, err

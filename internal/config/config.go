@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,12 +89,7 @@ func (s *Settings) IsClusterPolicyNamespace(ns string) bool {
 	if len(s.ClusterPolicyNamespaces) == 0 {
 		return ns == s.Namespace
 	}
-	for _, n := range s.ClusterPolicyNamespaces {
-		if n == ns {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(s.ClusterPolicyNamespaces, ns)
 }
 
 // IsAllowedEndpoint reports whether endpoint may receive the installation's
@@ -235,8 +231,7 @@ var validate = validator.New(validator.WithRequiredStructEnabled())
 func (s *Settings) Validate() error {
 	var errs []error
 	if err := validate.Struct(s); err != nil {
-		var verrs validator.ValidationErrors
-		if errors.As(err, &verrs) {
+		if verrs, ok := errors.AsType[validator.ValidationErrors](err); ok {
 			for _, fe := range verrs {
 				errs = append(errs, fmt.Errorf("setting %s=%v fails rule %q", fe.Namespace(), fe.Value(), fe.ActualTag()))
 			}
@@ -271,7 +266,7 @@ func CheckEndpointURL(raw string) error {
 
 func splitList(v string) []string {
 	var out []string
-	for _, p := range strings.Split(v, ",") {
+	for p := range strings.SplitSeq(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}

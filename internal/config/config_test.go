@@ -24,7 +24,8 @@ func parse(t *testing.T, args []string, env map[string]string) (Settings, error)
 	if err := ApplyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		return s, err
 	}
-	return s, s.Validate()
+	err := s.Validate()
+	return s, err
 }
 
 func TestFlagsAndEnv(t *testing.T) {

@@ -27,8 +27,7 @@ func TestPolicyDefaultsBoundsMatchAPI(t *testing.T) {
 		"LookbackMinutes":     between(v1alpha1.MinLookbackMinutes, v1alpha1.MaxLookbackMinutes),
 	}
 	typ := reflect.TypeFor[PolicyDefaults]()
-	for i := range typ.NumField() {
-		f := typ.Field(i)
+	for f := range typ.Fields() {
 		assert.Equal(t, want[f.Name], f.Tag.Get("validate"), f.Name)
 	}
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -193,10 +194,5 @@ func oracleSelectorAutomaticHighRisk(p *v1alpha1.RemediationPolicy, sel *v1alpha
 
 func selectorAutomaticHighRisk(s *config.Settings, p *v1alpha1.RemediationPolicy, i int) bool {
 	want := fmt.Sprintf(WarnSelectorAutomaticHighRisk, i)
-	for _, w := range selectorWarnings(s, p, i, &p.Spec.EventSelectors[i]) {
-		if w == want {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(selectorWarnings(s, p, i, &p.Spec.EventSelectors[i]), want)
 }

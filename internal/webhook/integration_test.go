@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -66,7 +65,7 @@ type warningCollector struct {
 	warnings []string
 }
 
-func (w *warningCollector) HandleWarningHeader(_ int, _ string, text string) {
+func (w *warningCollector) HandleWarningHeader(_ int, _, text string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.warnings = append(w.warnings, text)
@@ -345,7 +344,7 @@ func BenchmarkAdmission(b *testing.B) {
 				lat = append(lat, create(i))
 			}
 			b.StopTimer()
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			slices.Sort(lat)
 			pct := func(q float64) float64 {
 				idx := min(int(q*float64(len(lat))), len(lat)-1)
 				return float64(lat[idx].Microseconds()) / 1000

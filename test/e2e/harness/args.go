@@ -129,6 +129,9 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	// Only the number was wanted; a failed close leaves the port in use,
+	// which the bind that follows reports.
+	_ = l.Close()
+	return port, nil
 }

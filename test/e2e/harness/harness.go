@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
@@ -140,7 +141,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.HealthURL, c.MetricsURL = local.healthURL, local.metricsURL
-	c.Args = append(local.args, opts.ExtraArgs...)
+	c.Args = slices.Concat(local.args, opts.ExtraArgs)
 	if !opts.NoServices {
 		if err := c.forwardServices(ctx, deploy, container, local.ports); err != nil {
 			return nil, err

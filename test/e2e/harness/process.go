@@ -29,13 +29,18 @@ func (c *Controller) startBinary(env map[string]string) error {
 	cmd.Stdout = io.MultiWriter(logf, c.opts.Log)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // nothing was written to it yet
 		return fmt.Errorf("starting %s: %w", c.opts.Binary, err)
 	}
 	c.cmd = cmd
 	go func() {
-		c.waitErr = cmd.Wait()
-		logf.Close()
+		err := cmd.Wait()
+		// Tests read the log after the exit: a failed close means it may be
+		// incomplete, so it is reported with the exit.
+		if cerr := logf.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing %s: %w", c.LogFile, cerr))
+		}
+		c.waitErr = err
 		close(c.exited)
 	}()
 	return nil

@@ -20,7 +20,7 @@ func (c *Controller) PeakRSS() (int64, error) {
 
 // peakRSS reads VmHWM (in kB) from a /proc/<pid>/status text, in bytes.
 func peakRSS(status string) (int64, error) {
-	for _, line := range strings.Split(status, "\n") {
+	for line := range strings.SplitSeq(status, "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {

@@ -86,13 +86,15 @@ func forward(l net.Listener, dst string) {
 		if err != nil {
 			return
 		}
+		// The copies below end the exchange; a close error after them has
+		// no one to tell, so both closes are discarded.
 		go func() {
-			defer in.Close()
+			defer func() { _ = in.Close() }()
 			out, err := net.DialTimeout("tcp", dst, 5*time.Second)
 			if err != nil {
 				return
 			}
-			defer out.Close()
+			defer func() { _ = out.Close() }()
 			done := make(chan struct{}, 2)
 			go func() { _, _ = io.Copy(out, in); _ = out.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
 			go func() { _, _ = io.Copy(in, out); _ = in.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()

@@ -45,7 +45,7 @@ func TestOutsideLoopback(t *testing.T) {
 func TestNonLoopbackSocketsOfThisProcess(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
 	bad, err := NonLoopbackSockets(os.Getpid())
 	require.NoError(t, err)
 	assert.Empty(t, bad, "a 127.0.0.1 listener is fine")

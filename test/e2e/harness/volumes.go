@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,9 +84,7 @@ func (c *Controller) fetch(ctx context.Context, v *volume) (map[string][]byte, e
 		for k, val := range cm.Data {
 			data[k] = []byte(val)
 		}
-		for k, val := range cm.BinaryData {
-			data[k] = val
-		}
+		maps.Copy(data, cm.BinaryData)
 	}
 	return selectItems(v.name, data, v.items)
 }
@@ -166,7 +165,8 @@ func (c *Controller) watchVolume(ctx context.Context, v *volume) {
 		}
 		for range w.ResultChan() {
 			if err := c.materialise(ctx, v); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(c.opts.Log, "harness: rewriting volume %s: %v\n", v.name, err)
+				// A diagnostic line only: a failing log writer must not stop the watch.
+				_, _ = fmt.Fprintf(c.opts.Log, "harness: rewriting volume %s: %v\n", v.name, err)
 			}
 		}
 		w.Stop()
@@ -203,7 +203,7 @@ func writeAtomic(dir string, files map[string][]byte) error {
 		return err
 	}
 	for name := range files {
-		top := strings.SplitN(name, "/", 2)[0]
+		top, _, _ := strings.Cut(name, "/")
 		link := filepath.Join(dir, top)
 		if _, err := os.Lstat(link); err == nil {
 			continue

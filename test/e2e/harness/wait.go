@@ -19,8 +19,7 @@ func waitFor(ctx context.Context, timeout time.Duration, f func() (bool, error))
 		}
 		if err != nil {
 			last = err
-			var stop *stopError
-			if errors.As(err, &stop) {
+			if _, stop := errors.AsType[*stopError](err); stop {
 				return err
 			}
 		}
