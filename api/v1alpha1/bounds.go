@@ -10,12 +10,11 @@ const (
 	MinEventSelectors = 1
 	MaxEventSelectors = 32
 
-	// namespaceSelector is a metav1.LabelSelector (so policies port); its
-	// sizes are bounded by CEL rules on the field, since markers cannot reach
-	// into an imported type.
 	MaxNamespaceSelectorLabels      = 32
 	MaxNamespaceSelectorExpressions = 16
 	MaxNamespaceSelectorValues      = 64
+	MaxNamespaceSelectorKeyLength   = 317
+	MaxNamespaceSelectorValueLength = 63
 
 	MaxSelectorReasonLength    = 128
 	MaxSelectorKindLength      = 63

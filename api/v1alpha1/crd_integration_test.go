@@ -95,24 +95,24 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 			p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "s"}
 		}, "spec.mcpAuthSecretRef.key"},
 		"33 namespaceSelector labels": {func(p *v1alpha1.RemediationPolicy) {
-			p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{}}
+			p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{}}
 			for i := range v1alpha1.MaxNamespaceSelectorLabels + 1 {
 				p.Spec.NamespaceSelector.MatchLabels[fmt.Sprintf("l%d", i)] = "x"
 			}
 		}, "spec.namespaceSelector"},
 		"17 namespaceSelector expressions": {func(p *v1alpha1.RemediationPolicy) {
-			p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+			p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 			for i := range v1alpha1.MaxNamespaceSelectorExpressions + 1 {
 				p.Spec.NamespaceSelector.MatchExpressions = append(p.Spec.NamespaceSelector.MatchExpressions,
-					metav1.LabelSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists})
+					v1alpha1.NamespaceSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists})
 			}
 		}, "spec.namespaceSelector"},
 		"65 values in a namespaceSelector expression": {func(p *v1alpha1.RemediationPolicy) {
-			r := metav1.LabelSelectorRequirement{Key: "tier", Operator: metav1.LabelSelectorOpIn}
+			r := v1alpha1.NamespaceSelectorRequirement{Key: "tier", Operator: metav1.LabelSelectorOpIn}
 			for i := range v1alpha1.MaxNamespaceSelectorValues + 1 {
 				r.Values = append(r.Values, fmt.Sprintf("v%d", i))
 			}
-			p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{r}}
+			p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchExpressions: []v1alpha1.NamespaceSelectorRequirement{r}}
 		}, "spec.namespaceSelector"},
 		"mcpTool with a slash": {func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.McpTool = "../admin"

@@ -191,12 +191,9 @@ type RemediationPolicySpec struct {
 	// namespaceSelector widens the policy to events of every namespace whose
 	// labels match. Only policies in the installation's cluster-policy
 	// namespaces may set it; without it a policy sees only its own namespace.
-	// At most 32 matchLabels, 16 matchExpressions and 64 values per expression.
+	// It has the shape of a metav1.LabelSelector, with bounded sizes.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || size(self.matchLabels) <= 32",message="matchLabels may hold at most 32 labels"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || size(self.matchExpressions) <= 16",message="matchExpressions may hold at most 16 expressions"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !has(e.values) || size(e.values) <= 64)",message="each matchExpressions entry may hold at most 64 values"
-	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+	NamespaceSelector *NamespaceSelector `json:"namespaceSelector,omitempty"`
 
 	// contextGathering says what is collected about an event.
 	// +optional
@@ -445,4 +442,57 @@ type RemediationPolicyList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []RemediationPolicy `json:"items"`
+}
+
+// NamespaceSelector selects namespaces by their labels. It is shaped like a
+// metav1.LabelSelector (so policies port unchanged) but bounded, as every
+// field of this API is: an imported type cannot carry size markers.
+type NamespaceSelector struct {
+	// matchLabels selects namespaces whose labels include every pair.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+
+	// matchExpressions are label requirements; all must hold.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	MatchExpressions []NamespaceSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// NamespaceSelectorRequirement is one label requirement of a
+// NamespaceSelector, shaped like a metav1.LabelSelectorRequirement.
+type NamespaceSelectorRequirement struct {
+	// key is the label key the requirement applies to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	Key string `json:"key,omitempty"`
+
+	// operator relates the key to the values: In, NotIn, Exists or
+	// DoesNotExist.
+	// +required
+	// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist
+	Operator metav1.LabelSelectorOperator `json:"operator,omitempty"`
+
+	// values must be non-empty for In and NotIn and empty for Exists and
+	// DoesNotExist.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	Values []string `json:"values,omitempty"`
+}
+
+// LabelSelector returns the selector as the metav1 type the label libraries
+// take; nil stays nil.
+func (s *NamespaceSelector) LabelSelector() *metav1.LabelSelector {
+	if s == nil {
+		return nil
+	}
+	out := &metav1.LabelSelector{MatchLabels: s.MatchLabels}
+	for _, e := range s.MatchExpressions {
+		out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{Key: e.Key, Operator: e.Operator, Values: e.Values})
+	}
+	return out
 }

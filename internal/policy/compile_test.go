@@ -104,21 +104,21 @@ func TestMatch(t *testing.T) {
 		"namespaceSelector in cluster-policy namespace": {
 			p: func() *v1alpha1.RemediationPolicy {
 				p := policytest.Policy("dot-ai", v1alpha1.EventSelector{})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"team": "a"}}
 				return p
 			}(), ev: warnBackOff, want: 0,
 		},
 		"namespaceSelector not matching labels": {
 			p: func() *v1alpha1.RemediationPolicy {
 				p := policytest.Policy("dot-ai", v1alpha1.EventSelector{})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"team": "b"}}
 				return p
 			}(), ev: warnBackOff, want: -1,
 		},
 		"selector namespace field narrows": {
 			p: func() *v1alpha1.RemediationPolicy {
 				p := policytest.Policy("dot-ai", v1alpha1.EventSelector{Namespace: "other"})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 				return p
 			}(), ev: warnBackOff, want: -1,
 		},
@@ -161,7 +161,7 @@ func TestCompileErrors(t *testing.T) {
 		"namespaceSelector outside cluster-policy namespaces": {
 			p: func() *v1alpha1.RemediationPolicy {
 				p := policytest.Policy("app", v1alpha1.EventSelector{})
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 				return p
 			}(),
 			path: "spec.namespaceSelector",

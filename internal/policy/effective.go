@@ -72,9 +72,9 @@ func (e Effective) ToolURL() (string, error) { return mcp.ToolURL(e.Endpoint, e.
 //
 // A limit set in the spec but not positive (only a policy that bypassed
 // validation can carry one) counts as unset, and so does an installation
-// default left at zero: a zero rate, log size or confidence threshold would
-// silently disable or unbound what it limits. cooldownMinutes 0 is a real
-// value (no cooldown) and is kept.
+// default left at zero: a zero rate or log size would silently disable or
+// unbound what it limits. cooldownMinutes 0 (no cooldown) and a confidence
+// threshold of 0 (accept any confidence) are real values and are kept.
 func Resolve(p *v1alpha1.RemediationPolicy, selector int, s *config.Settings) Effective {
 	spec := &p.Spec
 	d := s.Defaults
@@ -84,7 +84,7 @@ func Resolve(p *v1alpha1.RemediationPolicy, selector int, s *config.Settings) Ef
 	}
 	e := Effective{
 		Mode:                cmp.Or(sel.Mode, spec.Mode, d.Mode, config.DefaultMode),
-		ConfidenceThreshold: cmp.Or(d.ConfidenceThreshold, config.DefaultConfidenceThreshold),
+		ConfidenceThreshold: d.ConfidenceThreshold, // 0 is a legal threshold, not "unset"
 		MaxRiskLevel:        cmp.Or(sel.MaxRiskLevel, spec.MaxRiskLevel, d.MaxRiskLevel, config.DefaultMaxRiskLevel),
 		Endpoint:            s.EffectiveEndpoint(spec.McpEndpoint),
 		AuthSecretRef:       spec.McpAuthSecretRef,

@@ -25,7 +25,7 @@ func checkAgainstOracles(t *testing.T, s *config.Settings, p *v1alpha1.Remediati
 	for i := range p.Spec.EventSelectors {
 		e := Resolve(p, i, s)
 		req := oracleWatcherRequest(p, i, s)
-		body := oracleRemediationBody(p, i, req)
+		body := oracleRemediationBody(req)
 		assert.Equal(t, body.mode, e.Mode, "mode sent (watcher → remediation)")
 		assert.Equal(t, body.risk, e.MaxRiskLevel, "maxRiskLevel sent (watcher → remediation)")
 		assert.Equal(t, body.threshold, e.ConfidenceThreshold, "confidenceThreshold sent (watcher → remediation)")
@@ -35,9 +35,7 @@ func checkAgainstOracles(t *testing.T, s *config.Settings, p *v1alpha1.Remediati
 			assert.Equal(t, req.mode, e.Mode, "mode (watcher request)")
 			assert.Equal(t, req.risk, e.MaxRiskLevel, "maxRiskLevel (watcher request)")
 		}
-		if s.Defaults.ConfidenceThreshold != 0 {
-			assert.Equal(t, req.threshold, e.ConfidenceThreshold, "confidenceThreshold (watcher request)")
-		}
+		assert.Equal(t, req.threshold, e.ConfidenceThreshold, "confidenceThreshold (watcher request)")
 		assert.Equal(t, oracleWatcherEventsPerMinute(p, s), e.EventsPerMinute, "eventsPerMinute (watcher)")
 		assert.Equal(t, oracleWatcherCooldown(p, s), e.Cooldown, "cooldown (watcher)")
 		assert.Equal(t, p.Spec.Suspend != nil && *p.Spec.Suspend, e.Suspended, "suspend (watcher)")
@@ -55,7 +53,7 @@ func checkAgainstOracles(t *testing.T, s *config.Settings, p *v1alpha1.Remediati
 			assert.Equal(t, oracleSelectorAutomaticHighRisk(p, &p.Spec.EventSelectors[i]), selectorAutomaticHighRisk(s, p, i), "selector warning")
 		}
 	}
-	if !policyWarningsDiverge(s, p) {
+	if !policyWarningsDiverge(p) {
 		assert.Equal(t, oraclePolicyWarnings(s, &p.Spec), policyWarnings(s, p), "policy warnings")
 	}
 }
@@ -63,12 +61,10 @@ func checkAgainstOracles(t *testing.T, s *config.Settings, p *v1alpha1.Remediati
 // policyWarningsDiverge reports the inputs on which policyWarnings, now
 // reading Resolve, differs from before: only policies that skipped the
 // defaulting webhook (so the validating webhook never sees them, and the
-// watcher ignores warnings) with an unset threshold and an installation
-// default of 0, or with a logLines below the schema's minimum.
-func policyWarningsDiverge(s *config.Settings, p *v1alpha1.RemediationPolicy) bool {
+// watcher ignores warnings) with a logLines below the schema's minimum.
+func policyWarningsDiverge(p *v1alpha1.RemediationPolicy) bool {
 	cg := p.Spec.ContextGathering
-	return (p.Spec.ConfidenceThreshold == nil && s.Defaults.ConfidenceThreshold == 0) ||
-		(cg != nil && cg.LogLines != nil && *cg.LogLines <= 0)
+	return cg != nil && cg.LogLines != nil && *cg.LogLines <= 0
 }
 
 func TestResolve(t *testing.T) {
@@ -110,11 +106,11 @@ func TestResolve(t *testing.T) {
 			},
 		},
 		{
-			name: "zero installation defaults fall back to the built-in ones; cooldown 0 and false stay",
+			name: "zero installation defaults fall back to the built-in ones; cooldown 0, confidence 0 and false stay",
 			s:    zero,
 			spec: v1alpha1.RemediationPolicySpec{EventSelectors: []v1alpha1.EventSelector{{Reason: "BackOff"}}},
 			want: Effective{
-				Mode: config.DefaultMode, ConfidenceThreshold: config.DefaultConfidenceThreshold, MaxRiskLevel: config.DefaultMaxRiskLevel,
+				Mode: config.DefaultMode, ConfidenceThreshold: 0, MaxRiskLevel: config.DefaultMaxRiskLevel,
 				EndpointAllowed: true, McpTool: config.DefaultMcpTool, EventsPerMinute: config.DefaultEventsPerMinute,
 				Context: ContextGathering{LogLines: 100, MaxLogBytes: 65536, Lookback: 5 * time.Minute},
 			},
@@ -275,13 +271,7 @@ func int64s(pick func(int) int, vs ...int64) *int64 {
 // 0) and the watcher ignores warnings.
 func TestResolveDivergences(t *testing.T) {
 	s := policytest.Settings()
-	s.Defaults.ConfidenceThreshold = 0
-	s.Defaults.Mode = v1alpha1.ModeAutomatic
 	p := &v1alpha1.RemediationPolicy{Spec: v1alpha1.RemediationPolicySpec{EventSelectors: []v1alpha1.EventSelector{{Reason: "A"}}}}
-	assert.Contains(t, oraclePolicyWarnings(s, &p.Spec), WarnAutomaticLowConfidence)
-	assert.NotContains(t, policyWarnings(s, p), WarnAutomaticLowConfidence, "0.8 is what is sent")
-
-	s = policytest.Settings()
 	s.Defaults.LogLines = 5000
 	p.Spec.ContextGathering = &v1alpha1.ContextGathering{LogLines: new(int32(0))}
 	large := fmt.Sprintf(WarnLargeLogLines, largeLogLines)

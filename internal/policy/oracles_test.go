@@ -58,7 +58,7 @@ func oracleWatcherRequest(p *v1alpha1.RemediationPolicy, idx int, s *config.Sett
 
 // oracleRemediationBody is what internal/remediation/remediation.go
 // BuildRequest and effectiveThreshold send for that request.
-func oracleRemediationBody(p *v1alpha1.RemediationPolicy, idx int, req oracleRequest) oracleRequest {
+func oracleRemediationBody(req oracleRequest) oracleRequest {
 	mode := req.mode
 	if mode == "" {
 		mode = v1alpha1.ModeManual
@@ -67,19 +67,9 @@ func oracleRemediationBody(p *v1alpha1.RemediationPolicy, idx int, req oracleReq
 	if risk == "" {
 		risk = v1alpha1.RiskLow
 	}
-	threshold := func() float64 {
-		if req.threshold != 0 {
-			return req.threshold
-		}
-		spec := &p.Spec
-		if i := idx; i >= 0 && i < len(spec.EventSelectors) && spec.EventSelectors[i].ConfidenceThreshold != nil {
-			return *spec.EventSelectors[i].ConfidenceThreshold
-		}
-		if spec.ConfidenceThreshold != nil {
-			return *spec.ConfidenceThreshold
-		}
-		return 0.8
-	}()
+	// Issue 15: a threshold of 0 is legal and sent as 0; before, an
+	// installation default of 0 was replaced by 0.8.
+	threshold := req.threshold
 	return oracleRequest{mode, risk, threshold}
 }
 

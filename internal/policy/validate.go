@@ -175,8 +175,9 @@ func validateNamespaceSelector(s *config.Settings, p *v1alpha1.RemediationPolicy
 	if !s.IsClusterPolicyNamespace(p.Namespace) {
 		return field.ErrorList{field.Forbidden(path, fmt.Sprintf(MsgNamespaceSelectorForbidden, clusterPolicyNamespaces(s), p.Namespace))}
 	}
-	errs := metav1validation.ValidateLabelSelector(p.Spec.NamespaceSelector, metav1validation.LabelSelectorValidationOptions{}, path)
-	return append(errs, validateSelectorSizes(p.Spec.NamespaceSelector, path)...)
+	sel := p.Spec.NamespaceSelector.LabelSelector()
+	errs := metav1validation.ValidateLabelSelector(sel, metav1validation.LabelSelectorValidationOptions{}, path)
+	return append(errs, validateSelectorSizes(sel, path)...)
 }
 
 // validateSelectorSizes mirrors the CEL size rules on the CRD field.

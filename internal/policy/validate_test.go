@@ -208,7 +208,7 @@ func TestValidate(t *testing.T) {
 			name: "selector namespace with namespaceSelector in a cluster-policy namespace",
 			mutate: func(p *v1alpha1.RemediationPolicy) {
 				p.Namespace = "platform"
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"tier": "prod"}}
 				p.Spec.EventSelectors[0].Namespace = "team-b"
 			},
 		},
@@ -417,7 +417,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "namespaceSelector outside the cluster-policy namespaces",
 			mutate: func(p *v1alpha1.RemediationPolicy) {
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 			},
 			errs: field.ErrorList{field.Forbidden(specPath.Child("namespaceSelector"),
 				fmt.Sprintf(MsgNamespaceSelectorForbidden, []string{"dot-ai", "platform"}, "team-a"))},
@@ -426,17 +426,17 @@ func TestValidate(t *testing.T) {
 			name: "namespaceSelector over its size bounds",
 			mutate: func(p *v1alpha1.RemediationPolicy) {
 				p.Namespace = "dot-ai"
-				sel := &metav1.LabelSelector{MatchLabels: map[string]string{}}
+				sel := &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{}}
 				for i := range v1alpha1.MaxNamespaceSelectorLabels + 1 {
 					sel.MatchLabels[fmt.Sprintf("l%d", i)] = "x"
 				}
-				many := metav1.LabelSelectorRequirement{Key: "tier", Operator: metav1.LabelSelectorOpIn}
+				many := v1alpha1.NamespaceSelectorRequirement{Key: "tier", Operator: metav1.LabelSelectorOpIn}
 				for i := range v1alpha1.MaxNamespaceSelectorValues + 1 {
 					many.Values = append(many.Values, fmt.Sprintf("v%d", i))
 				}
 				sel.MatchExpressions = append(sel.MatchExpressions, many)
 				for i := range v1alpha1.MaxNamespaceSelectorExpressions {
-					sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists})
+					sel.MatchExpressions = append(sel.MatchExpressions, v1alpha1.NamespaceSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists})
 				}
 				p.Spec.NamespaceSelector = sel
 			},
@@ -450,7 +450,7 @@ func TestValidate(t *testing.T) {
 			name: "namespaceSelector invalid in a cluster-policy namespace",
 			mutate: func(p *v1alpha1.RemediationPolicy) {
 				p.Namespace = "dot-ai"
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Like"}}}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchExpressions: []v1alpha1.NamespaceSelectorRequirement{{Key: "tier", Operator: "Like"}}}
 			},
 			errs: metav1validation.ValidateLabelSelector(
 				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Like"}}},
@@ -494,7 +494,7 @@ func TestValidate(t *testing.T) {
 				p.Spec.EventSelectors = []v1alpha1.EventSelector{{}, {Type: "Bad"}}
 				p.Spec.Mode = "x"
 				p.Spec.McpEndpoint = otherEndpoint
-				p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 			},
 			errs: field.ErrorList{
 				field.Invalid(selPath.Index(0), "{}", MsgSelectorWildcard),

@@ -44,7 +44,7 @@ func FuzzValidate(f *testing.F) {
 			p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: secret, Key: secret}
 		}
 		if nsSelector {
-			p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{reason: kind}}
+			p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{reason: kind}}
 		}
 
 		errs, _ := policy.Validate(s, nil, p)

@@ -202,7 +202,7 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 		)
 		p.Spec.McpEndpoint = otherEndpoint
 		p.Spec.McpTool = "ok"
-		p.Spec.NamespaceSelector = &metav1.LabelSelector{}
+		p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 		err := e.client.Create(ctx, p)
 		require.Error(t, err)
 		assert.True(t, apierrors.IsInvalid(err), "want 422 Invalid, got %v", err)
@@ -253,14 +253,14 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 
 	t.Run("namespaceSelector outside the cluster-policy namespaces is rejected", func(t *testing.T) {
 		p := newPolicy("team-a", "wide")
-		p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
+		p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"tier": "prod"}}
 		err := e.client.Create(ctx, p)
 		require.Error(t, err)
 		assert.Equal(t, []cause{{metav1.CauseType(field.ErrorTypeForbidden), "spec.namespaceSelector"}}, causesOf(t, err))
 		assert.Contains(t, err.Error(), "namespaceSelector is only allowed for policies in the cluster-policy namespaces [dot-ai]")
 
 		ok := newPolicy("dot-ai", "wide")
-		ok.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}
+		ok.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"tier": "prod"}}
 		require.NoError(t, e.client.Create(ctx, ok))
 	})
 

@@ -431,7 +431,7 @@ func TestEffectiveThreshold(t *testing.T) {
 	assert.Equal(t, 0.7, sent(), "the watcher's effective value wins")
 	s.Defaults.ConfidenceThreshold = 0
 	resolve()
-	assert.Equal(t, config.DefaultConfidenceThreshold, sent(), "never 0 by omission")
+	assert.Equal(t, 0.0, sent(), "an installation default of 0 is the installation's choice, not unset")
 	zero, half := 0.0, 0.5
 	req.Policy.Spec.ConfidenceThreshold = &zero
 	resolve()
