@@ -56,7 +56,7 @@ func TestPipelineAgainstRealAPIServer(t *testing.T) {
 		Spec: v1alpha1.RemediationPolicySpec{
 			EventSelectors:    []v1alpha1.EventSelector{{Message: "(unclosed"}},
 			McpEndpoint:       "http://user:pw@127.0.0.1:1/x",
-			NamespaceSelector: &metav1.LabelSelector{},
+			NamespaceSelector: &v1alpha1.NamespaceSelector{},
 		},
 	}
 	err := c.Create(ctx, bad)
