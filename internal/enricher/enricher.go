@@ -3,7 +3,6 @@ package enricher
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -453,10 +452,4 @@ func stripEnv(v any) {
 			stripEnv(child)
 		}
 	}
-}
-
-// jsonSize is used by tests and benchmarks.
-func jsonSize(v any) int {
-	b, _ := json.Marshal(v)
-	return len(b)
 }

@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
@@ -116,7 +115,7 @@ func TestIssueBounded(t *testing.T) {
 	assert.LessOrEqual(t, text.UTF16Len(issue), 2000)
 	assert.True(t, strings.HasPrefix(issue, "Kubernetes Warning event BackOff on Pod/x in namespace ns: 😀"))
 	assert.True(t, strings.HasSuffix(issue, "\n"+truncatedMarker), "cut on a line boundary, with a marker")
-	for _, line := range strings.Split(issue, "\n") {
+	for line := range strings.SplitSeq(issue, "\n") {
 		assert.LessOrEqual(t, text.UTF16Len(line), maxHeadlineUnits)
 	}
 }
@@ -178,7 +177,7 @@ type fakeLogs struct {
 	block   bool
 }
 
-func (f *fakeLogs) Stream(ctx context.Context, ns, pod string, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+func (f *fakeLogs) Stream(ctx context.Context, _, pod string, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
 	f.mu.Lock()
 	f.asked = append(f.asked, *opts)
 	f.mu.Unlock()
@@ -244,7 +243,7 @@ func TestEnrichWorkload(t *testing.T) {
 	}}
 	e := New(Options{Kube: kube, Events: idx, Logs: logs, Metrics: notServed{}, Clock: clocktesting.NewFakePassiveClock(now)})
 	p := &v1alpha1.RemediationPolicy{Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{
-		MaxLogBytes: ptr.To[int64](4096), LogLines: ptr.To[int32](50), IncludeMetrics: ptr.To(true)}}}
+		MaxLogBytes: new(int64(4096)), LogLines: new(int32(50)), IncludeMetrics: new(true)}}}
 	ev := event("dep-event", "Deployment", "web", "ProgressDeadlineExceeded", "Warning", 0)
 	c := e.Enrich(context.Background(), ev, gathering(p))
 

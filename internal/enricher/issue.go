@@ -3,6 +3,7 @@ package enricher
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -146,11 +147,8 @@ func keyLines(lines []string, n int) []string {
 	// Back to log order.
 	out := make([]string, 0, len(key))
 	for i := range lines {
-		for _, k := range key {
-			if k == i {
-				out = append(out, lines[i])
-				break
-			}
+		if slices.Contains(key, i) {
+			out = append(out, lines[i])
 		}
 	}
 	return out
@@ -196,9 +194,9 @@ func (b *issueBuilder) add(line string) bool {
 
 func (b *issueBuilder) String() string { return b.sb.String() }
 
-// clip makes s one clean line of at most max UTF-16 code units: invalid
+// clip makes s one clean line of at most limit UTF-16 code units: invalid
 // UTF-8 and control characters are replaced, a cut ends in "…".
-func clip(s string, max int) string {
+func clip(s string, limit int) string {
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == utf8.RuneError:
@@ -208,5 +206,5 @@ func clip(s string, max int) string {
 		}
 		return r
 	}, s)
-	return text.TruncateUTF16(s, max)
+	return text.TruncateUTF16(s, limit)
 }

@@ -221,7 +221,7 @@ func BenchmarkMemory50kEvents(b *testing.B) {
 func procMem(b *testing.B, pid int) (hwm, rss float64) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(b, err)
-	for _, line := range strings.Split(string(data), "\n") {
+	for line := range strings.SplitSeq(string(data), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue

@@ -16,9 +16,9 @@ type OwnerLookup func(kind, namespace, name string) (owner *metav1.OwnerReferenc
 
 var (
 	// cronJobPod is <cronjob>-<scheduled unix minutes>-<5 random>.
-	cronJobPod = regexp.MustCompile(`^(.+)-[0-9]{8,10}-[a-z0-9]{5}$`)
+	cronJobPod = regexp.MustCompile(`^(.+)-\d{8,10}-[a-z0-9]{5}$`)
 	// cronJobJob is <cronjob>-<scheduled unix minutes>.
-	cronJobJob = regexp.MustCompile(`^(.+)-[0-9]{8,10}$`)
+	cronJobJob = regexp.MustCompile(`^(.+)-\d{8,10}$`)
 	// deploymentPod is <deployment>-<pod-template-hash>-<5 random>.
 	deploymentPod = regexp.MustCompile(`^(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$`)
 )

@@ -256,7 +256,7 @@ func newPolicy(ns, name string, sels ...v1alpha1.EventSelector) *v1alpha1.Remedi
 	}
 }
 
-func readyReason(t testing.TB, c client.Client, p *v1alpha1.RemediationPolicy) func() string {
+func readyReason(c client.Client, p *v1alpha1.RemediationPolicy) func() string {
 	return func() string {
 		var cur v1alpha1.RemediationPolicy
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), &cur); err != nil {
@@ -272,7 +272,7 @@ func readyReason(t testing.TB, c client.Client, p *v1alpha1.RemediationPolicy) f
 
 func waitReason(t testing.TB, c client.Client, p *v1alpha1.RemediationPolicy, reason string) {
 	t.Helper()
-	f := readyReason(t, c, p)
+	f := readyReason(c, p)
 	require.Eventually(t, func() bool { return f() == reason }, 20*time.Second, 20*time.Millisecond, "Ready reason never became %s (last %q)", reason, f())
 }
 

@@ -13,7 +13,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -91,12 +90,12 @@ func TestIntegration(t *testing.T) {
 		f := newFixture(t, env, "suspend", v1alpha1.EventSelector{Reason: "BackOff"})
 		p, rec, h := f.policy, f.rec, f.seen
 
-		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = ptr.To(true) })
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = new(true) })
 		waitReason(t, c, p, v1alpha1.ReasonSuspended)
 		createEvent(t, c, "suspend", "while-suspended", "Warning", "BackOff", "Pod", "a")
 		h.wait(t, "suspend", "while-suspended")
 
-		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = ptr.To(false) })
+		updatePolicy(t, c, p, func(p *v1alpha1.RemediationPolicy) { p.Spec.Suspend = new(false) })
 		waitReason(t, c, p, v1alpha1.ReasonActive)
 		createEvent(t, c, "suspend", "after-resume", "Warning", "BackOff", "Pod", "b")
 		require.Eventually(t, func() bool { return slices.Contains(rec.events(), "after-resume") }, 10*time.Second, 10*time.Millisecond)
@@ -138,7 +137,7 @@ func TestIntegration(t *testing.T) {
 
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
 		f := newFixture(t, env, "cron", v1alpha1.EventSelector{Type: "Warning"},
-			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.CooldownMinutes = ptr.To[int32](5) }),
+			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.CooldownMinutes = new(int32(5)) }),
 			beforeStart(func() {
 				podSpec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
 				cj := &batchv1.CronJob{
@@ -150,13 +149,13 @@ func TestIntegration(t *testing.T) {
 				for _, run := range []string{"a", "b"} {
 					job := &batchv1.Job{
 						ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "job-" + run, OwnerReferences: []metav1.OwnerReference{{
-							APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}}},
+							APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: new(true)}}},
 						Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: podSpec}},
 					}
 					require.NoError(t, c.Create(ctx, job))
 					pod := &corev1.Pod{
 						ObjectMeta: metav1.ObjectMeta{Namespace: "cron", Name: "run-" + run, OwnerReferences: []metav1.OwnerReference{{
-							APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true)}}},
+							APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: new(true)}}},
 						Spec: podSpec,
 					}
 					require.NoError(t, c.Create(ctx, pod))
@@ -193,14 +192,14 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("rate limit, MCP condition and counters", func(t *testing.T) {
-		rec := &recorder{result: func(req delivery.Request) delivery.Result {
+		rec := &recorder{result: func(delivery.Request) delivery.Result {
 			return delivery.Result{
 				Outcome:         v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed, Message: "connection refused"},
 				ConditionReason: v1alpha1.ReasonMCPUnreachable, ConditionMessage: "dial tcp 127.0.0.1:1: connection refused",
 			}
 		}}
 		f := newFixture(t, env, "limits", v1alpha1.EventSelector{Type: "Warning"}, withRecorder(rec),
-			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](2) }))
+			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.EventsPerMinute = new(int32(2)) }))
 		p := f.policy
 		for _, n := range []string{"e1", "e2", "e3", "e4", "e5"} {
 			createEvent(t, c, "limits", n, "Warning", "BackOff", "Pod", n)
@@ -301,7 +300,7 @@ func TestIntegration(t *testing.T) {
 		// A second policy with a cooldown and a bucket of 2/min: both survive
 		// the restart.
 		cd := newPolicy("down", "cd", v1alpha1.EventSelector{Type: "Normal", Reason: "Cool"})
-		cd.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: ptr.To[int32](2), CooldownMinutes: ptr.To[int32](5)}
+		cd.Spec.RateLimiting = &v1alpha1.RateLimiting{EventsPerMinute: new(int32(2)), CooldownMinutes: new(int32(5))}
 		f := newFixture(t, env, "down", v1alpha1.EventSelector{Type: "Warning"}, beforeStart(func() {
 			createPod(t, c, "down", "alive")
 			require.NoError(t, c.Create(ctx, cd))

@@ -57,7 +57,7 @@ func (o outcome) String() string { return outcomes[o].label }
 // deliveryOutcome maps a Deliverer's result to its outcome; a result the
 // table does not know is a delivery failure.
 func deliveryOutcome(result v1alpha1.OutcomeResult) outcome {
-	for o, spec := range outcomes {
+	for o, spec := range &outcomes {
 		if spec.result != "" && spec.result == result {
 			return outcome(o)
 		}

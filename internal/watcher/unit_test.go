@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
@@ -25,7 +24,7 @@ func testSettings() *config.Settings {
 
 func TestCooldownObject(t *testing.T) {
 	ctrl := func(kind, name string) *metav1.OwnerReference {
-		return &metav1.OwnerReference{Kind: kind, Name: name, Controller: ptr.To(true)}
+		return &metav1.OwnerReference{Kind: kind, Name: name, Controller: new(true)}
 	}
 	cache := map[string]*metav1.OwnerReference{
 		"Pod/ns/web-7d9f8b6c5d-abcde":  ctrl("ReplicaSet", "web-7d9f8b6c5d"),

@@ -204,8 +204,8 @@ func (w *Watcher) SetupWithManager(mgr manager.Manager) error {
 	return mgr.Add(w)
 }
 
-// NeedLeaderElection: only the leader selects, delivers and writes status
-// and checkpoints.
+// NeedLeaderElection is true: only the leader selects, delivers and writes
+// status and checkpoints.
 func (w *Watcher) NeedLeaderElection() bool { return true }
 
 // Ready reports whether the watcher finished its start-up: policies and

@@ -291,7 +291,7 @@ func TestDeliverOutageHold(t *testing.T) {
 				h.settings.MCPEndpoint = deadEndpoint(t)
 			}
 			h.srv.Inject(tc.inject...)
-			if tc.inject != nil && tc.inject[0].Delay > 0 {
+			if len(tc.inject) > 0 && tc.inject[0].Delay > 0 {
 				c, err := mcp.New(mcp.Options{Timeout: 50 * time.Millisecond, BaseBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, MaxAttempts: 2, BreakerThreshold: 3})
 				require.NoError(t, err)
 				h.d.opts.Client = c

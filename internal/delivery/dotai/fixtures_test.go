@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
@@ -78,9 +77,9 @@ func newPolicy(mode v1alpha1.RemediationMode) *v1alpha1.RemediationPolicy {
 			EventSelectors: []v1alpha1.EventSelector{{Type: v1alpha1.EventTypeWarning}},
 			Mode:           mode,
 			ContextGathering: &v1alpha1.ContextGathering{
-				IncludeLogs: ptr.To(true), LogLines: ptr.To[int32](100), MaxLogBytes: ptr.To[int64](65536),
-				IncludePreviousLogs: ptr.To(true), IncludeRelatedEvents: ptr.To(true), LookbackMinutes: ptr.To[int32](15),
-				IncludeResourceSpec: ptr.To(true), IncludeMetrics: ptr.To(true),
+				IncludeLogs: new(true), LogLines: new(int32(100)), MaxLogBytes: new(int64(65536)),
+				IncludePreviousLogs: new(true), IncludeRelatedEvents: new(true), LookbackMinutes: new(int32(15)),
+				IncludeResourceSpec: new(true), IncludeMetrics: new(true),
 			},
 		},
 	}
@@ -104,7 +103,7 @@ func deployment(name string, containers []corev1.Container) (*appsv1.Deployment,
 			CreationTimestamp: metav1.NewTime(now.Add(-24 * time.Hour)),
 			ManagedFields:     []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply", Operation: "Update"}},
 			Annotations:       map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"secret":"x"}`, "deployment.kubernetes.io/revision": "3"}},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
+		Spec: appsv1.DeploymentSpec{Replicas: new(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
 	}
 	rsName := name + "-7d4b9c"
 	rs := &appsv1.ReplicaSet{
@@ -112,7 +111,7 @@ func deployment(name string, containers []corev1.Container) (*appsv1.Deployment,
 		ObjectMeta: metav1.ObjectMeta{Name: rsName, Namespace: ns, UID: types.UID(rsName + "-uid"), Labels: labels,
 			CreationTimestamp: metav1.NewTime(now.Add(-time.Hour)),
 			OwnerReferences:   []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: dep.UID, Controller: &yes}}},
-		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
+		Spec: appsv1.ReplicaSetSpec{Replicas: new(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
 	}
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},

@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/ptr"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
@@ -95,11 +94,11 @@ func TestIntegration(t *testing.T) {
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
 	require.NoError(t, c.Create(ctx, dep))
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-7d4b9c", Namespace: "team-a", Labels: labels,
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: dep.UID, Controller: ptr.To(true)}}},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: dep.UID, Controller: new(true)}}},
 		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
 	require.NoError(t, c.Create(ctx, rs))
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-7d4b9c-x2x9z", Namespace: "team-a", Labels: labels,
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: new(true)}}},
 		Spec: tmpl.Spec}
 	require.NoError(t, c.Create(ctx, pod))
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 4,
@@ -135,7 +134,7 @@ func TestIntegration(t *testing.T) {
 	logs := &endlessLogs{}
 	enr := enricher.New(enricher.Options{Kube: kube, Events: informerIndex{inf.GetIndexer()}, Logs: logs})
 	pol := &v1alpha1.RemediationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a", UID: "p-uid"},
-		Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{MaxLogBytes: ptr.To[int64](8192), LookbackMinutes: ptr.To[int32](10)}}}
+		Spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{MaxLogBytes: new(int64(8192)), LookbackMinutes: new(int32(10))}}}
 	defaults := config.Default()
 
 	t.Run("owner chain, related events and capped logs", func(t *testing.T) {
@@ -170,10 +169,10 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("real log and metrics sources through the apiserver, without kubelet and metrics-server", func(t *testing.T) {
-		real := enricher.New(enricher.Options{Kube: kube})
+		live := enricher.New(enricher.Options{Kube: kube})
 		p := pol.DeepCopy()
-		p.Spec.ContextGathering.IncludeMetrics = ptr.To(true)
-		got := real.Enrich(ctx, backoff, effective(p, &defaults, v1alpha1.ModeManual).Context)
+		p.Spec.ContextGathering.IncludeMetrics = new(true)
+		got := live.Enrich(ctx, backoff, effective(p, &defaults, v1alpha1.ModeManual).Context)
 		notes := strings.Join(got.Notes, "\n")
 		assert.Empty(t, got.Logs, "the apiserver streams nothing for a Pod without a node")
 		assert.Contains(t, notes, "logs of web-7d4b9c-x2x9z/app:")
