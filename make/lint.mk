@@ -11,5 +11,7 @@ golangci-lint: ## Build golangci-lint (with the logcheck and kube-api-linter plu
 lint: golangci-lint ## Run golangci-lint (.golangci.yml: go vet, staticcheck, revive, logcheck, kube-api-linter on api/, ...).
 	$(BIN)/golangci-lint run ./...
 	cd hack/cluster && $(BIN)/golangci-lint run --config $(ROOT)/.golangci.yml ./...
+	@# Decisions are cited as links into docs/design/decisions.md.
+	hack/link-decisions.sh --check
 
 TEST_EXTRA += lint

@@ -151,7 +151,7 @@ func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods 
 	return true, nil
 }
 
-// containerStatusMatch implements decision 7: a container-status reason in a
+// containerStatusMatch implements decision 7 (docs/design/decisions.md#d7): a container-status reason in a
 // selector matches a Pod's Warning event while the Pod's container status
 // (current waiting/terminated state or last termination) shows it.
 func containerStatusMatch(reason string, ev *corev1.Event, pods PodStatusLookup) bool {

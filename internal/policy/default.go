@@ -6,9 +6,9 @@ import (
 )
 
 // Default fills every setting the user left empty from s.Defaults (the
-// chart's policyDefaults, decision 2). It does not touch mcpEndpoint or
+// chart's policyDefaults, decision 2 (docs/design/decisions.md#d2)). It does not touch mcpEndpoint or
 // mcpAuthSecretRef: empty means the installation's endpoint and token,
-// resolved at delivery time (decision 1). Per-selector overrides are not
+// resolved at delivery time (decision 1 (docs/design/decisions.md#d1)). Per-selector overrides are not
 // defaulted: an empty override inherits the policy's value.
 func Default(s *config.Settings, p *v1alpha1.RemediationPolicy) {
 	d := s.Defaults

@@ -27,10 +27,10 @@ type Effective struct {
 
 	// Endpoint is the policy's mcpEndpoint, else the installation's
 	// endpoint, resolved now so `helm upgrade --set mcp.endpoint=…` reaches
-	// existing policies (decision 1). Empty when neither is set.
+	// existing policies (decision 1 (docs/design/decisions.md#d1)). Empty when neither is set.
 	Endpoint string
 	// EndpointAllowed reports whether Endpoint may receive the
-	// installation's token (decision 1).
+	// installation's token (decision 1 (docs/design/decisions.md#d1)).
 	EndpointAllowed bool
 	// AuthSecretRef names the policy's own token; nil means the
 	// installation's token, sent only when EndpointAllowed.

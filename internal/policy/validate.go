@@ -204,7 +204,7 @@ func clusterPolicyNamespaces(s *config.Settings) []string {
 	return s.ClusterPolicyNamespaces
 }
 
-// validateEndpoint applies decision 1: the installation's token only goes to
+// validateEndpoint applies decision 1 (docs/design/decisions.md#d1): the installation's token only goes to
 // the installation's allowed endpoints, so a policy naming any other
 // endpoint must bring its own Secret.
 func validateEndpoint(s *config.Settings, spec *v1alpha1.RemediationPolicySpec, specPath *field.Path) (field.ErrorList, []string) {

@@ -7,7 +7,7 @@ import (
 )
 
 // outcome is how one selected event occurrence ended: every occurrence ends
-// in exactly one, counted in status and metrics (decision 4).
+// in exactly one, counted in status and metrics (decision 4 (docs/design/decisions.md#d4)).
 type outcome int
 
 const (

@@ -57,7 +57,7 @@ type Options struct {
 	// StatusInterval is how often policy status is written (2s).
 	StatusInterval time.Duration
 	// EventFieldSelector is one fixed server-side field selector for the
-	// Event informer (decision 9: never derived from policies). Empty: all.
+	// Event informer (decision 9 (docs/design/decisions.md#d9): never derived from policies). Empty: all.
 	EventFieldSelector string
 }
 

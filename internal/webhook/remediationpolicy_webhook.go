@@ -1,6 +1,6 @@
 // Package webhook holds the admission webhooks of RemediationPolicy, thin
 // adapters over internal/policy: a defaulting webhook that fills what the
-// user left empty from the chart's policyDefaults (decision 2), and a
+// user left empty from the chart's policyDefaults (decision 2 (docs/design/decisions.md#d2)), and a
 // validating webhook that rejects invalid policies with every failing field
 // path at once.
 package webhook

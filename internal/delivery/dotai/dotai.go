@@ -155,7 +155,7 @@ const OutageRetry = 10 * time.Second
 
 // holdable reports whether a call that found the endpoint unreachable may
 // stay queued for another try: only within the outage hold, and only when
-// repeating it cannot repeat a remediation (decision 5).
+// repeating it cannot repeat a remediation (decision 5 (docs/design/decisions.md#d5)).
 func (d *Deliverer) holdable(req delivery.Request, e *mcp.Error) bool {
 	return d.withinHold(req) && (!e.Sent || req.Effective.Mode != v1alpha1.ModeAutomatic)
 }
