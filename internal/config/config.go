@@ -158,19 +158,13 @@ func Default() Settings {
 func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Namespace, FlagNamespace, s.Namespace, "Namespace the controller runs in (the Helm release namespace).")
 	fs.StringVar(&s.MCPEndpoint, FlagMCPEndpoint, s.MCPEndpoint, "Default dot-ai remediate URL for policies without mcpEndpoint.")
-	fs.Func(FlagMCPAllowedEndpoints, "Comma-separated endpoints that may receive the installation token: scheme, host and port exact, the path a prefix on a / boundary (a trailing /* means the same prefix).", func(v string) error {
-		s.MCPAllowedEndpoints = splitList(v)
-		return nil
-	})
+	listFlag(fs, &s.MCPAllowedEndpoints, FlagMCPAllowedEndpoints, "Comma-separated endpoints that may receive the installation token: scheme, host and port exact, the path a prefix on a / boundary (a trailing /* means the same prefix).")
 	fs.StringVar(&s.MCPTokenFile, FlagMCPTokenFile, s.MCPTokenFile, "File holding the installation's bearer token for the MCP endpoint.")
 	fs.StringVar(&s.MCPCAFile, FlagMCPCAFile, s.MCPCAFile, "PEM bundle of extra CAs trusted for https MCP endpoints.")
 	fs.DurationVar(&s.MCPTimeout, FlagMCPTimeout, s.MCPTimeout, "Upper bound of one remediate call.")
 	fs.DurationVar(&s.MCPBreakerCooldown, FlagMCPBreakerCooldown, s.MCPBreakerCooldown, "How long an endpoint's circuit breaker stays open before one probe call may pass.")
 	fs.DurationVar(&s.MCPOutageHold, FlagMCPOutageHold, s.MCPOutageHold, "How long an event stays queued while its MCP endpoint is unreachable before it counts as failed (0: fail after the client's retries).")
-	fs.Func(FlagClusterPolicyNamespaces, "Comma-separated namespaces whose policies may use namespaceSelector (default: --namespace).", func(v string) error {
-		s.ClusterPolicyNamespaces = splitList(v)
-		return nil
-	})
+	listFlag(fs, &s.ClusterPolicyNamespaces, FlagClusterPolicyNamespaces, "Comma-separated namespaces whose policies may use namespaceSelector (default: --namespace).")
 	fs.IntVar(&s.Concurrency, FlagConcurrency, s.Concurrency, "Deliveries in flight at once.")
 	fs.IntVar(&s.QueueSize, FlagQueueSize, s.QueueSize, "Events waiting for a delivery slot before new ones are dropped.")
 	fs.DurationVar(&s.DrainTimeout, FlagDrainTimeout, s.DrainTimeout, "How long shutdown waits for in-flight deliveries.")
@@ -262,6 +256,14 @@ func (s *Settings) Validate() error {
 func CheckEndpointURL(raw string) error {
 	_, err := endpoint.Parse(raw)
 	return err
+}
+
+// listFlag registers a comma-separated list flag; blanks are dropped.
+func listFlag(fs *flag.FlagSet, p *[]string, name, usage string) {
+	fs.Func(name, usage, func(v string) error {
+		*p = splitList(v)
+		return nil
+	})
 }
 
 func splitList(v string) []string {

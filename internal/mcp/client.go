@@ -76,29 +76,22 @@ type Client struct {
 	breakers *breakers
 }
 
+// positiveOr replaces an unset (zero or negative) option with its default.
+func positiveOr[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // New returns a Client; it fails only when CAFile cannot be read.
 func New(opts Options) (*Client, error) {
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = DefaultMaxAttempts
-	}
-	if opts.BaseBackoff <= 0 {
-		opts.BaseBackoff = DefaultBaseBackoff
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = DefaultMaxBackoff
-	}
-	if opts.MaxResponseBytes <= 0 {
-		opts.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if opts.BreakerThreshold <= 0 {
-		opts.BreakerThreshold = DefaultBreakerThreshold
-	}
-	if opts.BreakerCooldown <= 0 {
-		opts.BreakerCooldown = DefaultBreakerCooldown
-	}
+	positiveOr(&opts.Timeout, DefaultTimeout)
+	positiveOr(&opts.MaxAttempts, DefaultMaxAttempts)
+	positiveOr(&opts.BaseBackoff, DefaultBaseBackoff)
+	positiveOr(&opts.MaxBackoff, DefaultMaxBackoff)
+	positiveOr(&opts.MaxResponseBytes, DefaultMaxResponseBytes)
+	positiveOr(&opts.BreakerThreshold, DefaultBreakerThreshold)
+	positiveOr(&opts.BreakerCooldown, DefaultBreakerCooldown)
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}

@@ -44,19 +44,12 @@ import (
 	"dot-ai.io/controller/internal/webhook/webhooktest"
 )
 
-const (
-	installEndpoint = "http://dot-ai.dot-ai.svc:3456/api/v1/tools/remediate"
-	otherEndpoint   = "http://127.0.0.2:3456/api/v1/tools/remediate"
-)
-
 // integrationSettings uses policy defaults that differ from the built-in
 // ones, so the test proves the defaults come from Settings.
 func integrationSettings() *config.Settings {
-	s := config.Default()
-	s.Namespace = "dot-ai"
-	s.MCPEndpoint = installEndpoint
+	s := policytest.Installation()
 	s.Defaults = policytest.CustomPolicyDefaults()
-	return &s
+	return s
 }
 
 // warningCollector records the Warning headers the apiserver returns.
@@ -200,7 +193,7 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 			v1alpha1.EventSelector{Reason: "BackOff", Message: "(", Expression: "event.nope == 1"},
 			v1alpha1.EventSelector{Reason: "Failed", Namespace: "team-b"},
 		)
-		p.Spec.McpEndpoint = otherEndpoint
+		p.Spec.McpEndpoint = policytest.OtherEndpoint
 		p.Spec.McpTool = "ok"
 		p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 		err := e.client.Create(ctx, p)

@@ -19,15 +19,22 @@ const (
 	OtherEndpoint   = "http://127.0.0.2:3456/api/v1/tools/remediate"
 )
 
-// Settings are the built-in defaults with an installation endpoint, an
-// allow-list and two cluster-policy namespaces (dot-ai and platform).
-func Settings() *config.Settings {
+// Installation is the built-in defaults with the installation in namespace
+// dot-ai and its endpoint InstallEndpoint.
+func Installation() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
 	s.MCPEndpoint = InstallEndpoint
+	return &s
+}
+
+// Settings are Installation with an allow-list and two cluster-policy
+// namespaces (dot-ai and platform).
+func Settings() *config.Settings {
+	s := Installation()
 	s.MCPAllowedEndpoints = []string{AllowedPrefix + "*"}
 	s.ClusterPolicyNamespaces = []string{"dot-ai", "platform"}
-	return &s
+	return s
 }
 
 // CustomPolicyDefaults differ from every built-in default, so tests prove
