@@ -99,21 +99,21 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 			for i := range v1alpha1.MaxNamespaceSelectorLabels + 1 {
 				p.Spec.NamespaceSelector.MatchLabels[fmt.Sprintf("l%d", i)] = "x"
 			}
-		}, "spec.namespaceSelector"},
+		}, "spec.namespaceSelector.matchLabels"},
 		"17 namespaceSelector expressions": {func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
 			for i := range v1alpha1.MaxNamespaceSelectorExpressions + 1 {
 				p.Spec.NamespaceSelector.MatchExpressions = append(p.Spec.NamespaceSelector.MatchExpressions,
 					v1alpha1.NamespaceSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists})
 			}
-		}, "spec.namespaceSelector"},
+		}, "spec.namespaceSelector.matchExpressions"},
 		"65 values in a namespaceSelector expression": {func(p *v1alpha1.RemediationPolicy) {
 			r := v1alpha1.NamespaceSelectorRequirement{Key: "tier", Operator: metav1.LabelSelectorOpIn}
 			for i := range v1alpha1.MaxNamespaceSelectorValues + 1 {
 				r.Values = append(r.Values, fmt.Sprintf("v%d", i))
 			}
 			p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchExpressions: []v1alpha1.NamespaceSelectorRequirement{r}}
-		}, "spec.namespaceSelector"},
+		}, "spec.namespaceSelector.matchExpressions[0].values"},
 		"mcpTool with a slash": {func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.McpTool = "../admin"
 		}, "spec.mcpTool"},
