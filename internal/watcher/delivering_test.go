@@ -1,15 +1,23 @@
 package watcher
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/testenv"
 )
 
 func TestDeliveryHealth(t *testing.T) {
@@ -122,4 +130,65 @@ func TestFailingMessage(t *testing.T) {
 		assert.LessOrEqual(t, utf8.RuneCountInString(m), v1alpha1.MaxConditionMessageLength)
 		assert.True(t, utf8.ValidString(m))
 	})
+}
+
+// testDeliveringCondition runs in TestIntegration's environment: a policy
+// whose every delivery fails turns Delivering False after
+// deliveringFailureThreshold of them, and True again on the next success.
+func testDeliveringCondition(t *testing.T, env *testenv.Env) {
+	c, ctx := env.Client, context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	rec := &recorder{result: func(delivery.Request) delivery.Result {
+		if failing.Load() {
+			return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed, McpStatus: "HTTP_500",
+				Message: "error response is not a dot-ai envelope: POST http://user:hunter2@dot-ai/x echoed Authorization: Bearer s3cr3t-t0ken"}}
+		}
+		return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeAnalysisCompleted, McpStatus: "success"}}
+	}}
+	f := newFixture(t, env, "delivering", v1alpha1.EventSelector{Type: "Warning"}, withRecorder(rec))
+	p := f.policy
+	get := func() *v1alpha1.RemediationPolicy {
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
+		return &cur
+	}
+	delivering := func() *metav1.Condition {
+		return meta.FindStatusCondition(get().Status.Conditions, v1alpha1.ConditionDelivering)
+	}
+	processed := func(n int64) {
+		t.Helper()
+		require.Eventually(t, func() bool { return get().Status.TotalEventsProcessed == n }, 10*time.Second, 20*time.Millisecond)
+	}
+	assert.Nil(t, delivering(), "absent before the first delivery")
+
+	for i := range deliveringFailureThreshold - 1 {
+		createEvent(t, c, "delivering", fmt.Sprintf("f%d", i), "Warning", "BackOff", "Pod", "a")
+	}
+	processed(deliveringFailureThreshold - 1)
+	assert.Nil(t, delivering(), "fewer than %d failures set nothing", deliveringFailureThreshold)
+
+	createEvent(t, c, "delivering", "f-last", "Warning", "BackOff", "Pod", "a")
+	require.Eventually(t, func() bool {
+		d := delivering()
+		return d != nil && d.Status == metav1.ConditionFalse
+	}, 10*time.Second, 20*time.Millisecond, "Delivering never turned False")
+	cur := get()
+	d := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionDelivering)
+	assert.Equal(t, v1alpha1.ReasonDeliveryFailing, d.Reason)
+	assert.Equal(t, cur.Generation, d.ObservedGeneration)
+	assert.Contains(t, d.Message, fmt.Sprintf("%d deliveries in a row failed; the last with HTTP_500: ", deliveringFailureThreshold))
+	for _, secret := range []string{"hunter2", "s3cr3t-t0ken", "user:"} {
+		assert.NotContains(t, d.Message, secret)
+	}
+	assert.Equal(t, v1alpha1.ReasonActive, meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady).Reason,
+		"the policy itself stays valid and active")
+
+	failing.Store(false)
+	createEvent(t, c, "delivering", "ok", "Warning", "BackOff", "Pod", "a")
+	require.Eventually(t, func() bool {
+		d := delivering()
+		return d != nil && d.Status == metav1.ConditionTrue
+	}, 10*time.Second, 20*time.Millisecond, "Delivering never recovered")
+	assert.Equal(t, v1alpha1.ReasonDelivered, delivering().Reason)
 }
