@@ -192,3 +192,16 @@ func testDeliveringCondition(t *testing.T, env *testenv.Env) {
 	}, 10*time.Second, 20*time.Millisecond, "Delivering never recovered")
 	assert.Equal(t, v1alpha1.ReasonDelivered, delivering().Reason)
 }
+
+// TestEveryDeliveryResultHasAVerdict ties deliveryVerdicts to the outcome
+// table: an outcome a Deliverer can return must say whether it was delivered.
+func TestEveryDeliveryResultHasAVerdict(t *testing.T) {
+	for o, spec := range &outcomes {
+		v, listed := deliveryVerdicts[outcome(o)]
+		if spec.result != "" {
+			assert.True(t, listed && v != notAttempted, "outcome %s (result %s) needs a delivery verdict", outcome(o), spec.result)
+		} else {
+			assert.False(t, listed, "outcome %s is decided without a call", outcome(o))
+		}
+	}
+}
