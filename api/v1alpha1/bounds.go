@@ -63,7 +63,7 @@ const (
 	MaxOutcomeMessageLength        = 1024
 )
 
-// MaxConditionMessageLength is the length the controller shortens a Ready
+// MaxConditionMessageLength is the length the controller shortens a
 // condition's message to. metav1.Condition allows far more (its schema says
 // 32768); a short message keeps `kubectl describe` readable.
 const MaxConditionMessageLength = 1024

@@ -153,7 +153,10 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 		got.Status.TotalEventsProcessed = 7
 		got.Status.AnalysesCompleted = 7
 		got.Status.ObservedGeneration = got.Generation
-		got.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonActive, Message: "Delivering events", LastTransitionTime: metav1.Now()}}
+		got.Status.Conditions = []metav1.Condition{
+			{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonActive, Message: "Delivering events", LastTransitionTime: metav1.Now()},
+			{Type: v1alpha1.ConditionDelivering, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDeliveryFailing, Message: "3 deliveries in a row failed; the last with HTTP_500", LastTransitionTime: metav1.Now()},
+		}
 		require.NoError(t, c.Status().Update(ctx, got))
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), got))
 		assert.EqualValues(t, 7, got.Status.TotalEventsProcessed)
@@ -180,9 +183,9 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 		for _, col := range table.ColumnDefinitions {
 			names = append(names, col.Name)
 		}
-		assert.Equal(t, []string{"Name", "Ready", "Mode", "Events", "Succeeded", "Failed", "Age"}, names)
+		assert.Equal(t, []string{"Name", "Ready", "Delivering", "Mode", "Events", "Succeeded", "Failed", "Age"}, names)
 		require.Len(t, table.Rows, 1)
-		assert.Equal(t, []any{"status", "True", nil, int64(7), nil, nil}, table.Rows[0].Cells[:6])
+		assert.Equal(t, []any{"status", "True", "False", nil, int64(7), nil, nil}, table.Rows[0].Cells[:7])
 	})
 
 	t.Run("kubectl explain shows field docs", func(t *testing.T) {

@@ -320,7 +320,9 @@ const MaxRecentOutcomes = 10
 // cooledDownEvents, droppedEvents and skippedEvents.
 type RemediationPolicyStatus struct {
 	// conditions describe the policy's state. Ready is True when the policy
-	// is valid and its events are being delivered.
+	// is valid and its events are being delivered. Delivering is True after a
+	// delivery reached dot-ai and False after several deliveries in a row
+	// failed, with the last error; it is absent until the first delivery.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -396,6 +398,8 @@ type RemediationPolicyStatus struct {
 // Condition types and reasons of a RemediationPolicy.
 const (
 	ConditionReady = "Ready"
+	// ConditionDelivering says whether deliveries reach dot-ai.
+	ConditionDelivering = "Delivering"
 
 	ReasonActive           = "Active"
 	ReasonSuspended        = "Suspended"
@@ -404,12 +408,19 @@ const (
 	ReasonMCPUnreachable   = "MCPUnreachable"
 	ReasonMCPUnauthorized  = "MCPUnauthorized"
 	ReasonQueueFull        = "QueueFull"
+
+	// ReasonDelivered: the last delivery reached dot-ai (Delivering=True).
+	ReasonDelivered = "Delivered"
+	// ReasonDeliveryFailing: several deliveries in a row failed
+	// (Delivering=False).
+	ReasonDeliveryFailing = "DeliveryFailing"
 )
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:path=remediationpolicies,singular=remediationpolicy,shortName=rp,scope=Namespaced,categories=dot-ai
 // +kubebuilder:printcolumn:name="Ready",type="string",JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Delivering",type="string",JSONPath=`.status.conditions[?(@.type=="Delivering")].status`
 // +kubebuilder:printcolumn:name="Mode",type="string",JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Events",type="integer",JSONPath=`.status.totalEventsProcessed`
 // +kubebuilder:printcolumn:name="Succeeded",type="integer",JSONPath=`.status.successfulRemediations`

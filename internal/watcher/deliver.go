@@ -58,8 +58,9 @@ func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
 // so an outage neither loses events nor counts them as failed. A call cut
 // off by the drain timeout records nothing: the occurrence is not
 // checkpointed and the next leader delivers it. Otherwise the Deliverer's
-// result becomes the occurrence's one outcome (table outcomes), and its
-// condition reason replaces the policy's.
+// result becomes the occurrence's one outcome (table outcomes), its
+// condition reason replaces the policy's, and it counts towards the
+// Delivering condition (deliveryHealth); held and cut-off calls do not.
 func (w *Watcher) deliver(ctx context.Context, it *item) {
 	ps := it.ps
 	ps.mu.Lock()
@@ -129,6 +130,9 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	}
 	metricDeliveries.WithLabelValues(oc.String()).Inc()
 	ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
+	if ps.delivering.observe(oc, &out, it.req.Policy.Generation) {
+		w.log.Info("Delivering condition changed", "policy", ps.key, "status", ps.delivering.cond.Status, "reason", ps.delivering.cond.Reason, "mcpStatus", out.McpStatus, "consecutiveFailures", ps.delivering.failures)
+	}
 	w.recordLocked(ps, ev, it.count, it.eventTime, now, oc, &out, out.Message)
 }
 

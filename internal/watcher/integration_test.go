@@ -212,6 +212,8 @@ func TestIntegration(t *testing.T) {
 		waitReason(t, c, p, v1alpha1.ReasonMCPUnreachable)
 	})
 
+	t.Run("Delivering turns False after failing deliveries and recovers", func(t *testing.T) { testDeliveringCondition(t, env) })
+
 	t.Run("queue full drops and is reported", func(t *testing.T) {
 		release := make(chan struct{})
 		rec := &recorder{result: func(delivery.Request) delivery.Result {

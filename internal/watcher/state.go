@@ -77,6 +77,7 @@ type policyState struct {
 	lastDrop      time.Time
 	condReason    string
 	condMessage   string
+	delivering    deliveryHealth
 	lastEmit      map[outcome]time.Time
 }
 
@@ -145,7 +146,9 @@ func (w *Watcher) flushAllStatus(ctx context.Context) {
 }
 
 // flushStatus writes one policy's pending counters, outcomes and conditions
-// (at most once per StatusInterval), with optimistic locking.
+// (at most once per StatusInterval), with optimistic locking. Ready carries
+// the generation acted on; Delivering the generation of the delivery that
+// decided it, so a verdict older than the spec shows as such.
 func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 	now := w.clock.Now()
 	ps.mu.Lock()
@@ -160,6 +163,10 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 	if !ps.statusDirty && cur.ObservedGeneration == gen && cur.EffectiveMcpEndpoint == endpoint && conditionEqual(meta.FindStatusCondition(cur.Conditions, v1alpha1.ConditionReady), cond) {
 		ps.mu.Unlock()
 		return nil
+	}
+	var delivering *metav1.Condition
+	if c := ps.delivering.cond; c != nil {
+		delivering = new(*c)
 	}
 	delta, recent, last := ps.delta, ps.recent, ps.lastProcessed
 	ps.delta, ps.recent, ps.statusDirty = counters{}, nil, false
@@ -187,6 +194,9 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		}
 		cond.ObservedGeneration = gen
 		meta.SetStatusCondition(&p.Status.Conditions, cond)
+		if delivering != nil {
+			meta.SetStatusCondition(&p.Status.Conditions, *delivering)
+		}
 		if gen > 0 {
 			p.Status.ObservedGeneration = gen
 		}
@@ -211,6 +221,9 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		ps.policy.Status.ObservedGeneration = gen
 		ps.policy.Status.EffectiveMcpEndpoint = endpoint
 		meta.SetStatusCondition(&ps.policy.Status.Conditions, cond)
+		if delivering != nil {
+			meta.SetStatusCondition(&ps.policy.Status.Conditions, *delivering)
+		}
 	}
 	ps.mu.Unlock()
 	return nil
