@@ -3,7 +3,7 @@
 //
 // An expression sees one variable, event, shaped like a core/v1 Event:
 //
-//	event.metadata.{name,namespace,uid,labels,annotations}
+//	event.metadata.{name,namespace,uid}
 //	event.involvedObject.{kind,name,namespace,uid,apiVersion,fieldPath}
 //	event.reason, event.message, event.type, event.count
 //	event.source.{component,host}
@@ -11,10 +11,15 @@
 //	event.firstTimestamp, event.lastTimestamp, event.eventTime (timestamps)
 //	event.series.{count,lastObservedTime}
 //
+// These are the fields the watcher's Event cache keeps. The Event's own
+// labels and annotations are not among them (the cache drops them, and
+// recorders rarely set them), so an expression that names them is rejected
+// at compile time ("undefined field 'labels'") rather than admitted to never
+// match.
+//
 // Every field is always present, so no has() guard is needed: an unset string
-// is "", an unset number is 0, an unset time is timestamp("0001-01-01T00:00:00Z")
-// and unset labels/annotations are empty maps. A missing label key is still a
-// runtime error ("no such key"); test it with `'app' in event.metadata.labels`.
+// is "", an unset number is 0 and an unset time is
+// timestamp("0001-01-01T00:00:00Z").
 //
 // Expressions must return bool. Their cost is bounded twice: the estimated
 // worst-case cost over the declared field bounds must not exceed
@@ -54,7 +59,8 @@ const (
 	MaxEstimatedCost = 1_000_000
 
 	// MaxRuntimeCost bounds the cost of one evaluation. It catches events
-	// larger than the declared bounds (for example thousands of labels).
+	// larger than the declared bounds (for example a message far longer than
+	// maxMessageLength).
 	MaxRuntimeCost = 1_000_000
 
 	// MaxExpressionLength is the CRD's maxLength of selector expressions.
@@ -67,10 +73,7 @@ const (
 	maxNameLength       = 253
 	maxMessageLength    = 4096
 	maxShortString      = 128
-	maxLabels           = 64
 	maxLabelValue       = 63
-	maxAnnotations      = 64
-	maxAnnotationValue  = 4096
 	zeroTimeRFC3339     = "0001-01-01T00:00:00Z"
 	compatibilityMajor  = 1
 	compatibilityMinor  = 33
@@ -229,11 +232,9 @@ func (p *Program) Matches(ctx context.Context, ev *corev1.Event) (ok bool, err e
 func EventToUnstructured(ev *corev1.Event) map[string]any {
 	return map[string]any{
 		"metadata": map[string]any{
-			"name":        ev.Name,
-			"namespace":   ev.Namespace,
-			"uid":         string(ev.UID),
-			"labels":      stringMap(ev.Labels),
-			"annotations": stringMap(ev.Annotations),
+			"name":      ev.Name,
+			"namespace": ev.Namespace,
+			"uid":       string(ev.UID),
 		},
 		"involvedObject": map[string]any{
 			"kind":       ev.InvolvedObject.Kind,
@@ -275,14 +276,6 @@ func timeString(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func stringMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func str(maxLen int64) spec.Schema {
 	s := *spec.StringProperty()
 	s.MaxLength = &maxLen
@@ -298,13 +291,6 @@ func integer() spec.Schema {
 	return *spec.Int64Property()
 }
 
-func stringMapSchema(maxProps, maxValue int64) spec.Schema {
-	v := str(maxValue)
-	s := *spec.MapProperty(&v)
-	s.MaxProperties = &maxProps
-	return s
-}
-
 func object(props map[string]spec.Schema) spec.Schema {
 	s := spec.Schema{}
 	s.Type = spec.StringOrArray{"object"}
@@ -316,11 +302,9 @@ func object(props map[string]spec.Schema) spec.Schema {
 var eventSchema = func() *spec.Schema {
 	s := object(map[string]spec.Schema{
 		"metadata": object(map[string]spec.Schema{
-			"name":        str(maxNameLength),
-			"namespace":   str(maxLabelValue),
-			"uid":         str(maxLabelValue),
-			"labels":      stringMapSchema(maxLabels, maxLabelValue),
-			"annotations": stringMapSchema(maxAnnotations, maxAnnotationValue),
+			"name":      str(maxNameLength),
+			"namespace": str(maxLabelValue),
+			"uid":       str(maxLabelValue),
 		}),
 		"involvedObject": object(map[string]spec.Schema{
 			"kind":       str(maxLabelValue),

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"dot-ai.io/controller/internal/eventtime"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/text"
 )
@@ -220,26 +221,11 @@ func eventInfo(ev *corev1.Event) EventInfo {
 		t := ev.FirstTimestamp.UTC()
 		info.FirstTimestamp = &t
 	}
-	if t := eventTime(ev); !t.IsZero() {
+	if t := eventtime.Of(ev); !t.IsZero() {
 		t = t.UTC()
 		info.LastTimestamp = &t
 	}
 	return info
-}
-
-// eventTime is when the event last occurred.
-func eventTime(ev *corev1.Event) time.Time {
-	switch {
-	case ev.Series != nil && !ev.Series.LastObservedTime.IsZero():
-		return ev.Series.LastObservedTime.Time
-	case !ev.LastTimestamp.IsZero():
-		return ev.LastTimestamp.Time
-	case !ev.EventTime.IsZero():
-		return ev.EventTime.Time
-	case !ev.FirstTimestamp.IsZero():
-		return ev.FirstTimestamp.Time
-	}
-	return ev.CreationTimestamp.Time
 }
 
 // related returns events of objs within lookback, newest first, without ev.
@@ -255,13 +241,13 @@ func (e *Enricher) related(ev *corev1.Event, objs []objRef, lookback time.Durati
 			}
 			seen[re.UID] = true
 			seenName[re.Namespace+"/"+re.Name] = true
-			if eventTime(re).Before(since) {
+			if eventtime.Of(re).Before(since) {
 				continue
 			}
 			found = append(found, re)
 		}
 	}
-	slices.SortStableFunc(found, func(a, b *corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
+	slices.SortStableFunc(found, func(a, b *corev1.Event) int { return eventtime.Of(b).Compare(eventtime.Of(a)) })
 	if len(found) > e.opts.MaxRelatedEvents {
 		found = found[:e.opts.MaxRelatedEvents]
 	}

@@ -359,3 +359,42 @@ func gathering(p *v1alpha1.RemediationPolicy) policy.ContextGathering {
 	s := config.Default()
 	return policy.Resolve(p, policy.NoSelector, &s).Context
 }
+
+// Related events are filtered and ordered by their most recent occurrence
+// (eventtime.Of), whichever recorder wrote them, and report it as
+// lastTimestamp.
+func TestRelatedEventsUseTheMostRecentOccurrence(t *testing.T) {
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	styled := func(name string, set func(*corev1.Event)) *corev1.Event {
+		ev := event(name, "Pod", "web", "BackOff", "Warning", 0)
+		ev.LastTimestamp = metav1.Time{}
+		set(ev)
+		return ev
+	}
+	idx := fakeIndex{events: []*corev1.Event{
+		styled("v1-first", func(ev *corev1.Event) { ev.EventTime = metav1.NewMicroTime(ago(2 * time.Minute)) }),
+		styled("v1-repeated", func(ev *corev1.Event) {
+			ev.EventTime = metav1.NewMicroTime(ago(2 * time.Hour))
+			ev.Series = &corev1.EventSeries{Count: 4, LastObservedTime: metav1.NewMicroTime(ago(time.Minute))}
+		}),
+		styled("v1-stale", func(ev *corev1.Event) { ev.EventTime = metav1.NewMicroTime(ago(2 * time.Hour)) }),
+		styled("mixed", func(ev *corev1.Event) {
+			ev.LastTimestamp = metav1.NewTime(ago(30 * time.Second))
+			ev.Series = &corev1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(ago(3 * time.Hour))}
+		}),
+	}}
+	e := New(Options{Events: idx, Clock: clocktesting.NewFakePassiveClock(now)})
+	self := event("self", "Pod", "web", "BackOff", "Warning", 0)
+	got := e.related(self, []objRef{{Kind: "Pod", Namespace: "team-a", Name: "web"}}, time.Hour)
+
+	want := []struct {
+		name string
+		last time.Time
+	}{{"mixed", ago(30 * time.Second)}, {"v1-repeated", ago(time.Minute)}, {"v1-first", ago(2 * time.Minute)}}
+	require.Len(t, got, len(want))
+	for i, w := range want {
+		assert.Equal(t, w.name, got[i].Name)
+		require.NotNil(t, got[i].LastTimestamp)
+		assert.True(t, w.last.Equal(*got[i].LastTimestamp), "%s: %v", w.name, got[i].LastTimestamp)
+	}
+}

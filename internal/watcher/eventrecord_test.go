@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"dot-ai.io/controller/internal/eventtime"
 )
 
 func TestEventRecordRoundTrip(t *testing.T) {
@@ -76,7 +78,7 @@ func TestEventRecordRoundTrip(t *testing.T) {
 			}
 			assert.Equal(t, tc.want, got)
 			assert.Equal(t, occurrenceCount(tc.want), occurrenceCount(got))
-			assert.True(t, eventTime(tc.want).Equal(eventTime(got)))
+			assert.True(t, eventtime.Of(tc.want).Equal(eventtime.Of(got)))
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/eventtime"
 )
 
 // Selection: every Event add and update is matched against each policy,
@@ -75,7 +76,7 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 	if idx < 0 {
 		return
 	}
-	t := eventTime(ev)
+	t := eventtime.Of(ev)
 	if t.Before(ps.checkpoint.Since) {
 		metricSkipped.WithLabelValues("before_policy").Inc()
 		return
