@@ -135,6 +135,16 @@ func TestIntegration(t *testing.T) {
 		assert.Empty(t, rec.events())
 	})
 
+	t.Run("automatic mode outside the guardrails' namespaces that bypassed admission is InvalidSpec", func(t *testing.T) {
+		f := newFixture(t, env, "bypass-auto", v1alpha1.EventSelector{Type: "Warning"},
+			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.Mode = v1alpha1.ModeAutomatic }),
+			expectReason(v1alpha1.ReasonInvalidSpec))
+		rec, h := f.rec, f.seen
+		createEvent(t, c, "bypass-auto", "ignored", "Warning", "BackOff", "Pod", "a")
+		h.wait(t, "bypass-auto", "ignored")
+		assert.Empty(t, rec.events())
+	})
+
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
 		f := newFixture(t, env, "cron", v1alpha1.EventSelector{Type: "Warning"},
 			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.CooldownMinutes = new(int32(5)) }),
