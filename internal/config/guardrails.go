@@ -29,10 +29,10 @@ type Guardrails struct {
 	NamespaceMaxRiskLevels map[string]v1alpha1.RiskLevel `validate:"dive,keys,required,endkeys,oneof=low medium high"`
 	// CallsPerHour bounds the analysis calls of the whole installation in
 	// any hour.
-	CallsPerHour int `validate:"gte=1,lte=10000000"`
+	CallsPerHour int `validate:"gte=1,lte=1000000"`
 	// NamespaceCallsPerHour bounds the analysis calls about the events of
 	// one namespace in any hour.
-	NamespaceCallsPerHour int `validate:"gte=1,lte=10000000"`
+	NamespaceCallsPerHour int `validate:"gte=1,lte=1000000"`
 }
 
 // AutomaticModeAllowed reports whether policies in ns may use mode automatic.

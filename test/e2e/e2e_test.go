@@ -150,7 +150,7 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		"--set", "logLevel=debug",
 		// Scenarios send far more events than the default analysis budget
 		// admits; the budget has its own tests (internal/guardrails).
-		"--set", "guardrails.budget.callsPerHour=10000000,guardrails.budget.namespaceCallsPerHour=10000000",
+		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
 	}
 	s.helm(t, append(install, extraHelm...)...)
 	t.Cleanup(func() {
