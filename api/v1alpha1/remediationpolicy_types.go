@@ -245,7 +245,7 @@ type RemediationPolicySpec struct {
 }
 
 // OutcomeResult is how one delivery of an event to dot-ai ended.
-// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed
+// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded
 type OutcomeResult string
 
 const (
@@ -260,6 +260,9 @@ const (
 	OutcomeRemediationFailed OutcomeResult = "RemediationFailed"
 	// OutcomeDeliveryFailed means the call to dot-ai failed after retries.
 	OutcomeDeliveryFailed OutcomeResult = "DeliveryFailed"
+	// OutcomeBudgetExceeded means the installation's analysis budget (chart
+	// values guardrails.budget) was spent: no call was made.
+	OutcomeBudgetExceeded OutcomeResult = "BudgetExceeded"
 )
 
 // RemediationOutcome records one delivery of an event to dot-ai.
@@ -317,7 +320,7 @@ const MaxRecentOutcomes = 10
 // matching event occurrence ends in exactly one counted outcome, so
 // totalEventsProcessed equals the sum of analysesCompleted,
 // successfulRemediations, failedRemediations, rateLimitedEvents,
-// cooledDownEvents, droppedEvents and skippedEvents.
+// cooledDownEvents, droppedEvents, skippedEvents and budgetExceededEvents.
 type RemediationPolicyStatus struct {
 	// conditions describe the policy's state. Ready is True when the policy
 	// is valid and its events are being delivered. Delivering is True after a
@@ -387,6 +390,12 @@ type RemediationPolicyStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	SkippedEvents int64 `json:"skippedEvents,omitempty"`
+
+	// budgetExceededEvents counts events not sent to dot-ai because the
+	// installation's analysis budget for the hour was spent.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	BudgetExceededEvents int64 `json:"budgetExceededEvents,omitempty"`
 
 	// recentOutcomes lists the latest deliveries, newest first.
 	// +optional

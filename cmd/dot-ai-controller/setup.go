@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery/dotai"
+	"dot-ai.io/controller/internal/delivery/guard"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/watcher"
@@ -38,13 +40,14 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 		return fmt.Errorf("creating MCP client: %w", err)
 	}
 	events := watcher.NewEventIndex()
-	deliverer := dotai.New(dotai.Options{
+	// The guardrails come first, so a refused occurrence costs no log reads.
+	deliverer := guard.New(dotai.New(dotai.Options{
 		Settings: s,
 		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
-	})
+	}), s, clock.RealClock{})
 	w, err := watcher.New(mgr, s, events, deliverer)
 	if err != nil {
 		return fmt.Errorf("creating event watcher: %w", err)

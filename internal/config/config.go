@@ -81,6 +81,9 @@ type Settings struct {
 
 	// Defaults are the policy defaults.
 	Defaults PolicyDefaults
+
+	// Guardrails bound automatic mode, risk and the analysis budget.
+	Guardrails Guardrails
 }
 
 // IsClusterPolicyNamespace reports whether policies in ns may use
@@ -150,6 +153,11 @@ func Default() Settings {
 			IncludeResourceSpec:  DefaultIncludeResourceSpec,
 			IncludeMetrics:       DefaultIncludeMetrics,
 		},
+		Guardrails: Guardrails{
+			MaxRiskLevel:          DefaultMaxRiskLevelCap,
+			CallsPerHour:          DefaultCallsPerHour,
+			NamespaceCallsPerHour: DefaultNamespaceCallsPerHour,
+		},
 	}
 }
 
@@ -190,6 +198,8 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	int32Flag(fs, &d.LookbackMinutes, FlagDefaultLookbackMinutes, "Default contextGathering.lookbackMinutes.")
 	fs.BoolVar(&d.IncludeResourceSpec, FlagDefaultIncludeResourceSpec, d.IncludeResourceSpec, "Default contextGathering.includeResourceSpec.")
 	fs.BoolVar(&d.IncludeMetrics, FlagDefaultIncludeMetrics, d.IncludeMetrics, "Default contextGathering.includeMetrics.")
+
+	s.Guardrails.bindFlags(fs)
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line from

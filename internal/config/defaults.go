@@ -22,3 +22,13 @@ const (
 	DefaultIncludeResourceSpec  = true
 	DefaultIncludeMetrics       = false
 )
+
+// Built-in guardrails (the chart's guardrails block says the same): automatic
+// mode only in the cluster-policy namespaces (an empty list), risk up to
+// medium, and a budget that a busy cluster rarely meets but that bounds what
+// a storm of events, or many policies, can spend.
+const (
+	DefaultMaxRiskLevelCap       = v1alpha1.RiskMedium
+	DefaultCallsPerHour          = 1000
+	DefaultNamespaceCallsPerHour = 200
+)

@@ -45,6 +45,13 @@ const (
 	FlagQueueSize               = "queue-size"
 	FlagDrainTimeout            = "drain-timeout"
 
+	// Guardrails (Settings.BindFlags, the chart's guardrails block).
+	FlagAutomaticModeNamespaces       = "automatic-mode-namespaces"
+	FlagMaxRiskLevel                  = "max-risk-level"
+	FlagNamespaceMaxRiskLevels        = "namespace-max-risk-levels"
+	FlagAnalysisCallsPerHour          = "analysis-calls-per-hour"
+	FlagNamespaceAnalysisCallsPerHour = "namespace-analysis-calls-per-hour"
+
 	// Policy defaults (Settings.BindFlags, the chart's policyDefaults).
 	FlagDefaultMode                 = "default-mode"
 	FlagDefaultConfidenceThreshold  = "default-confidence-threshold"

@@ -15,6 +15,8 @@ func TestBindFlagsRegistersTheSharedNames(t *testing.T) {
 		FlagDefaultEventsPerMinute, FlagDefaultCooldownMinutes, FlagDefaultIncludeLogs, FlagDefaultLogLines,
 		FlagDefaultMaxLogBytes, FlagDefaultIncludePreviousLogs, FlagDefaultIncludeRelatedEvents,
 		FlagDefaultLookbackMinutes, FlagDefaultIncludeResourceSpec, FlagDefaultIncludeMetrics,
+		FlagAutomaticModeNamespaces, FlagMaxRiskLevel, FlagNamespaceMaxRiskLevels, FlagAnalysisCallsPerHour,
+		FlagNamespaceAnalysisCallsPerHour,
 	}
 	s := Default()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

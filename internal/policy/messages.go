@@ -16,6 +16,12 @@ const (
 	MsgEndpointNotAllowed = "endpoint is not in the installation's allowed endpoints (chart value mcp.allowedEndpoints), " +
 		"so the installation's token is never sent to it: set spec.mcpAuthSecretRef to a Secret in this namespace holding a token for it"
 	MsgNotANumber = "must be a number between 0 and 1"
+	// The guardrails name the chart value an installation's admin changes.
+	MsgAutomaticModeForbidden = "mode automatic is only allowed for policies in the namespaces %v " +
+		"(chart value guardrails.automaticModeNamespaces); a policy in namespace %q must use mode manual " +
+		"(set it here or in the selector) unless the installation's admin adds the namespace there"
+	MsgRiskAboveCap = "maxRiskLevel %s is above the highest allowed in namespace %q, %s (chart value %s); " +
+		"lower it, or ask the installation's admin to raise that chart value"
 )
 
 // Warnings for settings that are legal but risky. They are returned to the

@@ -60,6 +60,7 @@ func Validate(s *config.Settings, oldP, newP *v1alpha1.RemediationPolicy) (field
 	warnings = append(warnings, selWarnings...)
 
 	errs = append(errs, validateNamespaceSelector(s, newP, specPath.Child("namespaceSelector"))...)
+	errs = append(errs, validateGuardrails(s, newP, specPath)...)
 
 	epErrs, epWarnings := validateEndpoint(s, spec, specPath)
 	errs = append(errs, epErrs...)

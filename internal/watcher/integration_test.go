@@ -35,7 +35,7 @@ func TestIntegration(t *testing.T) {
 	assertAddsUp := func(t *testing.T, st v1alpha1.RemediationPolicyStatus) {
 		t.Helper()
 		assert.Equal(t, st.TotalEventsProcessed, st.AnalysesCompleted+st.SuccessfulRemediations+st.FailedRemediations+
-			st.RateLimitedEvents+st.CooledDownEvents+st.DroppedEvents+st.SkippedEvents, "counters add up: %+v", st)
+			st.RateLimitedEvents+st.CooledDownEvents+st.DroppedEvents+st.SkippedEvents+st.BudgetExceededEvents, "counters add up: %+v", st)
 	}
 
 	t.Run("matching events are delivered and others not", func(t *testing.T) {
@@ -132,6 +132,16 @@ func TestIntegration(t *testing.T) {
 		rec, h := f.rec, f.seen
 		createEvent(t, c, "bypass", "ignored", "Warning", "BackOff", "Pod", "a")
 		h.wait(t, "bypass", "ignored")
+		assert.Empty(t, rec.events())
+	})
+
+	t.Run("automatic mode outside the guardrails' namespaces that bypassed admission is InvalidSpec", func(t *testing.T) {
+		f := newFixture(t, env, "bypass-auto", v1alpha1.EventSelector{Type: "Warning"},
+			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.Mode = v1alpha1.ModeAutomatic }),
+			expectReason(v1alpha1.ReasonInvalidSpec))
+		rec, h := f.rec, f.seen
+		createEvent(t, c, "bypass-auto", "ignored", "Warning", "BackOff", "Pod", "a")
+		h.wait(t, "bypass-auto", "ignored")
 		assert.Empty(t, rec.events())
 	})
 

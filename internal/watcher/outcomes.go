@@ -19,6 +19,7 @@ const (
 	outcomeCooledDown
 	outcomeDropped
 	outcomeSkipped
+	outcomeBudgetExceeded
 )
 
 // outcomeSpec is everything an outcome is reported as.
@@ -47,6 +48,8 @@ var outcomes = [...]outcomeSpec{
 	outcomeCooledDown:  {"cooled_down", func(c *counters) *int64 { return &c.cooledDown }, "CooledDown", corev1.EventTypeNormal, ""},
 	outcomeDropped:     {"dropped", func(c *counters) *int64 { return &c.dropped }, "Dropped", corev1.EventTypeWarning, ""},
 	outcomeSkipped:     {"skipped", func(c *counters) *int64 { return &c.skipped }, "Skipped", corev1.EventTypeNormal, ""},
+	// Decided by the guardrails deliverer before any call (internal/delivery/guard).
+	outcomeBudgetExceeded: {"budget_exceeded", func(c *counters) *int64 { return &c.budgetExceeded }, "BudgetExceeded", corev1.EventTypeWarning, v1alpha1.OutcomeBudgetExceeded},
 }
 
 func (o outcome) spec() outcomeSpec { return outcomes[o] }

@@ -14,7 +14,7 @@ import (
 // an Event type; labels, reasons and delivery results are unique, and each
 // counter is a distinct status field except the two kinds of failure.
 func TestOutcomeTable(t *testing.T) {
-	require.Len(t, outcomes, int(outcomeSkipped)+1, "every outcome constant has a row")
+	require.Len(t, outcomes, int(outcomeBudgetExceeded)+1, "every outcome constant has a row")
 	labels, reasons, results := map[string]bool{}, map[string]bool{}, map[v1alpha1.OutcomeResult]bool{}
 	for o, spec := range outcomes {
 		name := outcome(o).String()
@@ -38,7 +38,7 @@ func TestOutcomeTable(t *testing.T) {
 		var st v1alpha1.RemediationPolicyStatus
 		c.applyTo(&st)
 		assert.Equal(t, st.TotalEventsProcessed, st.AnalysesCompleted+st.SuccessfulRemediations+st.FailedRemediations+
-			st.RateLimitedEvents+st.CooledDownEvents+st.DroppedEvents+st.SkippedEvents, "%s: status counters add up", name)
+			st.RateLimitedEvents+st.CooledDownEvents+st.DroppedEvents+st.SkippedEvents+st.BudgetExceededEvents, "%s: status counters add up", name)
 	}
 	assert.Equal(t, outcomeDelivFailed, deliveryOutcome("Unknown"), "an unknown result is a delivery failure")
 	assert.Equal(t, outcomeDelivFailed, deliveryOutcome(""), "no result is a delivery failure")

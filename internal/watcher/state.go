@@ -20,7 +20,7 @@ import (
 
 // counters are status counter increments not yet written.
 type counters struct {
-	total, analyses, succeeded, failed, rateLimited, cooledDown, dropped, skipped int64
+	total, analyses, succeeded, failed, rateLimited, cooledDown, dropped, skipped, budgetExceeded int64
 }
 
 // add counts one outcome.
@@ -38,6 +38,7 @@ func (c *counters) merge(o counters) {
 	c.cooledDown += o.cooledDown
 	c.dropped += o.dropped
 	c.skipped += o.skipped
+	c.budgetExceeded += o.budgetExceeded
 }
 
 func (c counters) applyTo(st *v1alpha1.RemediationPolicyStatus) {
@@ -49,6 +50,7 @@ func (c counters) applyTo(st *v1alpha1.RemediationPolicyStatus) {
 	st.CooledDownEvents += c.cooledDown
 	st.DroppedEvents += c.dropped
 	st.SkippedEvents += c.skipped
+	st.BudgetExceededEvents += c.budgetExceeded
 }
 
 // policyState is the watcher's view of one policy. mu guards everything.

@@ -45,10 +45,12 @@ import (
 )
 
 // integrationSettings uses policy defaults that differ from the built-in
-// ones, so the test proves the defaults come from Settings.
+// ones, so the test proves the defaults come from Settings. Its guardrails
+// (policytest's) cap only policytest.GuardedNamespace.
 func integrationSettings() *config.Settings {
 	s := policytest.Installation()
 	s.Defaults = policytest.CustomPolicyDefaults()
+	s.Guardrails = policytest.Settings().Guardrails
 	return s
 }
 
@@ -122,7 +124,7 @@ func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 	ccfg.WarningHandler = warnings
 	c, err := client.New(ccfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(tb, err)
-	for _, ns := range []string{"dot-ai", "team-a"} {
+	for _, ns := range []string{"dot-ai", "team-a", policytest.GuardedNamespace} {
 		require.NoError(tb, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
 	pool := x509.NewCertPool()
@@ -255,6 +257,19 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 		ok := newPolicy("dot-ai", "wide")
 		ok.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"tier": "prod"}}
 		require.NoError(t, e.client.Create(ctx, ok))
+	})
+
+	t.Run("a risk level above the namespace's cap is rejected with the chart value to change", func(t *testing.T) {
+		p := newPolicy(policytest.GuardedNamespace, "too-risky")
+		p.Spec.MaxRiskLevel = v1alpha1.RiskHigh // mode automatic comes from the settings' defaults
+		err := e.client.Create(ctx, p)
+		require.Error(t, err)
+		assert.Equal(t, []cause{{metav1.CauseType(field.ErrorTypeForbidden), "spec.maxRiskLevel"}}, causesOf(t, err))
+		assert.Contains(t, err.Error(), "maxRiskLevel high is above the highest allowed in namespace \"guarded\", medium "+
+			"(chart value guardrails.maxRiskLevel.namespaces.guarded)")
+
+		p.Spec.MaxRiskLevel = v1alpha1.RiskMedium
+		require.NoError(t, e.client.Create(ctx, p))
 	})
 
 	t.Run("warnings reach the client", func(t *testing.T) {

@@ -148,6 +148,9 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		"--set", fmt.Sprintf("policyDefaults.eventsPerMinute=%d", defaultEventsPerMinute),
 		"--set", fmt.Sprintf("policyDefaults.logLines=%d", defaultLogLines),
 		"--set", "logLevel=debug",
+		// Scenarios send far more events than the default analysis budget
+		// admits; the budget has its own tests (internal/guardrails).
+		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
 	}
 	s.helm(t, append(install, extraHelm...)...)
 	t.Cleanup(func() {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
 )
 
@@ -73,4 +74,45 @@ func differentInEveryField(t *testing.T, d config.PolicyDefaults) config.PolicyD
 		}
 	}
 	return d
+}
+
+// TestGuardrailsMatchConfig checks that the chart's default guardrails
+// render to flags that parse to the binary's built-in ones (config.Default),
+// and that values set away from them reach the settings.
+func TestGuardrailsMatchConfig(t *testing.T) {
+	parse := func(t *testing.T, values map[string]any) config.Guardrails {
+		t.Helper()
+		c := managerContainer(t, deployment(t, mustRender(t, values, renderOpts{})))
+		s := config.Default()
+		s.Guardrails = config.Guardrails{MaxRiskLevel: "x", CallsPerHour: -1, NamespaceCallsPerHour: -1}
+		fs := flag.NewFlagSet("chart", flag.ContinueOnError)
+		s.BindFlags(fs)
+		var args []string
+		for _, a := range c.Args {
+			name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if slices.Contains([]string{config.FlagAutomaticModeNamespaces, config.FlagMaxRiskLevel, config.FlagNamespaceMaxRiskLevels,
+				config.FlagAnalysisCallsPerHour, config.FlagNamespaceAnalysisCallsPerHour}, name) {
+				args = append(args, a)
+			}
+		}
+		require.NoError(t, fs.Parse(args))
+		return s.Guardrails
+	}
+	t.Run("defaults", func(t *testing.T) {
+		assert.Equal(t, config.Default().Guardrails, parse(t, nil))
+	})
+	t.Run("values reach the settings", func(t *testing.T) {
+		got := parse(t, map[string]any{"guardrails": map[string]any{
+			"automaticModeNamespaces": []any{"*"},
+			"maxRiskLevel":            map[string]any{"default": "low", "namespaces": map[string]any{"platform": "high", "ops": "medium"}},
+			"budget":                  map[string]any{"callsPerHour": 7, "namespaceCallsPerHour": 3},
+		}})
+		assert.Equal(t, config.Guardrails{
+			AutomaticModeNamespaces: []string{config.AllNamespaces},
+			MaxRiskLevel:            "low",
+			NamespaceMaxRiskLevels:  map[string]v1alpha1.RiskLevel{"platform": "high", "ops": "medium"},
+			CallsPerHour:            7,
+			NamespaceCallsPerHour:   3,
+		}, got)
+	})
 }

@@ -29,13 +29,21 @@ func Installation() *config.Settings {
 }
 
 // Settings are Installation with an allow-list and two cluster-policy
-// namespaces (dot-ai and platform).
+// namespaces (dot-ai and platform). Its guardrails allow automatic mode and
+// every risk level everywhere but in GuardedNamespace, so the tests of other
+// rules are not about them.
 func Settings() *config.Settings {
 	s := Installation()
 	s.MCPAllowedEndpoints = []string{AllowedPrefix + "*"}
 	s.ClusterPolicyNamespaces = []string{"dot-ai", "platform"}
+	s.Guardrails.AutomaticModeNamespaces = []string{config.AllNamespaces}
+	s.Guardrails.MaxRiskLevel = v1alpha1.RiskHigh
+	s.Guardrails.NamespaceMaxRiskLevels = map[string]v1alpha1.RiskLevel{GuardedNamespace: v1alpha1.RiskMedium}
 	return s
 }
+
+// GuardedNamespace is where Settings caps maxRiskLevel at medium.
+const GuardedNamespace = "guarded"
 
 // CustomPolicyDefaults differ from every built-in default, so tests prove
 // that defaults are read from Settings and not from constants.
