@@ -37,6 +37,8 @@ var deliveryVerdicts = map[outcome]deliveryVerdict{
 	outcomeSucceeded:   delivered,
 	outcomeFailed:      delivered,
 	outcomeDelivFailed: deliveryFailed,
+	// A Deliverer's verdict, but the guardrails refused it before any call.
+	outcomeBudgetExceeded: notAttempted,
 }
 
 // deliveryHealth counts a policy's consecutive failed deliveries and derives
