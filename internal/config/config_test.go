@@ -12,6 +12,20 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 )
 
+// checkParse parses args and env as the binary does and expects an error
+// containing wantErr, or (wantErr empty) settings that pass check.
+func checkParse(t *testing.T, args []string, env map[string]string, wantErr string, check func(*testing.T, Settings)) {
+	t.Helper()
+	s, err := parse(t, args, env)
+	if wantErr != "" {
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), wantErr)
+		return
+	}
+	require.NoError(t, err)
+	check(t, s)
+}
+
 func parse(t *testing.T, args []string, env map[string]string) (Settings, error) {
 	t.Helper()
 	s := Default()
@@ -76,14 +90,7 @@ func TestFlagsAndEnv(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s, err := parse(t, tc.args, tc.env)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			tc.check(t, s)
+			checkParse(t, tc.args, tc.env, tc.wantErr, tc.check)
 		})
 	}
 }

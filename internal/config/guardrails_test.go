@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"dot-ai.io/controller/api/v1alpha1"
 )
@@ -53,14 +52,7 @@ func TestGuardrailFlags(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s, err := parse(t, append([]string{"--namespace=dot-ai"}, tc.args...), nil)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			tc.check(t, s)
+			checkParse(t, append([]string{"--namespace=dot-ai"}, tc.args...), nil, tc.wantErr, tc.check)
 		})
 	}
 }

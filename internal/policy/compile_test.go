@@ -16,11 +16,7 @@ import (
 )
 
 // compileSettings has a single cluster-policy namespace, dot-ai.
-func compileSettings() *config.Settings {
-	s := config.Default()
-	s.Namespace = "dot-ai"
-	return &s
-}
+func compileSettings() *config.Settings { return policytest.Bare() }
 
 type fakeCEL struct {
 	ok  bool

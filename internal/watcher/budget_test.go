@@ -60,7 +60,8 @@ func TestBudgetOverflowIsACountedOutcome(t *testing.T) {
 	}
 
 	assert.Equal(t, int32(2), sent.calls.Load(), "only the namespace's budget reached dot-ai")
-	assert.Equal(t, counters{total: 5, analyses: 2, budgetExceeded: 3}, ps.delta)
+	assert.Equal(t, countersOf(map[outcome]int64{outcomeAnalysis: 2, outcomeBudgetExceeded: 3}), ps.delta)
+	assert.Equal(t, int64(5), ps.delta.total())
 	var st v1alpha1.RemediationPolicyStatus
 	ps.delta.applyTo(&st)
 	assert.Equal(t, int64(3), st.BudgetExceededEvents)

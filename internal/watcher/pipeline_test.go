@@ -76,11 +76,12 @@ func TestPipelineLimits(t *testing.T) {
 	run(ev("api-2"))               // token 3
 	run(ev("api-3"))               // bucket empty: rate limited
 	assert.Len(t, w.queue, 3)
-	assert.Equal(t, counters{total: 2, cooledDown: 1, rateLimited: 1}, ps.delta)
+	assert.Equal(t, countersOf(map[outcome]int64{outcomeCooledDown: 1, outcomeRateLimited: 1}), ps.delta)
+	assert.Equal(t, int64(2), ps.delta.total())
 
 	clk.Step(20 * time.Second) // one token back at 3/min
 	run(ev("api-4"))           // queue (3) full: dropped, token refunded
-	assert.Equal(t, int64(1), ps.delta.dropped)
+	assert.Equal(t, int64(1), ps.delta[outcomeDropped])
 	<-w.queue        // a worker takes one
 	run(ev("api-5")) // the refunded token is used
 	assert.Len(t, w.queue, 3)
@@ -88,7 +89,7 @@ func TestPipelineLimits(t *testing.T) {
 	// Count bump of e1 within the cooldown: a new occurrence, cooled down.
 	e1.Count = 2
 	run(e1)
-	assert.Equal(t, int64(2), ps.delta.cooledDown)
+	assert.Equal(t, int64(2), ps.delta[outcomeCooledDown])
 
 	// After the cooldown the Deployment's next event goes through.
 	clk.Step(5 * time.Minute)
@@ -100,9 +101,19 @@ func TestPipelineLimits(t *testing.T) {
 	old := ev("api-6")
 	old.LastTimestamp = metav1.NewTime(p.CreationTimestamp.Add(-time.Minute))
 	run(old)
-	assert.Equal(t, counters{total: 4, cooledDown: 2, rateLimited: 1, dropped: 1}, ps.delta)
+	assert.Equal(t, countersOf(map[outcome]int64{outcomeCooledDown: 2, outcomeRateLimited: 1, outcomeDropped: 1}), ps.delta)
+	assert.Equal(t, int64(4), ps.delta.total())
 	// 9 selected occurrences: 4 outcomes + 5 queued or in flight (3 in the
 	// queue, 2 taken by "workers" without an outcome yet).
 	assert.Len(t, ps.pending, 5)
 	assert.Len(t, w.queue, 3)
+}
+
+// countersOf builds the counters of the given outcomes.
+func countersOf(m map[outcome]int64) counters {
+	var c counters
+	for o, n := range m {
+		c[o] = n
+	}
+	return c
 }

@@ -18,39 +18,33 @@ import (
 	"dot-ai.io/controller/internal/text"
 )
 
-// counters are status counter increments not yet written.
-type counters struct {
-	total, analyses, succeeded, failed, rateLimited, cooledDown, dropped, skipped, budgetExceeded int64
-}
+// counters are status counter increments not yet written, one per outcome;
+// the outcome table says which status counter each one adds to.
+type counters [len(outcomes)]int64
 
 // add counts one outcome.
-func (c *counters) add(oc outcome) {
-	c.total++
-	*oc.spec().counter(c)++
+func (c *counters) add(oc outcome) { c[oc]++ }
+
+// total is the number of occurrences counted.
+func (c *counters) total() int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n
 }
 
 func (c *counters) merge(o counters) {
-	c.total += o.total
-	c.analyses += o.analyses
-	c.succeeded += o.succeeded
-	c.failed += o.failed
-	c.rateLimited += o.rateLimited
-	c.cooledDown += o.cooledDown
-	c.dropped += o.dropped
-	c.skipped += o.skipped
-	c.budgetExceeded += o.budgetExceeded
+	for i, v := range o {
+		c[i] += v
+	}
 }
 
-func (c counters) applyTo(st *v1alpha1.RemediationPolicyStatus) {
-	st.TotalEventsProcessed += c.total
-	st.AnalysesCompleted += c.analyses
-	st.SuccessfulRemediations += c.succeeded
-	st.FailedRemediations += c.failed
-	st.RateLimitedEvents += c.rateLimited
-	st.CooledDownEvents += c.cooledDown
-	st.DroppedEvents += c.dropped
-	st.SkippedEvents += c.skipped
-	st.BudgetExceededEvents += c.budgetExceeded
+func (c *counters) applyTo(st *v1alpha1.RemediationPolicyStatus) {
+	for o, v := range c {
+		*outcome(o).spec().counter(st) += v
+		st.TotalEventsProcessed += v
+	}
 }
 
 // policyState is the watcher's view of one policy. mu guards everything.

@@ -16,11 +16,7 @@ import (
 	"dot-ai.io/controller/internal/policy/policytest"
 )
 
-func testSettings() *config.Settings {
-	s := config.Default()
-	s.Namespace = "dot-ai"
-	return &s
-}
+func testSettings() *config.Settings { return policytest.Bare() }
 
 func TestCooldownObject(t *testing.T) {
 	ctrl := func(kind, name string) *metav1.OwnerReference {

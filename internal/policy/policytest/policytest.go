@@ -19,13 +19,19 @@ const (
 	OtherEndpoint   = "http://127.0.0.2:3456/api/v1/tools/remediate"
 )
 
-// Installation is the built-in defaults with the installation in namespace
-// dot-ai and its endpoint InstallEndpoint.
-func Installation() *config.Settings {
+// Bare is the built-in defaults with the installation in namespace dot-ai
+// (its only cluster-policy namespace) and no endpoint.
+func Bare() *config.Settings {
 	s := config.Default()
 	s.Namespace = "dot-ai"
-	s.MCPEndpoint = InstallEndpoint
 	return &s
+}
+
+// Installation is Bare with the installation's endpoint InstallEndpoint.
+func Installation() *config.Settings {
+	s := Bare()
+	s.MCPEndpoint = InstallEndpoint
+	return s
 }
 
 // Settings are Installation with an allow-list and two cluster-policy
