@@ -123,27 +123,26 @@ func TestIntegration(t *testing.T) {
 		assert.Equal(t, []string{"after"}, rec.events())
 	})
 
-	t.Run("a policy that bypassed admission is InvalidSpec", func(t *testing.T) {
-		f := newFixture(t, env, "bypass", v1alpha1.EventSelector{Type: "Warning"},
-			withPolicy(func(p *v1alpha1.RemediationPolicy) {
-				p.Spec.McpEndpoint = "http://127.0.0.1:9/api/v1/tools/remediate" // not allowed, no own Secret
-			}),
-			expectReason(v1alpha1.ReasonInvalidSpec))
-		rec, h := f.rec, f.seen
-		createEvent(t, c, "bypass", "ignored", "Warning", "BackOff", "Pod", "a")
-		h.wait(t, "bypass", "ignored")
-		assert.Empty(t, rec.events())
-	})
-
-	t.Run("automatic mode outside the guardrails' namespaces that bypassed admission is InvalidSpec", func(t *testing.T) {
-		f := newFixture(t, env, "bypass-auto", v1alpha1.EventSelector{Type: "Warning"},
-			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.Mode = v1alpha1.ModeAutomatic }),
-			expectReason(v1alpha1.ReasonInvalidSpec))
-		rec, h := f.rec, f.seen
-		createEvent(t, c, "bypass-auto", "ignored", "Warning", "BackOff", "Pod", "a")
-		h.wait(t, "bypass-auto", "ignored")
-		assert.Empty(t, rec.events())
-	})
+	bypassed := []struct {
+		name, ns string
+		mutate   func(p *v1alpha1.RemediationPolicy)
+	}{
+		{"a policy that bypassed admission is InvalidSpec", "bypass", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.McpEndpoint = "http://127.0.0.1:9/api/v1/tools/remediate" // not allowed, no own Secret
+		}},
+		{"automatic mode outside the guardrails' namespaces that bypassed admission is InvalidSpec", "bypass-auto", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Mode = v1alpha1.ModeAutomatic
+		}},
+	}
+	for _, tc := range bypassed {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, env, tc.ns, v1alpha1.EventSelector{Type: "Warning"},
+				withPolicy(tc.mutate), expectReason(v1alpha1.ReasonInvalidSpec))
+			createEvent(t, c, tc.ns, "ignored", "Warning", "BackOff", "Pod", "a")
+			f.seen.wait(t, tc.ns, "ignored")
+			assert.Empty(t, f.rec.events())
+		})
+	}
 
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
 		f := newFixture(t, env, "cron", v1alpha1.EventSelector{Type: "Warning"},

@@ -85,6 +85,15 @@ func TestDeliverChecksTheRequestURL(t *testing.T) {
 	assert.Zero(t, h.srv.Count())
 }
 
+// ownSecret points the policy at endpoint with its own token Secret "mcp"
+// and key.
+func ownSecret(endpoint, key string) func(p *v1alpha1.RemediationPolicy) {
+	return func(p *v1alpha1.RemediationPolicy) {
+		p.Spec.McpEndpoint = endpoint
+		p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "mcp", Key: key}
+	}
+}
+
 func secret(namespace, name, key, value string) *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Data: map[string][]byte{key: []byte(value)}}
 }
@@ -144,29 +153,20 @@ func TestDeliverTokenSafety(t *testing.T) {
 			wantAuth:   "Bearer install-token",
 		},
 		"secret in the policy's namespace": {
-			mutate: func(p *v1alpha1.RemediationPolicy) {
-				p.Spec.McpEndpoint = other.URL()
-				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "mcp", Key: "token"}
-			},
+			mutate:     ownSecret(other.URL(), "token"),
 			secrets:    []*corev1.Secret{secret(ns, "mcp", "token", "team-token\n")},
 			wantResult: v1alpha1.OutcomeAnalysisCompleted,
 			wantAuth:   "Bearer team-token",
 		},
 		"secret only in another namespace is not used": {
-			mutate: func(p *v1alpha1.RemediationPolicy) {
-				p.Spec.McpEndpoint = other.URL()
-				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "mcp", Key: "token"}
-			},
+			mutate:      ownSecret(other.URL(), "token"),
 			secrets:     []*corev1.Secret{secret("dot-ai", "mcp", "token", "team-token")},
 			wantResult:  v1alpha1.OutcomeDeliveryFailed,
 			wantReason:  v1alpha1.ReasonInvalidSecretRef,
 			wantMessage: "spec.mcpAuthSecretRef.name: Secret team-a/mcp not found",
 		},
 		"missing key": {
-			mutate: func(p *v1alpha1.RemediationPolicy) {
-				p.Spec.McpEndpoint = other.URL()
-				p.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "mcp", Key: "nope"}
-			},
+			mutate:      ownSecret(other.URL(), "nope"),
 			secrets:     []*corev1.Secret{secret(ns, "mcp", "token", "team-token")},
 			wantResult:  v1alpha1.OutcomeDeliveryFailed,
 			wantReason:  v1alpha1.ReasonInvalidSecretRef,
