@@ -149,8 +149,11 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		"--set", fmt.Sprintf("policyDefaults.logLines=%d", defaultLogLines),
 		"--set", "logLevel=debug",
 		// Scenarios send far more events than the default analysis budget
-		// admits; the budget has its own tests (internal/guardrails).
+		// admits, and the hostile-input catalogue is about other rules than
+		// the mode and risk caps: the guardrails have their own tests
+		// (internal/policy, internal/delivery/guard, internal/webhook).
 		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
+		"--set", "guardrails.automaticModeNamespaces={*},guardrails.maxRiskLevel.default=high",
 	}
 	s.helm(t, append(install, extraHelm...)...)
 	t.Cleanup(func() {
