@@ -398,3 +398,28 @@ func TestRelatedEventsUseTheMostRecentOccurrence(t *testing.T) {
 		assert.True(t, w.last.Equal(*got[i].LastTimestamp), "%s: %v", w.name, got[i].LastTimestamp)
 	}
 }
+
+// TestGetReadsExactlyTheGatheredResources: every kind get reads is in
+// GatheredResources (which the chart's ClusterRole grants), and a kind
+// outside it is noted as not gathered without any API call.
+func TestGetReadsExactlyTheGatheredResources(t *testing.T) {
+	kube := fake.NewClientset()
+	e := New(Options{Kube: kube, Logs: &fakeLogs{}, Clock: clocktesting.NewFakePassiveClock(now)})
+	read := map[string][]string{}
+	for _, kind := range []string{"Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"} {
+		kube.ClearActions()
+		_, err := e.get(t.Context(), objRef{Kind: kind, Namespace: "team-a", Name: "x"})
+		require.Error(t, err, "nothing exists in the fake cluster")
+		require.Len(t, kube.Actions(), 1, kind)
+		a := kube.Actions()[0]
+		assert.Equal(t, "get", a.GetVerb(), kind)
+		read[a.GetResource().Group] = append(read[a.GetResource().Group], a.GetResource().Resource)
+	}
+	assert.Equal(t, GatheredResources, read)
+	for _, kind := range []string{"Service", "Node", "PersistentVolumeClaim", "Secret", "ConfigMap"} {
+		kube.ClearActions()
+		_, err := e.get(t.Context(), objRef{Kind: kind, Namespace: "team-a", Name: "x"})
+		require.ErrorContains(t, err, "is not gathered", kind)
+		assert.Empty(t, kube.Actions(), "%s: no API call", kind)
+	}
+}

@@ -16,7 +16,18 @@ import (
 // maxOwnerDepth bounds the owner chain walk (Pod→ReplicaSet→Deployment is 2).
 const maxOwnerDepth = 4
 
-// get reads one object by kind. Secrets and ConfigMaps are never read.
+// GatheredResources are the API resources the enricher GETs, by API group:
+// exactly what get reads, and what the chart's ClusterRole must grant
+// (test/helm ties the two). Secrets and ConfigMaps are never read; kinds
+// not listed (Services, Nodes, PersistentVolumeClaims, ...) are noted as not
+// gathered instead of being read without permission.
+var GatheredResources = map[string][]string{
+	"":      {"pods"},
+	"apps":  {"replicasets", "deployments", "statefulsets", "daemonsets"},
+	"batch": {"jobs", "cronjobs"},
+}
+
+// get reads one object by kind: one of GatheredResources.
 func (e *Enricher) get(ctx context.Context, r objRef) (runtime.Object, error) {
 	opts := metav1.GetOptions{}
 	k := e.opts.Kube
@@ -35,12 +46,6 @@ func (e *Enricher) get(ctx context.Context, r objRef) (runtime.Object, error) {
 		return k.BatchV1().Jobs(r.Namespace).Get(ctx, r.Name, opts)
 	case "CronJob":
 		return k.BatchV1().CronJobs(r.Namespace).Get(ctx, r.Name, opts)
-	case "PersistentVolumeClaim":
-		return k.CoreV1().PersistentVolumeClaims(r.Namespace).Get(ctx, r.Name, opts)
-	case "Service":
-		return k.CoreV1().Services(r.Namespace).Get(ctx, r.Name, opts)
-	case "Node":
-		return k.CoreV1().Nodes().Get(ctx, r.Name, opts)
 	}
 	return nil, fmt.Errorf("kind %s is not gathered", r.Kind)
 }

@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/utils/ptr"
+
+	"dot-ai.io/controller/internal/enricher"
 )
 
 const fullname = releaseName + "-dot-ai-controller"
@@ -370,6 +373,16 @@ func TestRBAC(t *testing.T) {
 			r.find(t, "ServiceAccount", fullname)
 		})
 	}
+	t.Run("grants get on exactly what the enricher reads", func(t *testing.T) {
+		cr := into[rbacv1.ClusterRole](t, mustRender(t, nil, renderOpts{}).find(t, "ClusterRole", fullname))
+		for group, resources := range enricher.GatheredResources {
+			for _, res := range resources {
+				assert.True(t, slices.ContainsFunc(cr.Rules, func(rl rbacv1.PolicyRule) bool {
+					return slices.Contains(rl.APIGroups, group) && slices.Contains(rl.Resources, res) && slices.Contains(rl.Verbs, "get")
+				}), "the enricher reads %s/%s: the ClusterRole must grant get", group, res)
+			}
+		}
+	})
 	t.Run("metrics reader role", func(t *testing.T) {
 		r := mustRender(t, nil, renderOpts{})
 		mr := into[rbacv1.ClusterRole](t, r.find(t, "ClusterRole", fullname+"-metrics-reader"))
