@@ -92,23 +92,14 @@ func TestValidateGuardrails(t *testing.T) {
 				riskMsg("platform", v1alpha1.RiskMedium, v1alpha1.RiskLow, "guardrails.maxRiskLevel.namespaces.platform"))},
 		},
 		{
-			name: "a selector switching to automatic brings the policy's risk level under the cap",
-			mutate: func(p *v1alpha1.RemediationPolicy) {
-				p.Namespace = "dot-ai"
-				p.Spec.Mode, p.Spec.MaxRiskLevel = v1alpha1.ModeManual, v1alpha1.RiskHigh
-				p.Spec.EventSelectors[0].Mode = v1alpha1.ModeAutomatic
-				p.Spec.EventSelectors[0].MaxRiskLevel = v1alpha1.RiskHigh
-			},
+			name:   "a selector switching to automatic brings the policy's risk level under the cap",
+			mutate: automaticSelector(v1alpha1.RiskHigh),
 			errs: field.ErrorList{field.Forbidden(sel0("maxRiskLevel"),
 				riskMsg("dot-ai", v1alpha1.RiskHigh, v1alpha1.RiskMedium, "guardrails.maxRiskLevel.default"))},
 		},
 		{
-			name: "a selector switching to automatic that inherits the policy's risk level is rejected on spec.maxRiskLevel",
-			mutate: func(p *v1alpha1.RemediationPolicy) {
-				p.Namespace = "dot-ai"
-				p.Spec.Mode, p.Spec.MaxRiskLevel = v1alpha1.ModeManual, v1alpha1.RiskHigh
-				p.Spec.EventSelectors[0].Mode = v1alpha1.ModeAutomatic
-			},
+			name:   "a selector switching to automatic that inherits the policy's risk level is rejected on spec.maxRiskLevel",
+			mutate: automaticSelector(""),
 			errs: field.ErrorList{field.Forbidden(specPath.Child("maxRiskLevel"),
 				riskMsg("dot-ai", v1alpha1.RiskHigh, v1alpha1.RiskMedium, "guardrails.maxRiskLevel.default"))},
 		},
@@ -158,4 +149,16 @@ func TestGuardrailMessagesNameTheChartValue(t *testing.T) {
 	assert.Contains(t, AutomaticModeMessage(s, "team-a"), "guardrails.automaticModeNamespaces")
 	assert.Contains(t, RiskCapMessage(s, "team-a", v1alpha1.RiskHigh), "guardrails.maxRiskLevel.default")
 	assert.Contains(t, RiskCapMessage(s, "platform", v1alpha1.RiskHigh), "guardrails.maxRiskLevel.namespaces.platform")
+}
+
+// automaticSelector makes a manual, high-risk policy in dot-ai whose first
+// selector switches to automatic with selectorRisk ("" inherits the
+// policy's).
+func automaticSelector(selectorRisk v1alpha1.RiskLevel) func(p *v1alpha1.RemediationPolicy) {
+	return func(p *v1alpha1.RemediationPolicy) {
+		p.Namespace = "dot-ai"
+		p.Spec.Mode, p.Spec.MaxRiskLevel = v1alpha1.ModeManual, v1alpha1.RiskHigh
+		p.Spec.EventSelectors[0].Mode = v1alpha1.ModeAutomatic
+		p.Spec.EventSelectors[0].MaxRiskLevel = selectorRisk
+	}
 }
