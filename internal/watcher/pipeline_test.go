@@ -122,7 +122,8 @@ func countersOf(m map[outcome]int64) counters {
 	return c
 }
 
-// The analysis budget through process and deliver (was budget_test.go).
+// countingDeliverer counts the calls that reach it: the analysis budget tests
+// below drive it through process and deliver.
 type countingDeliverer struct{ calls atomic.Int32 }
 
 func (c *countingDeliverer) Deliver(context.Context, delivery.Request) delivery.Result {
