@@ -86,13 +86,19 @@ type Settings struct {
 	Guardrails Guardrails
 }
 
+// ClusterPolicyNamespaceList is where policies may use namespaceSelector:
+// the configured list, else the installation's own namespace.
+func (s *Settings) ClusterPolicyNamespaceList() []string {
+	if len(s.ClusterPolicyNamespaces) == 0 {
+		return []string{s.Namespace}
+	}
+	return s.ClusterPolicyNamespaces
+}
+
 // IsClusterPolicyNamespace reports whether policies in ns may use
 // namespaceSelector.
 func (s *Settings) IsClusterPolicyNamespace(ns string) bool {
-	if len(s.ClusterPolicyNamespaces) == 0 {
-		return ns == s.Namespace
-	}
-	return slices.Contains(s.ClusterPolicyNamespaces, ns)
+	return slices.Contains(s.ClusterPolicyNamespaceList(), ns)
 }
 
 // IsAllowedEndpoint reports whether endpoint may receive the installation's

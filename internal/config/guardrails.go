@@ -48,10 +48,7 @@ func (s *Settings) AutomaticModeAllowed(ns string) bool {
 // for messages.
 func (s *Settings) AutomaticModeNamespaces() []string {
 	if len(s.Guardrails.AutomaticModeNamespaces) == 0 {
-		if len(s.ClusterPolicyNamespaces) == 0 {
-			return []string{s.Namespace}
-		}
-		return s.ClusterPolicyNamespaces
+		return s.ClusterPolicyNamespaceList()
 	}
 	return s.Guardrails.AutomaticModeNamespaces
 }
@@ -74,10 +71,7 @@ func RiskAbove(level, limit v1alpha1.RiskLevel) bool {
 var riskRank = map[v1alpha1.RiskLevel]int{v1alpha1.RiskLow: 1, v1alpha1.RiskMedium: 2, v1alpha1.RiskHigh: 3}
 
 func (g *Guardrails) bindFlags(fs *flag.FlagSet) {
-	fs.Func(FlagAutomaticModeNamespaces, "Comma-separated namespaces whose policies may use mode automatic; * means every namespace (default: the cluster-policy namespaces).", func(v string) error {
-		g.AutomaticModeNamespaces = splitList(v)
-		return nil
-	})
+	listFlag(fs, &g.AutomaticModeNamespaces, FlagAutomaticModeNamespaces, "Comma-separated namespaces whose policies may use mode automatic; * means every namespace (default: the cluster-policy namespaces).")
 	fs.Func(FlagMaxRiskLevel, "Highest maxRiskLevel of a policy in a namespace --namespace-max-risk-levels does not name (low|medium|high; default "+string(g.MaxRiskLevel)+").", func(v string) error {
 		g.MaxRiskLevel = v1alpha1.RiskLevel(v)
 		return nil

@@ -54,7 +54,7 @@ func Compile(s *config.Settings, p *v1alpha1.RemediationPolicy, compileCEL Compi
 	if p.Spec.NamespaceSelector != nil {
 		if !s.IsClusterPolicyNamespace(p.Namespace) {
 			errs = append(errs, field.Forbidden(spec.Child("namespaceSelector"),
-				fmt.Sprintf("only policies in the cluster-policy namespaces %v may set namespaceSelector", clusterPolicyNamespaces(s))))
+				fmt.Sprintf("only policies in the cluster-policy namespaces %v may set namespaceSelector", s.ClusterPolicyNamespaceList())))
 		} else if sel, err := metav1.LabelSelectorAsSelector(p.Spec.NamespaceSelector.LabelSelector()); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("namespaceSelector"), p.Spec.NamespaceSelector, err.Error()))
 		} else {

@@ -25,15 +25,12 @@ func validateGuardrails(s *config.Settings, p *v1alpha1.RemediationPolicy, specP
 		}
 	}
 	check := func(selector int, modePath, riskPath *field.Path) {
-		e := Resolve(p, selector, s)
-		if e.Mode != v1alpha1.ModeAutomatic {
-			return
+		mode, risk := GuardrailViolations(s, p.Namespace, Resolve(p, selector, s))
+		if mode != "" {
+			add(modePath, mode)
 		}
-		if !s.AutomaticModeAllowed(p.Namespace) {
-			add(modePath, AutomaticModeMessage(s, p.Namespace))
-		}
-		if config.RiskAbove(e.MaxRiskLevel, s.MaxRiskLevelFor(p.Namespace)) {
-			add(riskPath, RiskCapMessage(s, p.Namespace, e.MaxRiskLevel))
+		if risk != "" {
+			add(riskPath, risk)
 		}
 	}
 	check(NoSelector, specPath.Child("mode"), specPath.Child("maxRiskLevel"))
@@ -50,6 +47,24 @@ func validateGuardrails(s *config.Settings, p *v1alpha1.RemediationPolicy, specP
 		check(i, modePath, riskPath)
 	}
 	return errs
+}
+
+// GuardrailViolations judges effective settings e of a policy in ns against
+// the installation's guardrails, for admission and again at delivery: mode
+// is non-empty when automatic mode is not allowed there, risk when the
+// maxRiskLevel is above the namespace's cap. Manual mode never violates
+// them: dot-ai is sent no risk level and executes nothing.
+func GuardrailViolations(s *config.Settings, ns string, e Effective) (mode, risk string) {
+	if e.Mode != v1alpha1.ModeAutomatic {
+		return "", ""
+	}
+	if !s.AutomaticModeAllowed(ns) {
+		mode = AutomaticModeMessage(s, ns)
+	}
+	if config.RiskAbove(e.MaxRiskLevel, s.MaxRiskLevelFor(ns)) {
+		risk = RiskCapMessage(s, ns, e.MaxRiskLevel)
+	}
+	return mode, risk
 }
 
 // AutomaticModeMessage says why a policy in ns may not run in automatic mode

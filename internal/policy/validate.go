@@ -174,7 +174,7 @@ func validateNamespaceSelector(s *config.Settings, p *v1alpha1.RemediationPolicy
 		return nil
 	}
 	if !s.IsClusterPolicyNamespace(p.Namespace) {
-		return field.ErrorList{field.Forbidden(path, fmt.Sprintf(MsgNamespaceSelectorForbidden, clusterPolicyNamespaces(s), p.Namespace))}
+		return field.ErrorList{field.Forbidden(path, fmt.Sprintf(MsgNamespaceSelectorForbidden, s.ClusterPolicyNamespaceList(), p.Namespace))}
 	}
 	sel := p.Spec.NamespaceSelector.LabelSelector()
 	errs := metav1validation.ValidateLabelSelector(sel, metav1validation.LabelSelectorValidationOptions{}, path)
@@ -196,13 +196,6 @@ func validateSelectorSizes(sel *metav1.LabelSelector, path *field.Path) field.Er
 		}
 	}
 	return errs
-}
-
-func clusterPolicyNamespaces(s *config.Settings) []string {
-	if len(s.ClusterPolicyNamespaces) == 0 {
-		return []string{s.Namespace}
-	}
-	return s.ClusterPolicyNamespaces
 }
 
 // validateEndpoint applies decision 1 (docs/design/decisions.md#d1): the installation's token only goes to

@@ -6,6 +6,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -50,18 +51,10 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) delivery.
 	return res
 }
 
+// forbidden is the first guardrail the occurrence's settings break, if any.
 func (d *Deliverer) forbidden(req delivery.Request) string {
-	e, ns := req.Effective, req.Policy.Namespace
-	if e.Mode != v1alpha1.ModeAutomatic {
-		return ""
-	}
-	if !d.settings.AutomaticModeAllowed(ns) {
-		return policy.AutomaticModeMessage(d.settings, ns)
-	}
-	if config.RiskAbove(e.MaxRiskLevel, d.settings.MaxRiskLevelFor(ns)) {
-		return policy.RiskCapMessage(d.settings, ns, e.MaxRiskLevel)
-	}
-	return ""
+	mode, risk := policy.GuardrailViolations(d.settings, req.Policy.Namespace, req.Effective)
+	return cmp.Or(mode, risk)
 }
 
 func (d *Deliverer) exceededMessage(e Exceeded, ns string) string {
