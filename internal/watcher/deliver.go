@@ -129,7 +129,12 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		out.InvolvedObject = ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name
 	}
 	metricDeliveries.WithLabelValues(oc.String()).Inc()
-	ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
+	// Only a delivery that was attempted says something about the endpoint;
+	// an occurrence refused before any call (the budget) keeps the last
+	// call's condition.
+	if deliveryVerdicts[oc] != notAttempted {
+		ps.condReason, ps.condMessage = res.ConditionReason, res.ConditionMessage
+	}
 	if ps.delivering.observe(oc, &out, it.req.Policy.Generation) {
 		w.log.Info("Delivering condition changed", "policy", ps.key, "status", ps.delivering.cond.Status, "reason", ps.delivering.cond.Reason, "mcpStatus", out.McpStatus, "consecutiveFailures", ps.delivering.failures)
 	}

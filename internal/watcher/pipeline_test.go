@@ -171,4 +171,14 @@ func TestBudgetOverflowIsACountedOutcome(t *testing.T) {
 	require.NotEmpty(t, ps.recent)
 	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.recent[0].Result)
 	assert.Contains(t, ps.recent[0].Message, "guardrails.budget.namespaceCallsPerHour")
+
+	// A refused occurrence says nothing about the endpoint: the MCP
+	// condition the last call left stays.
+	ps.condReason, ps.condMessage = v1alpha1.ReasonMCPUnreachable, "unreachable"
+	e := policytest.Event("app", corev1.EventTypeWarning, "BackOff", "Pod", "pod-5", "")
+	e.LastTimestamp = metav1.NewTime(clk.Now())
+	w.process(t.Context(), ps, e, false, clk.Now(), func() bool { return false })
+	w.deliver(t.Context(), <-w.queue)
+	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.recent[0].Result)
+	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, ps.condReason, "a budget refusal keeps the endpoint's condition")
 }
