@@ -11,6 +11,8 @@ import (
 	"dot-ai.io/controller/internal/procnet"
 )
 
+// TestOutsideLoopback classifies parsed socket records; nothing is dialed.
+// Non-loopback examples use the documentation ranges of RFC 5737.
 func TestOutsideLoopback(t *testing.T) {
 	addr := func(ip string, port int) net.TCPAddr { return net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
 	tests := map[string]struct {
@@ -27,12 +29,12 @@ func TestOutsideLoopback(t *testing.T) {
 			want:  []string{"local 0.0.0.0 (tcp)"},
 		},
 		"public peer": {
-			socks: []procnet.Socket{{Local: addr("127.0.0.1", 40000), Remote: addr("8.8.8.8", 443), Table: "tcp"}},
-			want:  []string{"remote 8.8.8.8 (tcp)"},
+			socks: []procnet.Socket{{Local: addr("127.0.0.1", 40000), Remote: addr("203.0.113.8", 443), Table: "tcp"}},
+			want:  []string{"remote 203.0.113.8 (tcp)"},
 		},
 		"both": {
-			socks: []procnet.Socket{{Local: addr("10.0.0.2", 40000), Remote: addr("10.0.0.1", 443), Table: "tcp6"}},
-			want:  []string{"local 10.0.0.2 (tcp6)", "remote 10.0.0.1 (tcp6)"},
+			socks: []procnet.Socket{{Local: addr("192.0.2.2", 40000), Remote: addr("192.0.2.1", 443), Table: "tcp6"}},
+			want:  []string{"local 192.0.2.2 (tcp6)", "remote 192.0.2.1 (tcp6)"},
 		},
 	}
 	for name, tc := range tests {
