@@ -12,17 +12,17 @@ import (
 const budgetWindow = time.Hour
 
 // Budget bounds analysis calls in any sliding hour, installation-wide and per
-// namespace. It keeps the time of every call of the last hour (a sliding log):
-// exact, and bounded by the installation's limit, as each call is in one
-// namespace's log and the installation's. It lives in memory, so a restart
-// starts with an empty hour.
+// namespace. It keeps the time and namespace of every call of the last hour
+// (a sliding log): exact, and bounded by the installation's limit; the
+// per-namespace counts are derived from that one log. It lives in memory, so
+// a restart starts with an empty hour.
 type Budget struct {
 	clock        clock.PassiveClock
 	limit, perNS int
 
 	mu  sync.Mutex
-	all []call                 // oldest first
-	ns  map[string][]time.Time // oldest first; no empty entries
+	all []call         // oldest first
+	ns  map[string]int // calls of all per namespace; no zero entries
 }
 
 // call is one call of the installation's log.
@@ -34,7 +34,7 @@ type call struct {
 // NewBudget allows limit calls per hour in all and perNamespace per hour in
 // each namespace.
 func NewBudget(c clock.PassiveClock, limit, perNamespace int) *Budget {
-	return &Budget{clock: c, limit: limit, perNS: perNamespace, ns: map[string][]time.Time{}}
+	return &Budget{clock: c, limit: limit, perNS: perNamespace, ns: map[string]int{}}
 }
 
 // Exceeded says which limit refused a call.
@@ -56,15 +56,14 @@ func (b *Budget) Take(ns string) (time.Time, Exceeded) {
 	defer b.mu.Unlock()
 	now := b.clock.Now()
 	b.expire(now)
-	nsLog := b.ns[ns]
 	switch {
 	case len(b.all) >= b.limit:
 		return time.Time{}, InstallationExceeded
-	case len(nsLog) >= b.perNS:
+	case b.ns[ns] >= b.perNS:
 		return time.Time{}, NamespaceExceeded
 	}
 	b.all = append(b.all, call{now, ns})
-	b.ns[ns] = append(nsLog, now)
+	b.ns[ns]++
 	return now, Within
 }
 
@@ -75,10 +74,10 @@ func (b *Budget) Refund(ns string, token time.Time) {
 	for i, c := range slices.Backward(b.all) {
 		if c.ns == ns && c.at.Equal(token) {
 			b.all = slices.Delete(b.all, i, i+1)
-			break
+			b.uncount(ns)
+			return
 		}
 	}
-	b.store(ns, removeOne(b.ns[ns], token))
 }
 
 // Used reports the calls counted in the last hour, installation-wide and in
@@ -87,45 +86,25 @@ func (b *Budget) Used(ns string) (all, inNamespace int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expire(b.clock.Now())
-	return len(b.all), len(b.ns[ns])
+	return len(b.all), b.ns[ns]
 }
 
-// expire drops the calls that left the hour from both logs: a call made
-// exactly an hour ago no longer counts. Every namespace entry is in the
-// installation's log, so namespaces that stopped calling are forgotten.
+// expire drops the calls that left the hour: a call made exactly an hour
+// ago no longer counts. Namespaces that stopped calling are forgotten.
 func (b *Budget) expire(now time.Time) {
 	cutoff := now.Add(-budgetWindow)
 	i := 0
 	for i < len(b.all) && !b.all[i].at.After(cutoff) {
-		b.store(b.all[i].ns, prune(b.ns[b.all[i].ns], cutoff))
+		b.uncount(b.all[i].ns)
 		i++
 	}
 	b.all = b.all[i:]
 }
 
-func (b *Budget) store(ns string, log []time.Time) {
-	if len(log) == 0 {
+// uncount removes one call of ns from its count.
+func (b *Budget) uncount(ns string) {
+	b.ns[ns]--
+	if b.ns[ns] <= 0 {
 		delete(b.ns, ns) // a namespace that stopped calling costs nothing
-		return
 	}
-	b.ns[ns] = log
-}
-
-// prune drops the calls at or before cutoff.
-func prune(log []time.Time, cutoff time.Time) []time.Time {
-	i := 0
-	for i < len(log) && !log[i].After(cutoff) {
-		i++
-	}
-	return log[i:]
-}
-
-// removeOne drops the newest entry equal to t.
-func removeOne(log []time.Time, t time.Time) []time.Time {
-	for i, at := range slices.Backward(log) {
-		if at.Equal(t) {
-			return slices.Delete(log, i, i+1)
-		}
-	}
-	return log
 }
