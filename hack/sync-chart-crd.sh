@@ -3,11 +3,15 @@
 # into config/crd (make manifests). The CRD is a template (not in crds/) so
 # `helm upgrade` updates it; it is gated by .Values.crds.install and carries
 # helm.sh/resource-policy: keep, so `helm uninstall` leaves it (and every
-# RemediationPolicy) in place. `make verify` fails when this copy drifts.
+# object of it) in place. `make verify` fails when this copy drifts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-src=config/crd/remediation.dot-ai.io_remediationpolicies.yaml
-dst=charts/dot-ai-controller/templates/crd-remediationpolicies.yaml
+
+# sync <plural>: config/crd/remediation.dot-ai.io_<plural>.yaml ->
+# templates/crd-<plural>.yaml.
+sync() {
+src=config/crd/remediation.dot-ai.io_$1.yaml
+dst=charts/dot-ai-controller/templates/crd-$1.yaml
 
 if grep -q '{{' "$src"; then
   echo "$src contains '{{', which Helm would read as a template action; escape it here" >&2
@@ -29,3 +33,8 @@ fi
 } > "$dst.tmp"
 grep -q 'helm.sh/resource-policy: keep' "$dst.tmp" || { echo "could not place annotations in $dst" >&2; rm -f "$dst.tmp"; exit 1; }
 mv "$dst.tmp" "$dst"
+}
+
+sync remediationpolicies
+# Internal: the controller's state (docs/design/state.md).
+sync controllerstates

@@ -24,7 +24,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &RemediationPolicy{}, &RemediationPolicyList{})
+	s.AddKnownTypes(GroupVersion, &RemediationPolicy{}, &RemediationPolicyList{}, &ControllerState{}, &ControllerStateList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -245,7 +245,7 @@ type RemediationPolicySpec struct {
 }
 
 // OutcomeResult is how one delivery of an event to dot-ai ended.
-// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded
+// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded;Interrupted
 type OutcomeResult string
 
 const (
@@ -263,6 +263,10 @@ const (
 	// OutcomeBudgetExceeded means the installation's analysis budget (chart
 	// values guardrails.budget) was spent: no call was made.
 	OutcomeBudgetExceeded OutcomeResult = "BudgetExceeded"
+	// OutcomeInterrupted means an automatic-mode call may have been sent but
+	// its answer never arrived (the controller stopped while waiting). It is
+	// never sent again; check the remediation in dot-ai.
+	OutcomeInterrupted OutcomeResult = "Interrupted"
 )
 
 // RemediationOutcome records one delivery of an event to dot-ai.
@@ -316,37 +320,12 @@ type RemediationOutcome struct {
 // MaxRecentOutcomes bounds status.recentOutcomes.
 const MaxRecentOutcomes = 10
 
-// RemediationPolicyStatus is the observed state of a RemediationPolicy. Every
-// matching event occurrence ends in exactly one counted outcome, so
-// totalEventsProcessed equals the sum of analysesCompleted,
-// successfulRemediations, failedRemediations, rateLimitedEvents,
-// cooledDownEvents, droppedEvents, skippedEvents and budgetExceededEvents.
-type RemediationPolicyStatus struct {
-	// conditions describe the policy's state. Ready is True when the policy
-	// is valid and its events are being delivered. Delivering is True after a
-	// delivery reached dot-ai and False after several deliveries in a row
-	// failed, with the last error; it is absent until the first delivery.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	// +kubebuilder:validation:MaxItems=8
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
-
-	// observedGeneration is the policy generation the controller acts on.
-	// +optional
-	// +kubebuilder:validation:Minimum=1
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// effectiveMcpEndpoint is the endpoint events are delivered to, after
-	// resolving an empty mcpEndpoint to the installation's default.
-	// +optional
-	// +kubebuilder:validation:MaxLength=2048
-	EffectiveMcpEndpoint string `json:"effectiveMcpEndpoint,omitempty"`
-
-	// lastProcessedEvent is when the policy last processed an event.
-	// +optional
-	LastProcessedEvent *metav1.Time `json:"lastProcessedEvent,omitempty"`
-
+// OutcomeCounts counts the outcomes of a policy's matching event
+// occurrences: every occurrence ends in exactly one, so totalEventsProcessed
+// is the sum of the others. The controller keeps them in its checkpoint,
+// written in the same write as the marks of handled occurrences, and copies
+// them to the policy's status.
+type OutcomeCounts struct {
 	// totalEventsProcessed counts matching event occurrences that reached an
 	// outcome.
 	// +optional
@@ -396,6 +375,50 @@ type RemediationPolicyStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	BudgetExceededEvents int64 `json:"budgetExceededEvents,omitempty"`
+
+	// interruptedRemediations counts automatic-mode calls whose outcome is
+	// unknown because the controller stopped while waiting for the answer.
+	// They are never sent again (decision 17 (docs/design/decisions.md#d17)).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	InterruptedRemediations int64 `json:"interruptedRemediations,omitempty"`
+}
+
+// RemediationPolicyStatus is the observed state of a RemediationPolicy. Every
+// matching event occurrence ends in exactly one counted outcome, so
+// totalEventsProcessed equals the sum of analysesCompleted,
+// successfulRemediations, failedRemediations, rateLimitedEvents,
+// cooledDownEvents, droppedEvents, skippedEvents, budgetExceededEvents and
+// interruptedRemediations.
+type RemediationPolicyStatus struct {
+	// conditions describe the policy's state. Ready is True when the policy
+	// is valid and its events are being delivered. Delivering is True after a
+	// delivery reached dot-ai and False after several deliveries in a row
+	// failed, with the last error; it is absent until the first delivery.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the policy generation the controller acts on.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// effectiveMcpEndpoint is the endpoint events are delivered to, after
+	// resolving an empty mcpEndpoint to the installation's default.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	EffectiveMcpEndpoint string `json:"effectiveMcpEndpoint,omitempty"`
+
+	// lastProcessedEvent is when the policy last processed an event.
+	// +optional
+	LastProcessedEvent *metav1.Time `json:"lastProcessedEvent,omitempty"`
+
+	// The outcome counters, derived from the controller's checkpoint (decision
+	// 18 (docs/design/decisions.md#d18)).
+	OutcomeCounts `json:",inline"`
 
 	// recentOutcomes lists the latest deliveries, newest first.
 	// +optional
@@ -515,4 +538,11 @@ func (s *NamespaceSelector) LabelSelector() *metav1.LabelSelector {
 		out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{Key: e.Key, Operator: e.Operator, Values: e.Values})
 	}
 	return out
+}
+
+// OutcomeSum is the sum of the per-outcome counters, which equals
+// TotalEventsProcessed when the counts add up.
+func (c OutcomeCounts) OutcomeSum() int64 {
+	return c.AnalysesCompleted + c.SuccessfulRemediations + c.FailedRemediations + c.RateLimitedEvents +
+		c.CooledDownEvents + c.DroppedEvents + c.SkippedEvents + c.BudgetExceededEvents + c.InterruptedRemediations
 }

@@ -7,6 +7,9 @@ package delivery
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +36,36 @@ type Request struct {
 	OccurrenceKey string
 	// SeenAt is when the watcher first saw the occurrence.
 	SeenAt time.Time
+	// BeforeSend, when set, persists the write-ahead intent of a call that
+	// can change the cluster (decision 17 (docs/design/decisions.md#d17)).
+	// The Deliverer calls it right before the request may leave and sends
+	// nothing when it fails; ErrInterrupted means an earlier process may
+	// have sent it already, so the occurrence ends as Interrupted. It may be
+	// called again for the same request (a held occurrence offered again).
+	BeforeSend func(ctx context.Context) error
+}
+
+// ErrInterrupted is returned by Request.BeforeSend when the occurrence's
+// intent already exists.
+var ErrInterrupted = errors.New("an earlier call of this occurrence may have been sent")
+
+// IdempotencyKey is the Idempotency-Key sent for an occurrence: a hash of the
+// policy UID and the occurrence key, so a re-sent analysis carries the same
+// one and dot-ai can find the call.
+func IdempotencyKey(policyUID, occurrenceKey string) string {
+	sum := sha256.Sum256([]byte(policyUID + "\x00" + occurrenceKey))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Interrupted is the outcome of an automatic-mode occurrence whose call may
+// have been sent but whose answer never arrived. The message tells the user
+// how to check it in dot-ai; the call is never sent again.
+func Interrupted(idempotencyKey, why string) v1alpha1.RemediationOutcome {
+	return v1alpha1.RemediationOutcome{
+		Result: v1alpha1.OutcomeInterrupted,
+		Message: why + "; the automatic remediation may have run and is not sent again. " +
+			"Check dot-ai's remediation for Idempotency-Key " + idempotencyKey + " (docs/delivery-guarantees.md#interrupted)",
+	}
 }
 
 // Result is how one delivery ended.

@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,24 +9,17 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/api/v1alpha1"
 )
 
-// Checkpoint ConfigMaps: one per policy in the controller's namespace.
+// Caps of a checkpoint, which keep its object within the byte budget of
+// docs/design/state.md (checkpoint_test.go measures it at the caps).
 const (
-	checkpointPrefix  = "dot-ai-checkpoint-"
-	labelManagedBy    = "app.kubernetes.io/managed-by"
-	managedByValue    = "dot-ai-controller"
-	labelComponent    = "app.kubernetes.io/component"
-	componentValue    = "checkpoint"
-	labelPolicyUID    = "dot-ai.io/policy-uid"
-	annotationPolicy  = "dot-ai.io/policy"
-	maxHandledEntries = 8000 // ≈ 55 bytes each: ≈ 440 KB, well below the 1 MiB object limit
-	maxCooldowns      = 2000
+	maxHandledEntries = 8000 // ≤ 59 bytes each: ≤ 472 KB
+	maxCooldowns      = 2000 // 47 bytes each: ≤ 94 KB
 )
 
 // handledEntry records the highest occurrence count of one event that reached
@@ -37,7 +29,10 @@ type handledEntry struct {
 	Time  time.Time
 }
 
-// checkpoint is what survives a restart for one policy.
+// checkpoint is what survives a restart for one policy. The outcome counters
+// and recent outcomes live here, next to the marks of handled occurrences,
+// so one write records both (decision 18 (docs/design/decisions.md#d18));
+// the policy's status is copied from the last saved checkpoint.
 type checkpoint struct {
 	// Since: events whose last occurrence is before Since are not this
 	// policy's (created or resumed later).
@@ -51,6 +46,10 @@ type checkpoint struct {
 	Handled   map[types.UID]handledEntry
 	Cooldowns cooldowns
 	Bucket    tokenBucket
+
+	Counts        v1alpha1.OutcomeCounts
+	Recent        []v1alpha1.RemediationOutcome
+	LastProcessed time.Time
 }
 
 func newCheckpoint(since time.Time) *checkpoint {
@@ -75,6 +74,20 @@ func (c *checkpoint) markHandled(uid types.UID, count int32, t time.Time) {
 		e.Time = t
 	}
 	c.Handled[uid] = e
+}
+
+// record counts one outcome (and keeps it among the recent ones when out is
+// set).
+func (c *checkpoint) record(oc outcome, out *v1alpha1.RemediationOutcome, now time.Time) {
+	*oc.spec().counter(&c.Counts)++
+	c.Counts.TotalEventsProcessed++
+	c.LastProcessed = now
+	if out != nil {
+		c.Recent = append([]v1alpha1.RemediationOutcome{*out}, c.Recent...)
+		if len(c.Recent) > v1alpha1.MaxRecentOutcomes {
+			c.Recent = c.Recent[:v1alpha1.MaxRecentOutcomes]
+		}
+	}
 }
 
 // prune drops entries of events that no longer exist (exists == nil keeps
@@ -107,7 +120,8 @@ func (c *checkpoint) prune(now time.Time, exists func(types.UID) bool) {
 	c.Cooldowns.prune(now, maxCooldowns)
 }
 
-func (c *checkpoint) encode() map[string]string {
+// state is the checkpoint in its stored form.
+func (c *checkpoint) state() *v1alpha1.CheckpointState {
 	var h strings.Builder
 	uids := make([]string, 0, len(c.Handled))
 	for uid := range c.Handled {
@@ -127,25 +141,73 @@ func (c *checkpoint) encode() map[string]string {
 	for _, k := range keys {
 		fmt.Fprintf(&cd, "%d %s\n", c.Cooldowns[k].UnixMilli(), k)
 	}
-	b, _ := json.Marshal(c.Bucket)
-	return map[string]string{
-		"since":     c.Since.UTC().Format(time.RFC3339Nano),
-		"watermark": formatTime(c.Watermark),
-		"handled":   h.String(),
-		"cooldowns": cd.String(),
-		"bucket":    string(b),
-		"suspended": strconv.FormatBool(c.Suspended),
+	s := &v1alpha1.CheckpointState{
+		Since:          new(metav1.NewTime(c.Since.UTC())),
+		Suspended:      c.Suspended,
+		Handled:        h.String(),
+		Cooldowns:      cd.String(),
+		Bucket:         c.Bucket.state(),
+		Counts:         c.Counts,
+		RecentOutcomes: slices.Clone(c.Recent),
+	}
+	if !c.Watermark.IsZero() {
+		s.Watermark = new(metav1.NewTime(c.Watermark.UTC()))
+	}
+	if !c.LastProcessed.IsZero() {
+		s.LastProcessedEvent = new(metav1.NewTime(c.LastProcessed.UTC()))
+	}
+	return s
+}
+
+// checkpointFromState reads the stored form. Lines it cannot parse are
+// skipped: at worst one event is delivered again, never lost.
+func checkpointFromState(s *v1alpha1.CheckpointState) *checkpoint {
+	var since time.Time
+	if s.Since != nil {
+		since = s.Since.Time
+	}
+	c := newCheckpoint(since)
+	if s.Watermark != nil {
+		c.Watermark = s.Watermark.Time
+	}
+	c.Suspended = s.Suspended
+	parseHandled(c, s.Handled)
+	sc := bufio.NewScanner(strings.NewReader(s.Cooldowns))
+	for sc.Scan() {
+		ms, key, ok := strings.Cut(sc.Text(), " ")
+		if v, err := strconv.ParseInt(ms, 10, 64); ok && err == nil {
+			c.Cooldowns[key] = time.UnixMilli(v)
+		}
+	}
+	c.Bucket = bucketFromState(s.Bucket)
+	c.Counts = s.Counts
+	c.Recent = slices.Clone(s.RecentOutcomes)
+	if s.LastProcessedEvent != nil {
+		c.LastProcessed = s.LastProcessedEvent.Time
+	}
+	return c
+}
+
+func parseHandled(c *checkpoint, data string) {
+	sc := bufio.NewScanner(strings.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		n, err1 := strconv.ParseInt(f[1], 10, 32)
+		ts, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		c.Handled[types.UID(f[0])] = handledEntry{Count: int32(n), Time: time.Unix(ts, 0)}
 	}
 }
 
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func decodeCheckpoint(data map[string]string) (*checkpoint, error) {
+// checkpointFromLegacy migrates a checkpoint ConfigMap of the first format.
+// That format kept no counters: they are taken from the policy's status,
+// which that controller wrote (docs/upgrading.md).
+func checkpointFromLegacy(data map[string]string, st *v1alpha1.RemediationPolicyStatus) (*checkpoint, error) {
 	c := newCheckpoint(time.Time{})
 	var err error
 	if v := data["since"]; v != "" {
@@ -159,126 +221,28 @@ func decodeCheckpoint(data map[string]string) (*checkpoint, error) {
 		}
 	}
 	c.Suspended = data["suspended"] == "true"
-	sc := bufio.NewScanner(strings.NewReader(data["handled"]))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
-			continue
-		}
-		n, err1 := strconv.ParseInt(f[1], 10, 32)
-		ts, err2 := strconv.ParseInt(f[2], 10, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		c.Handled[types.UID(f[0])] = handledEntry{Count: int32(n), Time: time.Unix(ts, 0)}
-	}
-	sc = bufio.NewScanner(strings.NewReader(data["cooldowns"]))
+	parseHandled(c, data["handled"])
+	sc := bufio.NewScanner(strings.NewReader(data["cooldowns"]))
 	for sc.Scan() {
 		ms, key, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
+		if v, err := strconv.ParseInt(ms, 10, 64); ok && err == nil {
+			c.Cooldowns[hashCooldownKey(key)] = time.UnixMilli(v)
 		}
-		v, err := strconv.ParseInt(ms, 10, 64)
-		if err != nil {
-			continue
-		}
-		c.Cooldowns[key] = time.UnixMilli(v)
 	}
 	if v := data["bucket"]; v != "" {
-		if err := json.Unmarshal([]byte(v), &c.Bucket); err != nil {
+		var b struct {
+			Tokens float64   `json:"tokens"`
+			Last   time.Time `json:"last"`
+		}
+		if err := json.Unmarshal([]byte(v), &b); err != nil {
 			return nil, fmt.Errorf("bucket: %w", err)
 		}
+		c.Bucket = tokenBucket{Tokens: b.Tokens, Last: b.Last}
+	}
+	c.Counts = st.OutcomeCounts
+	c.Recent = slices.Clone(st.RecentOutcomes)
+	if st.LastProcessedEvent != nil {
+		c.LastProcessed = st.LastProcessedEvent.Time
 	}
 	return c, nil
-}
-
-// checkpointStore reads and writes checkpoint ConfigMaps. Reads go to the API
-// server directly (reader), so no ConfigMap cache is started.
-type checkpointStore struct {
-	namespace string
-	reader    client.Reader
-	writer    client.Client
-}
-
-func checkpointName(uid types.UID) string { return checkpointPrefix + string(uid) }
-
-// load returns the policy's checkpoint and the ConfigMap's resourceVersion;
-// nil when there is none.
-func (s *checkpointStore) load(ctx context.Context, uid types.UID) (*checkpoint, string, error) {
-	var cm corev1.ConfigMap
-	err := s.reader.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: checkpointName(uid)}, &cm)
-	if apierrors.IsNotFound(err) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := decodeCheckpoint(cm.Data)
-	if err != nil {
-		return nil, "", fmt.Errorf("decoding ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
-	}
-	return c, cm.ResourceVersion, nil
-}
-
-// save writes data for the policy, creating the ConfigMap if needed. The
-// leader is the only writer, so a conflict is resolved by overwriting.
-func (s *checkpointStore) save(ctx context.Context, uid types.UID, policy string, data map[string]string, rv string) (string, error) {
-	return s.saveAttempt(ctx, uid, policy, data, rv, 0)
-}
-
-func (s *checkpointStore) saveAttempt(ctx context.Context, uid types.UID, policy string, data map[string]string, rv string, attempt int) (string, error) {
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       s.namespace,
-			Name:            checkpointName(uid),
-			ResourceVersion: rv,
-			Labels:          map[string]string{labelManagedBy: managedByValue, labelComponent: componentValue, labelPolicyUID: string(uid)},
-			Annotations:     map[string]string{annotationPolicy: policy},
-		},
-		Data: data,
-	}
-	if rv == "" {
-		err := s.writer.Create(ctx, cm)
-		if err == nil {
-			return cm.ResourceVersion, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return "", err
-		}
-		var cur corev1.ConfigMap
-		if err := s.reader.Get(ctx, client.ObjectKeyFromObject(cm), &cur); err != nil {
-			return "", err
-		}
-		cm.ResourceVersion = cur.ResourceVersion
-	}
-	err := s.writer.Update(ctx, cm)
-	if (apierrors.IsConflict(err) || apierrors.IsNotFound(err)) && attempt < 3 {
-		return s.saveAttempt(ctx, uid, policy, data, "", attempt+1)
-	}
-	if err != nil {
-		return "", err
-	}
-	return cm.ResourceVersion, nil
-}
-
-func (s *checkpointStore) delete(ctx context.Context, uid types.UID) error {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: checkpointName(uid)}}
-	return client.IgnoreNotFound(s.writer.Delete(ctx, cm))
-}
-
-// garbage deletes checkpoints whose policy no longer exists.
-func (s *checkpointStore) garbage(ctx context.Context, live func(types.UID) bool) error {
-	var list corev1.ConfigMapList
-	if err := s.reader.List(ctx, &list, client.InNamespace(s.namespace), client.MatchingLabels{labelManagedBy: managedByValue, labelComponent: componentValue}); err != nil {
-		return err
-	}
-	for i := range list.Items {
-		uid := types.UID(list.Items[i].Labels[labelPolicyUID])
-		if uid != "" && !live(uid) {
-			if err := s.delete(ctx, uid); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
 	"strings"
 	"time"
@@ -80,21 +82,29 @@ func resolveOwner(kind, namespace, name string, owners OwnerLookup) (string, str
 	return "", "", false
 }
 
-// cooldowns holds, per (object, reason), when the cooldown ends.
+// cooldowns holds, per (object, reason), when the cooldown ends, keyed by a
+// hash of the key so every entry has the same small size in the checkpoint
+// (docs/design/state.md).
 type cooldowns map[string]time.Time
 
 func cooldownKey(object, reason string) string { return object + "#" + reason }
 
+// hashCooldownKey is the stored key: 128 bits of sha256, in hex.
+func hashCooldownKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
+}
+
 // active reports whether key is cooling down at now.
 func (c cooldowns) active(key string, now time.Time) bool {
-	until, ok := c[key]
+	until, ok := c[hashCooldownKey(key)]
 	return ok && now.Before(until)
 }
 
 // start begins a cooldown of d for key.
 func (c cooldowns) start(key string, now time.Time, d time.Duration) {
 	if d > 0 {
-		c[key] = now.Add(d)
+		c[hashCooldownKey(key)] = now.Add(d)
 	}
 }
 

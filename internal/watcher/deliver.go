@@ -33,6 +33,9 @@ type item struct {
 	uid       types.UID
 	count     int32
 	eventTime time.Time // the occurrence's time, for its handled mark
+	// intentWritten: the write-ahead intent of this automatic-mode
+	// occurrence exists (only its worker touches it).
+	intentWritten bool
 }
 
 func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
@@ -56,8 +59,10 @@ func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
 // outcome. A Result with RequeueAfter (endpoint unreachable, breaker open)
 // holds the occurrence and offers it again later, keeping its admitted slot,
 // so an outage neither loses events nor counts them as failed. A call cut
-// off by the drain timeout records nothing: the occurrence is not
-// checkpointed and the next leader delivers it. Otherwise the Deliverer's
+// off by the drain timeout records nothing in manual mode (the next leader
+// sends it again, with the same Idempotency-Key); in automatic mode, once its
+// intent was written, it ends as Interrupted: it may have been sent and is
+// never sent again (decision 17 (docs/design/decisions.md#d17)). Otherwise the Deliverer's
 // result becomes the occurrence's one outcome (table outcomes), its
 // condition reason replaces the policy's, and it counts towards the
 // Delivering condition (deliveryHealth); held and cut-off calls do not.
@@ -71,14 +76,28 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		return
 	}
 	metricLatency.Observe(w.clock.Since(it.req.SeenAt).Seconds())
+	req := it.req
+	if req.Effective.Mode == v1alpha1.ModeAutomatic {
+		req.BeforeSend = w.beforeSend(it)
+	}
 	metricInFlight.Inc()
-	res := w.deliverer.Deliver(ctx, it.req)
+	res := w.deliverer.Deliver(ctx, req)
 	metricInFlight.Dec()
 	if ctx.Err() != nil {
+		if it.intentWritten {
+			w.interrupted(it)
+			return
+		}
 		w.admitted.Add(-1)
-		return // cut off by the drain timeout: redelivered after restart
+		return // cut off by the drain timeout: re-sent after restart
 	}
 	if res.RequeueAfter > 0 {
+		// Not sent (the Deliverer's contract): drop the intent, so a restart
+		// while the occurrence is held does not take it for an interrupted
+		// call. If that fails the intent stays: at most once still holds.
+		if it.intentWritten && w.store.DeleteIntent(ctx, it.req.OccurrenceKey) == nil {
+			it.intentWritten = false
+		}
 		if res.ConditionReason != "" {
 			ps.mu.Lock()
 			if ps.condReason != res.ConditionReason || ps.condMessage != res.ConditionMessage {
@@ -103,6 +122,12 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		return
 	}
 	w.admitted.Add(-1)
+	w.finish(it, res)
+}
+
+// finish records the Deliverer's result as the occurrence's one outcome.
+func (w *Watcher) finish(it *item, res delivery.Result) {
+	ps := it.ps
 	now := w.clock.Now()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -111,6 +136,9 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	}
 	if ps.deleted {
 		return
+	}
+	if it.intentWritten {
+		ps.resolvedIntents = append(ps.resolvedIntents, it.req.OccurrenceKey)
 	}
 	out := res.Outcome
 	oc := deliveryOutcome(out.Result)
@@ -141,20 +169,21 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 	w.recordLocked(ps, ev, it.count, it.eventTime, now, oc, &out, out.Message)
 }
 
+// interrupted records an automatic-mode call cut off by the drain timeout
+// after its intent was written.
+func (w *Watcher) interrupted(it *item) {
+	w.admitted.Add(-1)
+	key := delivery.IdempotencyKey(string(it.ps.uid), it.req.OccurrenceKey)
+	out := delivery.Interrupted(key, "The drain timeout cut off this automatic-mode call while it was in flight")
+	w.finish(it, delivery.Result{Outcome: out})
+}
+
 // recordLocked counts one occurrence's outcome and marks it handled.
 func (w *Watcher) recordLocked(ps *policyState, ev *corev1.Event, count int32, t, now time.Time, oc outcome, out *v1alpha1.RemediationOutcome, msg string) {
 	ps.checkpoint.markHandled(ev.UID, count, t)
+	ps.checkpoint.record(oc, out, now)
 	ps.dirty++
-	ps.delta.add(oc)
 	metricOutcomes.WithLabelValues(oc.String()).Inc()
-	ps.lastProcessed = now
-	ps.statusDirty = true
-	if out != nil {
-		ps.recent = append([]v1alpha1.RemediationOutcome{*out}, ps.recent...)
-		if len(ps.recent) > v1alpha1.MaxRecentOutcomes {
-			ps.recent = ps.recent[:v1alpha1.MaxRecentOutcomes]
-		}
-	}
 	if ps.dirty >= w.opts.CheckpointBatch {
 		select {
 		case w.kick <- struct{}{}:

@@ -39,6 +39,8 @@ var deliveryVerdicts = map[outcome]deliveryVerdict{
 	outcomeDelivFailed: deliveryFailed,
 	// A Deliverer's verdict, but the guardrails refused it before any call.
 	outcomeBudgetExceeded: notAttempted,
+	// The answer never came: nothing is known about the endpoint.
+	outcomeInterrupted: notAttempted,
 }
 
 // deliveryHealth counts a policy's consecutive failed deliveries and derives

@@ -63,7 +63,11 @@ var (
 	})
 	metricCheckpointWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dotai_checkpoint_writes_total",
-		Help: "Checkpoint ConfigMap writes by result (ok, error).",
+		Help: "Checkpoint writes (ControllerState objects) by result (ok, error).",
+	}, []string{"result"})
+	metricIntentWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dotai_intent_writes_total",
+		Help: "Write-ahead intents of automatic-mode calls written, by result (ok, error); an error sends nothing.",
 	}, []string{"result"})
 
 	registerOnce sync.Once
@@ -73,6 +77,6 @@ func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(metricSeen, metricSelected, metricDeduplicated, metricRateLimited,
 			metricCooledDown, metricDropped, metricSkipped, metricQueueDepth, metricInFlight, metricHeld, metricDeliveries,
-			metricOutcomes, metricLatency, metricCheckpointWrites)
+			metricOutcomes, metricLatency, metricCheckpointWrites, metricIntentWrites)
 	})
 }

@@ -20,6 +20,7 @@ const (
 	outcomeDropped
 	outcomeSkipped
 	outcomeBudgetExceeded
+	outcomeInterrupted
 )
 
 // outcomeSpec is everything an outcome is reported as.
@@ -29,7 +30,7 @@ type outcomeSpec struct {
 	// bounded: no policy, event or object names.
 	label string
 	// counter is the status counter it adds to, besides the total.
-	counter func(*status) *int64
+	counter func(*counts) *int64
 	// reason and eventType make the Kubernetes Event posted on the policy.
 	reason, eventType string
 	// result is the Deliverer's result that ends in this outcome; empty for
@@ -40,20 +41,24 @@ type outcomeSpec struct {
 // outcomes is the one table of outcomes: adding one is a line here (and its
 // name above).
 var outcomes = [...]outcomeSpec{
-	outcomeAnalysis:    {"analysis_completed", func(s *status) *int64 { return &s.AnalysesCompleted }, "AnalysisCompleted", corev1.EventTypeNormal, v1alpha1.OutcomeAnalysisCompleted},
-	outcomeSucceeded:   {"remediation_succeeded", func(s *status) *int64 { return &s.SuccessfulRemediations }, "RemediationSucceeded", corev1.EventTypeNormal, v1alpha1.OutcomeRemediationSucceeded},
-	outcomeFailed:      {"remediation_failed", func(s *status) *int64 { return &s.FailedRemediations }, "RemediationFailed", corev1.EventTypeWarning, v1alpha1.OutcomeRemediationFailed},
-	outcomeDelivFailed: {"delivery_failed", func(s *status) *int64 { return &s.FailedRemediations }, "DeliveryFailed", corev1.EventTypeWarning, v1alpha1.OutcomeDeliveryFailed},
-	outcomeRateLimited: {"rate_limited", func(s *status) *int64 { return &s.RateLimitedEvents }, "RateLimited", corev1.EventTypeNormal, ""},
-	outcomeCooledDown:  {"cooled_down", func(s *status) *int64 { return &s.CooledDownEvents }, "CooledDown", corev1.EventTypeNormal, ""},
-	outcomeDropped:     {"dropped", func(s *status) *int64 { return &s.DroppedEvents }, "Dropped", corev1.EventTypeWarning, ""},
-	outcomeSkipped:     {"skipped", func(s *status) *int64 { return &s.SkippedEvents }, "Skipped", corev1.EventTypeNormal, ""},
+	outcomeAnalysis:    {"analysis_completed", func(s *counts) *int64 { return &s.AnalysesCompleted }, "AnalysisCompleted", corev1.EventTypeNormal, v1alpha1.OutcomeAnalysisCompleted},
+	outcomeSucceeded:   {"remediation_succeeded", func(s *counts) *int64 { return &s.SuccessfulRemediations }, "RemediationSucceeded", corev1.EventTypeNormal, v1alpha1.OutcomeRemediationSucceeded},
+	outcomeFailed:      {"remediation_failed", func(s *counts) *int64 { return &s.FailedRemediations }, "RemediationFailed", corev1.EventTypeWarning, v1alpha1.OutcomeRemediationFailed},
+	outcomeDelivFailed: {"delivery_failed", func(s *counts) *int64 { return &s.FailedRemediations }, "DeliveryFailed", corev1.EventTypeWarning, v1alpha1.OutcomeDeliveryFailed},
+	outcomeRateLimited: {"rate_limited", func(s *counts) *int64 { return &s.RateLimitedEvents }, "RateLimited", corev1.EventTypeNormal, ""},
+	outcomeCooledDown:  {"cooled_down", func(s *counts) *int64 { return &s.CooledDownEvents }, "CooledDown", corev1.EventTypeNormal, ""},
+	outcomeDropped:     {"dropped", func(s *counts) *int64 { return &s.DroppedEvents }, "Dropped", corev1.EventTypeWarning, ""},
+	outcomeSkipped:     {"skipped", func(s *counts) *int64 { return &s.SkippedEvents }, "Skipped", corev1.EventTypeNormal, ""},
 	// Decided by the guardrails deliverer before any call (internal/delivery/guard).
-	outcomeBudgetExceeded: {"budget_exceeded", func(s *status) *int64 { return &s.BudgetExceededEvents }, "BudgetExceeded", corev1.EventTypeWarning, v1alpha1.OutcomeBudgetExceeded},
+	outcomeBudgetExceeded: {"budget_exceeded", func(s *counts) *int64 { return &s.BudgetExceededEvents }, "BudgetExceeded", corev1.EventTypeWarning, v1alpha1.OutcomeBudgetExceeded},
+	// An automatic-mode call whose answer never came (decision 17
+	// (docs/design/decisions.md#d17)): decided by the watcher, or by the
+	// deliverer when an earlier process left the occurrence's intent.
+	outcomeInterrupted: {"interrupted", func(s *counts) *int64 { return &s.InterruptedRemediations }, "RemediationInterrupted", corev1.EventTypeWarning, v1alpha1.OutcomeInterrupted},
 }
 
-// status is shorthand for the table's counter column.
-type status = v1alpha1.RemediationPolicyStatus
+// counts is shorthand for the table's counter column.
+type counts = v1alpha1.OutcomeCounts
 
 func (o outcome) spec() outcomeSpec { return outcomes[o] }
 

@@ -80,12 +80,12 @@ func TestPipelineLimits(t *testing.T) {
 	run(ev("api-2"))               // token 3
 	run(ev("api-3"))               // bucket empty: rate limited
 	assert.Len(t, w.queue, 3)
-	assert.Equal(t, countersOf(map[outcome]int64{outcomeCooledDown: 1, outcomeRateLimited: 1}), ps.delta)
-	assert.Equal(t, int64(2), ps.delta.total())
+	assert.Equal(t, countersOf(map[outcome]int64{outcomeCooledDown: 1, outcomeRateLimited: 1}), ps.checkpoint.Counts)
+	assert.Equal(t, int64(2), ps.checkpoint.Counts.TotalEventsProcessed)
 
 	clk.Step(20 * time.Second) // one token back at 3/min
 	run(ev("api-4"))           // queue (3) full: dropped, token refunded
-	assert.Equal(t, int64(1), ps.delta[outcomeDropped])
+	assert.Equal(t, int64(1), *outcomeDropped.spec().counter(&ps.checkpoint.Counts))
 	<-w.queue        // a worker takes one
 	run(ev("api-5")) // the refunded token is used
 	assert.Len(t, w.queue, 3)
@@ -93,7 +93,7 @@ func TestPipelineLimits(t *testing.T) {
 	// Count bump of e1 within the cooldown: a new occurrence, cooled down.
 	e1.Count = 2
 	run(e1)
-	assert.Equal(t, int64(2), ps.delta[outcomeCooledDown])
+	assert.Equal(t, int64(2), *outcomeCooledDown.spec().counter(&ps.checkpoint.Counts))
 
 	// After the cooldown the Deployment's next event goes through.
 	clk.Step(5 * time.Minute)
@@ -105,19 +105,20 @@ func TestPipelineLimits(t *testing.T) {
 	old := ev("api-6")
 	old.LastTimestamp = metav1.NewTime(p.CreationTimestamp.Add(-time.Minute))
 	run(old)
-	assert.Equal(t, countersOf(map[outcome]int64{outcomeCooledDown: 2, outcomeRateLimited: 1, outcomeDropped: 1}), ps.delta)
-	assert.Equal(t, int64(4), ps.delta.total())
+	assert.Equal(t, countersOf(map[outcome]int64{outcomeCooledDown: 2, outcomeRateLimited: 1, outcomeDropped: 1}), ps.checkpoint.Counts)
+	assert.Equal(t, int64(4), ps.checkpoint.Counts.TotalEventsProcessed)
 	// 9 selected occurrences: 4 outcomes + 5 queued or in flight (3 in the
 	// queue, 2 taken by "workers" without an outcome yet).
 	assert.Len(t, ps.pending, 5)
 	assert.Len(t, w.queue, 3)
 }
 
-// countersOf builds the counters of the given outcomes.
-func countersOf(m map[outcome]int64) counters {
-	var c counters
+// countersOf builds the counts of the given outcomes.
+func countersOf(m map[outcome]int64) v1alpha1.OutcomeCounts {
+	var c v1alpha1.OutcomeCounts
 	for o, n := range m {
-		c[o] = n
+		*o.spec().counter(&c) += n
+		c.TotalEventsProcessed += n
 	}
 	return c
 }
@@ -163,14 +164,12 @@ func TestBudgetOverflowIsACountedOutcome(t *testing.T) {
 	}
 
 	assert.Equal(t, int32(2), sent.calls.Load(), "only the namespace's budget reached dot-ai")
-	assert.Equal(t, countersOf(map[outcome]int64{outcomeAnalysis: 2, outcomeBudgetExceeded: 3}), ps.delta)
-	assert.Equal(t, int64(5), ps.delta.total())
-	var st v1alpha1.RemediationPolicyStatus
-	ps.delta.applyTo(&st)
-	assert.Equal(t, int64(3), st.BudgetExceededEvents)
-	require.NotEmpty(t, ps.recent)
-	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.recent[0].Result)
-	assert.Contains(t, ps.recent[0].Message, "guardrails.budget.namespaceCallsPerHour")
+	assert.Equal(t, countersOf(map[outcome]int64{outcomeAnalysis: 2, outcomeBudgetExceeded: 3}), ps.checkpoint.Counts)
+	assert.Equal(t, int64(5), ps.checkpoint.Counts.TotalEventsProcessed)
+	assert.Equal(t, int64(3), ps.checkpoint.Counts.BudgetExceededEvents)
+	require.NotEmpty(t, ps.checkpoint.Recent)
+	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.checkpoint.Recent[0].Result)
+	assert.Contains(t, ps.checkpoint.Recent[0].Message, "guardrails.budget.namespaceCallsPerHour")
 
 	// A refused occurrence says nothing about the endpoint: the MCP
 	// condition the last call left stays.
@@ -179,6 +178,6 @@ func TestBudgetOverflowIsACountedOutcome(t *testing.T) {
 	e.LastTimestamp = metav1.NewTime(clk.Now())
 	w.process(t.Context(), ps, e, false, clk.Now(), func() bool { return false })
 	w.deliver(t.Context(), <-w.queue)
-	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.recent[0].Result)
+	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.checkpoint.Recent[0].Result)
 	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, ps.condReason, "a budget refusal keeps the endpoint's condition")
 }

@@ -39,8 +39,8 @@ func (w *Watcher) onPolicyDelete(ctx context.Context, obj any) {
 		ps.deleted = true
 		ps.mu.Unlock()
 	}
-	if err := w.store.delete(ctx, p.UID); err != nil {
-		w.log.Error(err, "Failed to delete checkpoint ConfigMap", "policy", client.ObjectKeyFromObject(p))
+	if err := w.store.DeletePolicy(ctx, p.UID); err != nil {
+		w.log.Error(err, "Failed to delete the policy's state", "policy", client.ObjectKeyFromObject(p))
 	}
 	w.log.Info("Removed RemediationPolicy", "policy", client.ObjectKeyFromObject(p))
 }
@@ -70,8 +70,7 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 	now := w.clock.Now()
 	suspended := p.Spec.Suspend != nil && *p.Spec.Suspend
 	if ps.checkpoint == nil {
-		saved, rv, err := w.store.load(ctx, p.UID)
-		if err != nil {
+		if err := w.loadState(ctx, ps, p, suspended); err != nil {
 			w.log.Error(err, "Failed to load checkpoint; retrying", "policy", ps.key)
 			w.clock.AfterFunc(5*time.Second, func() {
 				if !w.stopping.Load() {
@@ -80,12 +79,6 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 			})
 			return
 		}
-		if saved == nil {
-			saved = newCheckpoint(p.CreationTimestamp.Time)
-			saved.Suspended = suspended
-			ps.dirty++
-		}
-		ps.checkpoint, ps.rv = saved, rv
 	}
 	if ps.policy != nil && ps.policy.Generation == p.Generation {
 		ps.policy = p.DeepCopy()

@@ -11,8 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -31,6 +35,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/testenv"
 )
 
@@ -41,8 +46,14 @@ const (
 	envKubeconfig  = "DOT_AI_WATCHER_KUBECONFIG"
 	envStubURL     = "DOT_AI_WATCHER_STUB_URL"
 	envLeaderElect = "DOT_AI_WATCHER_LEADER_ELECT"
-	childDelay     = 20 * time.Millisecond
-	childReady     = "WATCHER READY"
+	// envDotai makes the child deliver with the controller's own deliverer
+	// to the stub MCP (mcptest) at envStubURL.
+	envDotai = "DOT_AI_WATCHER_DOTAI"
+	// envChildID names the child in what it sends, so the stub knows which
+	// process sent each request.
+	envChildID = "DOT_AI_WATCHER_CHILD_ID"
+	childDelay = 20 * time.Millisecond
+	childReady = "WATCHER READY"
 )
 
 func TestMain(m *testing.M) {
@@ -62,6 +73,7 @@ func TestMain(m *testing.M) {
 type postDeliverer struct {
 	url   string
 	delay time.Duration
+	id    string // the child's envChildID
 }
 
 func (p postDeliverer) Deliver(ctx context.Context, req delivery.Request) delivery.Result {
@@ -71,7 +83,7 @@ func (p postDeliverer) Deliver(ctx context.Context, req delivery.Request) delive
 	case <-ctx.Done():
 		return failed
 	}
-	body := req.Event.Namespace + "/" + req.Event.Name + " " + req.OccurrenceKey
+	body := req.Event.Namespace + "/" + req.Event.Name + " " + req.OccurrenceKey + " " + p.id
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(body))
 	if err != nil {
 		return failed
@@ -93,9 +105,13 @@ func runChild() int {
 	}
 	s := testSettings()
 	t := &childT{}
-	var d delivery.Deliverer = postDeliverer{url: os.Getenv(envStubURL), delay: childDelay}
-	if os.Getenv(envStubURL) == "" {
+	var d delivery.Deliverer = postDeliverer{url: os.Getenv(envStubURL), delay: childDelay, id: os.Getenv(envChildID)}
+	switch {
+	case os.Getenv(envStubURL) == "":
 		d = &recorder{} // memory benchmark: nothing to deliver to
+	case os.Getenv(envDotai) == "1":
+		s = intentSettings(os.Getenv(envStubURL))
+		d = newDotai(t, cfg, s)
 	}
 	if os.Getenv(envLeaderElect) == "1" {
 		startManager(t, cfg, s, d, nil, true) // leader or standby
@@ -127,18 +143,25 @@ func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
 	return path
 }
 
-// stub is the MCP stand-in: it counts deliveries per event.
+// stub is the MCP stand-in: it records which child sent each occurrence.
 type stub struct {
 	mu    sync.Mutex
 	count map[string]int
-	total int
+	// senders lists, per occurrence key, the children that sent it.
+	senders map[string][]string
+	total   int
 }
+
+func newStub() *stub { return &stub{count: map[string]int{}, senders: map[string][]string{}} }
 
 func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
-	name, _, _ := strings.Cut(string(b), " ")
+	f := strings.Fields(string(b))
 	s.mu.Lock()
-	s.count[name]++
+	if len(f) == 3 {
+		s.count[f[0]]++
+		s.senders[f[1]] = append(s.senders[f[1]], f[2])
+	}
 	s.total++
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
@@ -150,19 +173,40 @@ func (s *stub) stats() (unique, total int) {
 	return len(s.count), s.total
 }
 
+// sentBy returns the occurrence keys child id sent, and the keys sent more
+// than once with their senders.
+func (s *stub) sentBy(id string) (sent map[string]bool, dups map[string][]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sent, dups = map[string]bool{}, map[string][]string{}
+	for key, from := range s.senders {
+		if slices.Contains(from, id) {
+			sent[key] = true
+		}
+		if len(from) > 1 {
+			dups[key] = slices.Clone(from)
+		}
+	}
+	return sent, dups
+}
+
 type child struct {
+	id  string
 	cmd *exec.Cmd
 	out *bytes.Buffer
 }
 
+var childSeq atomic.Int64
+
 func startChild(t *testing.T, kubeconfig, url string, extraEnv ...string) *child {
+	id := fmt.Sprintf("child-%d", childSeq.Add(1))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig, envStubURL+"="+url)
+	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig, envStubURL+"="+url, envChildID+"="+id)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
-	c := &child{cmd: cmd, out: out}
+	c := &child{id: id, cmd: cmd, out: out}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
@@ -208,7 +252,7 @@ func newKillFixture(t *testing.T, ns string) *killFixture {
 	p := newPolicy(ns, "p", v1alpha1.EventSelector{Type: "Warning"})
 	p.Spec.RateLimiting.EventsPerMinute = ptr.To[int32](10000)
 	require.NoError(t, c.Create(context.Background(), p))
-	st := &stub{count: map[string]int{}}
+	st := newStub()
 	srv := httptest.NewServer(st) // 127.0.0.1:0
 	t.Cleanup(srv.Close)
 	return &killFixture{client: c, ns: ns, policy: p, stub: st, url: srv.URL, kubeconfig: writeKubeconfig(t, env.Config)}
@@ -249,7 +293,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	// Kill mid-stream, once deliveries are flowing.
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u >= 100 }, 60*time.Second, 5*time.Millisecond)
 	first.kill(t)
-	uAtKill, tAtKill := st.stats()
+	handled := f.checkpoint(t)
 	n := 0
 	for range created { // the rest is created while the controller is down
 		n++
@@ -259,12 +303,64 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	startChild(t, kubeconfig, f.url)
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u == total }, 120*time.Second, 20*time.Millisecond,
 		"every matching event reaches the stub")
-	unique, all := st.stats()
-	dups := all - unique
-	bound := testSettings().Concurrency + 256 // in flight + one checkpoint batch
-	t.Logf("delivered at kill: %d unique (%d requests); after restart: %d unique, %d requests, %d duplicates (bound %d)",
-		uAtKill, tAtKill, unique, all, dups, bound)
-	assert.LessOrEqual(t, dups, bound)
+	f.assertExactAfterKill(t, first.id, handled, total)
+}
+
+// checkpoint reads the policy's saved checkpoint, as a killed controller
+// left it.
+func (f *killFixture) checkpoint(t *testing.T) *checkpoint {
+	t.Helper()
+	cp, _, err := (&state.Store{Namespace: "dot-ai", Reader: f.client, Writer: f.client}).LoadCheckpoint(context.Background(), f.policy.UID)
+	require.NoError(t, err)
+	if cp == nil {
+		return newCheckpoint(time.Time{})
+	}
+	return checkpointFromState(cp)
+}
+
+// assertExactAfterKill checks what is exactly true after killed was
+// SIGKILLed and another controller took over (decision 4
+// (docs/design/decisions.md#d4), decision 18): the occurrences sent twice
+// are exactly those the killed one sent whose outcome the checkpoint read
+// after the kill does not hold, each sent once by each; and once everything
+// is delivered the status counts every occurrence exactly once, equal to the
+// final checkpoint's counters.
+func (f *killFixture) assertExactAfterKill(t *testing.T, killed string, handledAtKill *checkpoint, total int) {
+	t.Helper()
+	sent, dups := f.stub.sentBy(killed)
+	want := map[string]bool{}
+	for key := range sent {
+		parts := strings.Split(key, "/") // policy UID / event UID / occurrence
+		require.Len(t, parts, 3, key)
+		count, err := strconv.ParseInt(parts[2], 10, 32)
+		require.NoError(t, err)
+		if !handledAtKill.isHandled(types.UID(parts[1]), int32(count), time.Time{}) {
+			want[key] = true
+		}
+	}
+	got := map[string]bool{}
+	for key, from := range dups {
+		got[key] = true
+		assert.Len(t, from, 2, "%s: sent at most once by each controller: %v", key, from)
+		assert.Equal(t, killed, from[0], "%s: first sent by the killed controller", key)
+		assert.NotEqual(t, killed, from[1], "%s: then by its successor", key)
+	}
+	assert.Equal(t, want, got, "duplicates are exactly the killed controller's sends without a checkpointed outcome")
+	t.Logf("killed controller sent %d occurrences, %d of them without a checkpointed outcome: %d duplicates", len(sent), len(want), len(got))
+
+	var st v1alpha1.RemediationPolicyStatus
+	require.Eventually(t, func() bool {
+		var cur v1alpha1.RemediationPolicy
+		if f.client.Get(context.Background(), client.ObjectKeyFromObject(f.policy), &cur) != nil {
+			return false
+		}
+		st = cur.Status
+		return st.TotalEventsProcessed >= int64(total)
+	}, 30*time.Second, 20*time.Millisecond, "the status shows every occurrence")
+	assert.Equal(t, int64(total), st.TotalEventsProcessed, "each occurrence counted exactly once")
+	assert.Equal(t, int64(total), st.AnalysesCompleted)
+	assert.Equal(t, st.TotalEventsProcessed, st.OutcomeSum())
+	assert.Equal(t, f.checkpoint(t).Counts, st.OutcomeCounts, "the status is the checkpoint's counters")
 }
 
 // TestFailoverToStandby: two controllers with leader election; the leader is
@@ -282,11 +378,10 @@ func TestFailoverToStandby(t *testing.T) {
 	created := f.createEvents(t, total)
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u >= 80 }, 60*time.Second, 5*time.Millisecond)
 	leader.kill(t)
+	handled := f.checkpoint(t)
 	for range created { // until every Event was created
 	}
 	require.Eventually(t, func() bool { u, _ := st.stats(); return u == total }, 120*time.Second, 20*time.Millisecond,
 		"the standby delivers every matching event")
-	unique, all := st.stats()
-	t.Logf("after failover: %d unique, %d requests, %d duplicates", unique, all, all-unique)
-	assert.LessOrEqual(t, all-unique, testSettings().Concurrency+256)
+	f.assertExactAfterKill(t, leader.id, handled, total)
 }

@@ -18,35 +18,6 @@ import (
 	"dot-ai.io/controller/internal/text"
 )
 
-// counters are status counter increments not yet written, one per outcome;
-// the outcome table says which status counter each one adds to.
-type counters [len(outcomes)]int64
-
-// add counts one outcome.
-func (c *counters) add(oc outcome) { c[oc]++ }
-
-// total is the number of occurrences counted.
-func (c *counters) total() int64 {
-	var n int64
-	for _, v := range c {
-		n += v
-	}
-	return n
-}
-
-func (c *counters) merge(o counters) {
-	for i, v := range o {
-		c[i] += v
-	}
-}
-
-func (c *counters) applyTo(st *v1alpha1.RemediationPolicyStatus) {
-	for o, v := range c {
-		*outcome(o).spec().counter(st) += v
-		st.TotalEventsProcessed += v
-	}
-}
-
 // policyState is the watcher's view of one policy. mu guards everything.
 type policyState struct {
 	mu       sync.Mutex
@@ -62,19 +33,34 @@ type policyState struct {
 
 	suspended  bool
 	checkpoint *checkpoint
-	rv         string // checkpoint ConfigMap resourceVersion
+	rv         string // checkpoint object's resourceVersion
 	dirty      int    // unsaved checkpoint changes
 	pending    map[types.UID]int32
+	// saved is what the last saved checkpoint holds of the status: the
+	// status shows only counts that a checkpoint holds (decision 18).
+	saved savedStatus
+	// resolvedIntents are the occurrence keys of intents whose outcome is in
+	// the checkpoint; they are deleted once it is saved.
+	resolvedIntents []string
 
-	statusDirty   bool
-	delta         counters
+	statusDirty bool
+	lastDrop    time.Time
+	condReason  string
+	condMessage string
+	delivering  deliveryHealth
+	lastEmit    map[outcome]time.Time
+}
+
+// savedStatus is the part of a saved checkpoint the status shows.
+type savedStatus struct {
+	valid         bool
+	counts        v1alpha1.OutcomeCounts
 	recent        []v1alpha1.RemediationOutcome
 	lastProcessed time.Time
-	lastDrop      time.Time
-	condReason    string
-	condMessage   string
-	delivering    deliveryHealth
-	lastEmit      map[outcome]time.Time
+}
+
+func (c *checkpoint) savedStatus() savedStatus {
+	return savedStatus{valid: true, counts: c.Counts, recent: c.Recent, lastProcessed: c.LastProcessed}
 }
 
 // occurrenceKey is the idempotency key: policy UID, event UID, occurrence.
@@ -141,8 +127,9 @@ func (w *Watcher) flushAllStatus(ctx context.Context) {
 	}
 }
 
-// flushStatus writes one policy's pending counters, outcomes and conditions
-// (at most once per StatusInterval), with optimistic locking. Ready carries
+// flushStatus writes one policy's counters, recent outcomes and conditions
+// (at most once per StatusInterval), with optimistic locking. Counters and
+// outcomes are copied from the last saved checkpoint, never counted here. Ready carries
 // the generation acted on; Delivering the generation of the delivery that
 // decided it, so a verdict older than the spec shows as such.
 func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
@@ -164,29 +151,25 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 	if c := ps.delivering.cond; c != nil {
 		delivering = new(*c)
 	}
-	delta, recent, last := ps.delta, ps.recent, ps.lastProcessed
-	ps.delta, ps.recent, ps.statusDirty = counters{}, nil, false
+	saved := ps.saved
+	ps.statusDirty = false
 	ps.mu.Unlock()
 
 	var err error
 	for range 3 {
 		var p v1alpha1.RemediationPolicy
-		if err = w.store.reader.Get(ctx, ps.key, &p); err != nil {
+		if err = w.store.Reader.Get(ctx, ps.key, &p); err != nil {
 			break
 		}
 		if p.UID != ps.uid {
 			return nil
 		}
-		delta.applyTo(&p.Status)
-		if len(recent) > 0 {
-			p.Status.RecentOutcomes = append(append([]v1alpha1.RemediationOutcome{}, recent...), p.Status.RecentOutcomes...)
-			if len(p.Status.RecentOutcomes) > v1alpha1.MaxRecentOutcomes {
-				p.Status.RecentOutcomes = p.Status.RecentOutcomes[:v1alpha1.MaxRecentOutcomes]
+		if saved.valid {
+			p.Status.OutcomeCounts = saved.counts
+			p.Status.RecentOutcomes = saved.recent
+			if !saved.lastProcessed.IsZero() {
+				p.Status.LastProcessedEvent = new(metav1.NewTime(saved.lastProcessed))
 			}
-		}
-		if !last.IsZero() {
-			lt := metav1.NewTime(last)
-			p.Status.LastProcessedEvent = &lt
 		}
 		cond.ObservedGeneration = gen
 		meta.SetStatusCondition(&p.Status.Conditions, cond)
@@ -206,8 +189,6 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 	}
 	if err != nil {
 		ps.mu.Lock()
-		ps.delta.merge(delta)
-		ps.recent = append(ps.recent, recent...)
 		ps.statusDirty = true
 		ps.mu.Unlock()
 		return err
@@ -247,22 +228,33 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 			exists = nil
 		}
 		ps.checkpoint.prune(now, exists)
-		data, rv, n := ps.checkpoint.encode(), ps.rv, ps.dirty
-		ps.dirty = 0
+		data, rv, n := ps.checkpoint.state(), ps.rv, ps.dirty
+		saved, resolved := ps.checkpoint.savedStatus(), ps.resolvedIntents
+		ps.dirty, ps.resolvedIntents = 0, nil
+		ref := v1alpha1.StatePolicyReference{Namespace: ps.key.Namespace, Name: ps.key.Name, UID: string(ps.uid)}
 		ps.mu.Unlock()
 
-		newRV, err := w.store.save(ctx, ps.uid, ps.key.String(), data, rv)
+		newRV, err := w.store.SaveCheckpoint(ctx, ref, data, rv)
 		ps.mu.Lock()
 		if err != nil {
 			ps.dirty += n
+			ps.resolvedIntents = append(ps.resolvedIntents, resolved...)
 			metricCheckpointWrites.WithLabelValues("error").Inc()
 			if !final || ctx.Err() == nil {
-				w.log.Error(err, "Failed to write checkpoint ConfigMap", "policy", ps.key)
+				w.log.Error(err, "Failed to write checkpoint", "policy", ps.key)
 			}
-		} else {
-			ps.rv = newRV
-			metricCheckpointWrites.WithLabelValues("ok").Inc()
+			ps.mu.Unlock()
+			continue
 		}
+		ps.rv = newRV
+		ps.saved, ps.statusDirty = saved, true
+		metricCheckpointWrites.WithLabelValues("ok").Inc()
 		ps.mu.Unlock()
+		// The outcomes are saved: their intents have done their work.
+		for _, key := range resolved {
+			if err := w.store.DeleteIntent(ctx, key); err != nil && ctx.Err() == nil {
+				w.log.Error(err, "Failed to delete a resolved intent", "policy", ps.key)
+			}
+		}
 	}
 }

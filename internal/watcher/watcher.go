@@ -1,8 +1,10 @@
 // Package watcher is the event pipeline: it watches core/v1 Events, selects
 // the occurrences each RemediationPolicy asks for, deduplicates, rate-limits
 // and cools them down, hands them to a delivery.Deliverer through a bounded
-// worker pool, checkpoints what it handled in per-policy ConfigMaps so a
-// SIGKILL loses nothing, and reports counters, conditions and metrics.
+// worker pool, checkpoints what it handled (with the outcome counters) in
+// ControllerState objects so a SIGKILL loses nothing, writes an intent before
+// every automatic-mode call so none is ever sent twice, and reports
+// counters, conditions and metrics.
 // docs/architecture-watcher.md describes the design.
 package watcher
 
@@ -35,6 +37,7 @@ import (
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/state"
 )
 
 // Clock is the time source (a fake one in tests).
@@ -94,7 +97,7 @@ type Watcher struct {
 	mapper    meta.RESTMapper
 	meta      metadata.Interface
 	recorder  events.EventRecorder
-	store     checkpointStore
+	store     *state.Store
 	log       logr.Logger
 
 	kubeFactory informers.SharedInformerFactory // Events only
@@ -171,7 +174,7 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 		mapper:     mgr.GetRESTMapper(),
 		meta:       mc,
 		recorder:   mgr.GetEventRecorder("dot-ai-controller"),
-		store:      checkpointStore{namespace: s.Namespace, reader: mgr.GetAPIReader(), writer: mgr.GetClient()},
+		store:      &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
 		log:        mgr.GetLogger().WithName("watcher"),
 		policies:   map[types.UID]*policyState{},
 		queue:      make(chan *item, s.QueueSize),
@@ -236,8 +239,8 @@ func (w *Watcher) Start(ctx context.Context) error {
 	for _, p := range list.Items {
 		live[p.UID] = true
 	}
-	if err := w.store.garbage(ctx, func(uid types.UID) bool { return live[uid] }); err != nil {
-		log.Error(err, "Failed to delete stale checkpoint ConfigMaps")
+	if err := w.store.Garbage(ctx, func(uid types.UID) bool { return live[uid] }); err != nil {
+		log.Error(err, "Failed to delete the state of deleted policies")
 	}
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { w.onPolicy(ctx, obj) },
@@ -306,7 +309,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 	<-ctx.Done()
 	// Shutdown: stop intake, let in-flight deliveries finish within the
 	// drain period; queued occurrences stay unhandled and are delivered by
-	// the next leader (they are not in the checkpoint).
+	// the next leader (they are not in the checkpoint). A call cut off by the
+	// drain timeout is re-sent by the next leader in manual mode and ends as
+	// Interrupted in automatic mode (deliver).
 	w.stopping.Store(true)
 	close(evStop)
 	close(stopTaking)
@@ -316,7 +321,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	select {
 	case <-drained:
 	case <-w.clock.After(w.settings.DrainTimeout):
-		log.Info("Drain period ended with deliveries in flight; they will be redelivered", "drainTimeout", w.settings.DrainTimeout)
+		log.Info("Drain period ended with deliveries in flight; manual-mode ones will be re-sent, automatic-mode ones end as Interrupted", "drainTimeout", w.settings.DrainTimeout)
 		cancelWork()
 		<-drained
 	}

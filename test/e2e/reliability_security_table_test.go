@@ -67,8 +67,10 @@ var clusterPermissions = []permission{
 // Role).
 var releasePermissions = []permission{
 	{permRow{Resource: "leases.coordination.k8s.io"}, []string{"get", "create", "update"}, "the leader Lease"},
-	{permRow{Resource: "configmaps"}, []string{"get", "list", "create", "update", "delete"},
-		"the watcher's checkpoint ConfigMaps (dot-ai-checkpoint-<policy UID>), read uncached, so no watch; names are per policy, so no resourceNames"},
+	{permRow{Resource: "configmaps"}, []string{"get"},
+		"checkpoint ConfigMaps of the first format (dot-ai-checkpoint-<policy UID>), read once to migrate them; names are per policy, so no resourceNames"},
+	{permRow{Resource: "controllerstates.remediation.dot-ai.io"}, []string{"get", "list", "create", "update", "delete"},
+		"the controller's state (checkpoints, write-ahead intents), read uncached, so no watch; names are per policy or occurrence, so no resourceNames"},
 }
 
 // baselinePermissions are what every authenticated user or ServiceAccount
@@ -259,12 +261,13 @@ func forbiddenChecks() []canICheck {
 		checks(false, []string{"create"}, []string{"pods/exec", "pods/attach", "pods/portforward", "pods/eviction", "serviceaccounts/token"}, allScopes),
 		checks(false, []string{"update", "patch"}, []string{"pods/status", "deployments.apps/scale", "namespaces/finalize"}, allScopes),
 		// The Role's writes stay in the release namespace.
-		checks(false, writeVerbs, []string{"configmaps"}, []string{"all", "other"}),
+		checks(false, writeVerbs, []string{"configmaps"}, allScopes),
+		checks(false, writeVerbs, []string{"controllerstates.remediation.dot-ai.io"}, []string{"all", "other"}),
 		checks(false, []string{"create", "update", "patch", "delete"}, []string{"leases.coordination.k8s.io"}, []string{"all", "other"}),
 		checks(false, []string{"patch", "delete"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
 		// Status is written with Update, checkpoints read uncached: no patch, no watch.
 		checks(false, []string{"patch"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, allScopes),
-		checks(false, []string{"watch", "patch"}, []string{"configmaps"}, []string{"release"}),
+		checks(false, []string{"watch", "patch"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
 		// Events are recorded, never rewritten or removed.
 		checks(false, []string{"update", "delete", "deletecollection"}, []string{"events", "events.events.k8s.io"}, allScopes),
 		// Cluster-scoped: RBAC, admission, the CRD, impersonation.
@@ -291,7 +294,8 @@ func kubectlChecks() []canICheck {
 		checks(true, []string{"create", "patch"}, []string{"events", "events.events.k8s.io"}, []string{"other"}),
 		checks(true, []string{"update"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
 		checks(true, []string{"get", "create", "update"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
-		checks(true, []string{"create", "update", "delete"}, []string{"configmaps"}, []string{"release"}),
+		checks(false, []string{"create", "update", "delete"}, []string{"configmaps"}, []string{"release"}),
+		checks(true, []string{"create", "update", "delete"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
 		checks(true, []string{"get"}, []string{"secrets"}, []string{"other"}),
 	)
 }
@@ -304,7 +308,8 @@ func grantedChecks() []canICheck {
 		checks(true, []string{"update"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
 		checks(true, []string{"get"}, []string{"pods/log", "secrets"}, []string{"other"}),
 		checks(true, []string{"get", "create", "update"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
-		checks(true, []string{"get", "list", "create", "update", "delete"}, []string{"configmaps"}, []string{"release"}),
+		checks(true, []string{"get"}, []string{"configmaps"}, []string{"release"}),
+		checks(true, []string{"get", "list", "create", "update", "delete"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
 		checks(true, []string{"create"}, []string{"tokenreviews.authentication.k8s.io", "subjectaccessreviews.authorization.k8s.io"}, []string{"all"}),
 	)
 }

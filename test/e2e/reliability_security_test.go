@@ -354,10 +354,10 @@ func (r *rel) testTokenNeverLeaks(t *testing.T) {
 	}
 
 	// 4. The release namespace's other objects the controller or the chart
-	// write outside the token Secret: the Deployment, checkpoint and CA
-	// ConfigMaps, Leases.
+	// write outside the token Secret: the Deployment, the CA ConfigMap, the
+	// controller's state (checkpoints, intents), Leases.
 	others := 0
-	for _, kind := range []string{"deployments.apps", "configmaps", "leases.coordination.k8s.io", "services"} {
+	for _, kind := range []string{"deployments.apps", "configmaps", "controllerstates.remediation.dot-ai.io", "leases.coordination.k8s.io", "services"} {
 		out, err := r.kubectl("", "get", kind, "-n", r.releaseNS, "-o", "json")
 		require.NoErrorf(t, err, "%s", out)
 		var list struct {

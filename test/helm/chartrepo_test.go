@@ -98,14 +98,18 @@ func TestChartRepositoryRoundTrip(t *testing.T) {
 	require.NoError(t, os.WriteFile(kubeconfig, kenv.KubeConfig, 0o600))
 	env = append(env, "KUBECONFIG="+kubeconfig)
 	ctx := t.Context()
-	// testenv installed the CRD from config/crd; the chart owns it on install.
-	crd := &unstructured.Unstructured{}
-	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
-	crd.SetName("remediationpolicies.remediation.dot-ai.io")
-	require.NoError(t, kenv.Client.Delete(ctx, crd))
-	require.Eventually(t, func() bool {
-		return apierrors.IsNotFound(kenv.Client.Get(ctx, client.ObjectKeyFromObject(crd), crd))
-	}, 30*time.Second, 100*time.Millisecond)
+	// testenv installed the CRDs from config/crd; the chart owns them on
+	// install.
+	var crd *unstructured.Unstructured
+	for _, name := range []string{"controllerstates.remediation.dot-ai.io", "remediationpolicies.remediation.dot-ai.io"} {
+		crd = &unstructured.Unstructured{}
+		crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+		crd.SetName(name)
+		require.NoError(t, kenv.Client.Delete(ctx, crd))
+		require.Eventually(t, func() bool {
+			return apierrors.IsNotFound(kenv.Client.Get(ctx, client.ObjectKeyFromObject(crd), crd))
+		}, 30*time.Second, 100*time.Millisecond)
+	}
 
 	install := helm("install", "dot-ai", "dot-ai/dot-ai-controller", "--version", version, "-n", "dot-ai", "--create-namespace",
 		"--dry-run=server", "--set", "mcp.endpoint=http://127.0.0.1:3456")

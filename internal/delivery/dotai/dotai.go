@@ -5,8 +5,6 @@ package dotai
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -65,11 +63,10 @@ func New(o Options) *Deliverer {
 	return &Deliverer{opts: o}
 }
 
-// IdempotencyKey is the Idempotency-Key sent for an occurrence: a hash of the
-// policy UID and the occurrence key.
+// IdempotencyKey is delivery.IdempotencyKey, kept for callers of this
+// package.
 func IdempotencyKey(policyUID, occurrenceKey string) string {
-	sum := sha256.Sum256([]byte(policyUID + "\x00" + occurrenceKey))
-	return hex.EncodeToString(sum[:16])
+	return delivery.IdempotencyKey(policyUID, occurrenceKey)
 }
 
 // Deliver implements delivery.Deliverer.
@@ -112,10 +109,16 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 	}
 
 	body := d.BuildRequest(ctx, req)
+	idemKey := delivery.IdempotencyKey(string(req.Policy.UID), req.OccurrenceKey)
+	if req.BeforeSend != nil {
+		if r, stop := d.beforeSend(ctx, req, idemKey); stop {
+			return r
+		}
+	}
 	resp, err := d.opts.Client.Do(ctx, mcp.Call{
 		URL:            target,
 		Token:          token,
-		IdempotencyKey: IdempotencyKey(string(req.Policy.UID), req.OccurrenceKey),
+		IdempotencyKey: idemKey,
 		Body:           body,
 	})
 	if err != nil {
@@ -147,6 +150,29 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		return r
 	}
 	return delivery.Result{Outcome: d.MapResponse(req, resp)}
+}
+
+// beforeSend persists the call's write-ahead intent. When that fails nothing
+// is sent: an existing intent ends the occurrence as Interrupted, any other
+// error holds it (or fails it past the outage hold).
+func (d *Deliverer) beforeSend(ctx context.Context, req delivery.Request, idemKey string) (delivery.Result, bool) {
+	err := req.BeforeSend(ctx)
+	switch {
+	case err == nil:
+		return delivery.Result{}, false
+	case errors.Is(err, delivery.ErrInterrupted):
+		out := d.base(req)
+		in := delivery.Interrupted(idemKey, "An earlier controller process wrote this call's intent and stopped before its outcome was recorded")
+		out.Result, out.Message = in.Result, in.Message
+		return delivery.Result{Outcome: out}, true
+	case ctx.Err() != nil:
+		return delivery.Result{RequeueAfter: time.Second}, true
+	case !d.withinHold(req):
+		return d.failed(req, "INTENT_NOT_WRITTEN", "the write-ahead intent could not be written, so nothing was sent: "+err.Error()), true
+	default:
+		d.opts.Log.Info("Write-ahead intent not written; event held", "error", err.Error())
+		return delivery.Result{RequeueAfter: OutageRetry}, true
+	}
 }
 
 // OutageRetry is the least wait before a held event is offered again, so an
