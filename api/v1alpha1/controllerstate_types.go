@@ -172,7 +172,7 @@ type IntentEvent struct {
 }
 
 // AdmissionState records which specs of one policy passed the validating
-// webhook, including its access checks (decision 20
+// webhook, including its access checks (decision 20 (docs/design/decisions.md#d20)
 // (docs/design/decisions.md#d20)). The watcher acts only on a policy whose
 // spec is listed.
 type AdmissionState struct {

@@ -18,7 +18,7 @@ import (
 
 // State of a policy across restarts: its checkpoint (migrated from the
 // ConfigMap of the first format when there is no other), and the
-// write-ahead intents of automatic-mode calls (decision 17
+// write-ahead intents of automatic-mode calls (decision 17 (docs/design/decisions.md#d17)
 // (docs/design/decisions.md#d17)): written before a call may leave, removed
 // once its outcome is checkpointed. An intent found at start-up without its
 // outcome ends that occurrence as Interrupted; the call is never sent again.

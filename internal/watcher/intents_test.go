@@ -22,7 +22,7 @@ import (
 	"dot-ai.io/controller/internal/testenv"
 )
 
-// The write-ahead intent of automatic-mode calls (decision 17
+// The write-ahead intent of automatic-mode calls (decision 17 (docs/design/decisions.md#d17)
 // (docs/design/decisions.md#d17)), tested with the real dot-ai deliverer and
 // a stub MCP server on 127.0.0.1 that can hang.
 

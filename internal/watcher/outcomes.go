@@ -51,7 +51,7 @@ var outcomes = [...]outcomeSpec{
 	outcomeSkipped:     {"skipped", func(s *counts) *int64 { return &s.SkippedEvents }, "Skipped", corev1.EventTypeNormal, ""},
 	// Decided by the guardrails deliverer before any call (internal/delivery/guard).
 	outcomeBudgetExceeded: {"budget_exceeded", func(s *counts) *int64 { return &s.BudgetExceededEvents }, "BudgetExceeded", corev1.EventTypeWarning, v1alpha1.OutcomeBudgetExceeded},
-	// An automatic-mode call whose answer never came (decision 17
+	// An automatic-mode call whose answer never came (decision 17 (docs/design/decisions.md#d17)
 	// (docs/design/decisions.md#d17)): decided by the watcher, or by the
 	// deliverer when an earlier process left the occurrence's intent.
 	outcomeInterrupted: {"interrupted", func(s *counts) *int64 { return &s.InterruptedRemediations }, "RemediationInterrupted", corev1.EventTypeWarning, v1alpha1.OutcomeInterrupted},

@@ -319,8 +319,8 @@ func (f *killFixture) checkpoint(t *testing.T) *checkpoint {
 }
 
 // assertExactAfterKill checks what is exactly true after killed was
-// SIGKILLed and another controller took over (decision 4
-// (docs/design/decisions.md#d4), decision 18): the occurrences sent twice
+// SIGKILLed and another controller took over (decision 4 (docs/design/decisions.md#d4)
+// (docs/design/decisions.md#d4), decision 18 (docs/design/decisions.md#d18)): the occurrences sent twice
 // are exactly those the killed one sent whose outcome the checkpoint read
 // after the kill does not hold, each sent once by each; and once everything
 // is delivered the status counts every occurrence exactly once, equal to the

@@ -37,7 +37,7 @@ type policyState struct {
 	dirty      int    // unsaved checkpoint changes
 	pending    map[types.UID]int32
 	// saved is what the last saved checkpoint holds of the status: the
-	// status shows only counts that a checkpoint holds (decision 18).
+	// status shows only counts that a checkpoint holds (decision 18 (docs/design/decisions.md#d18)).
 	saved savedStatus
 	// resolvedIntents are the occurrence keys of intents whose outcome is in
 	// the checkpoint; they are deleted once it is saved.
