@@ -51,7 +51,7 @@ func (c AccessCheck) Describe() string {
 // Why the checks are needed, for the rejection messages (docs/security.md
 // explains them).
 const (
-	ReasonSecretRef     = "the controller sends this Secret's value as the Bearer token"
+	ReasonSecretRef     = "its value is sent as the Bearer token"
 	ReasonEvents        = "a policy naming its own mcpEndpoint sends the matching Events and related Events there"
 	ReasonObjects       = "a policy naming its own mcpEndpoint sends the involved object's state, its owners and their Pods' states there"
 	ReasonLogs          = "a policy naming its own mcpEndpoint sends container logs there"

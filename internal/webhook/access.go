@@ -29,7 +29,7 @@ const DefaultReviewTimeout = 5 * time.Second
 // MsgAccessDenied is the rejection of a policy whose author may not do what
 // the policy would have the controller do for them; it names the access and
 // why, never the endpoint or a Secret's value.
-const MsgAccessDenied = "you may not %s, and %s: the controller would read it for you (docs/security.md, confused deputy)"
+const MsgAccessDenied = "you may not %s, which this policy needs: %s (the controller must not read for you what you may not read; see docs/security.md)"
 
 // errReviewFailed is returned when an access review could not be made: the
 // request is refused (fail closed) with a status the client may retry.
