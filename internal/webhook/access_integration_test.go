@@ -273,6 +273,21 @@ func testAccessReviews(t *testing.T, e *webhookEnv, ledger *admitted.Memory) {
 		})
 	}
 
+	t.Run("a dry run is reviewed but not recorded", func(t *testing.T) {
+		ctx := t.Context()
+		p := newPolicy("team-a", "dry-run")
+		p.Spec.McpAuthSecretRef = secretRef("x")
+		err := clients["tenant"].Create(ctx, p.DeepCopy(), client.DryRunAll)
+		require.Error(t, err)
+		assert.True(t, apierrors.IsInvalid(err), "want 422 Invalid, got %v", err)
+
+		p.Spec.McpAuthSecretRef = secretRef("a")
+		require.NoError(t, clients["tenant"].Create(ctx, p, client.DryRunAll))
+		assert.NotEmpty(t, p.UID, "the dry-run answer carries the object as it would be stored")
+		ok, _ := ledger.Admitted(ctx, p)
+		assert.False(t, ok)
+	})
+
 	t.Run("an update keeping the spec is never refused; a changed one is checked", func(t *testing.T) {
 		ctx := t.Context()
 		// Written by the admin, who may read everything.

@@ -183,6 +183,16 @@ func TestLedger(t *testing.T) {
 	require.NoError(t, err)
 	ok, _ = l.Admitted(ctx, relabelled)
 	assert.True(t, ok, "re-admitted by a user who passes them")
+
+	// A dry run has no side effects (sideEffects: NoneOnDryRun).
+	dry := admission.NewContextWithRequest(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UserInfo: tenant, DryRun: new(true)}})
+	tried := ownEndpointPolicy()
+	tried.UID = "dry"
+	_, err = w.ValidateCreate(dry, tried)
+	require.NoError(t, err)
+	ok, _ = l.Admitted(ctx, tried)
+	assert.False(t, ok, "a dry run is not recorded")
 }
 
 type failingLedger struct{}

@@ -150,13 +150,20 @@ func (w *RemediationPolicyWebhook) validate(ctx context.Context, oldP, newP *v1a
 		log.V(1).Info("Rejected RemediationPolicy: requesting user lacks access", "namespace", newP.Namespace, "name", newP.Name, "errors", len(denied))
 		return warnings, apierrors.NewInvalid(GroupKind, newP.Name, denied)
 	}
-	if w.Ledger != nil {
+	if w.Ledger != nil && !isDryRun(ctx) {
 		if err := w.Ledger.Record(ctx, newP); err != nil {
 			log.Error(err, "Recording admitted RemediationPolicy failed", "namespace", newP.Namespace, "name", newP.Name)
 			return warnings, apierrors.NewServiceUnavailable(MsgRecordFailed)
 		}
 	}
 	return warnings, nil
+}
+
+// isDryRun reports a dry-run request, which must have no side effects (the
+// chart declares sideEffects: NoneOnDryRun): nothing is recorded for it.
+func isDryRun(ctx context.Context) bool {
+	req, err := admission.RequestFromContext(ctx)
+	return err == nil && req.DryRun != nil && *req.DryRun
 }
 
 // MsgRecordFailed refuses a policy that passed every check but could not be
@@ -187,7 +194,7 @@ func (w *RemediationPolicyWebhook) reviewAccess(ctx context.Context, p *v1alpha1
 // who touches it now passes the access reviews. It never rejects: such an
 // update must always go through.
 func (w *RemediationPolicyWebhook) readmit(ctx context.Context, p *v1alpha1.RemediationPolicy) {
-	if w.Ledger == nil || p.DeletionTimestamp != nil {
+	if w.Ledger == nil || p.DeletionTimestamp != nil || isDryRun(ctx) {
 		return
 	}
 	log := logf.FromContext(ctx)
