@@ -274,7 +274,7 @@ func TestWebhookConfigurations(t *testing.T) {
 				if kind == "validating" {
 					wantSE = admissionregistrationv1.SideEffectClassNoneOnDryRun
 				}
-				assert.Equal(t, ptr.To(wantSE), se, kind)
+				assert.Equal(t, new(wantSE), se, kind)
 				assert.Equal(t, new(int32(10)), timeout, kind)
 				assert.Equal(t, []string{"v1"}, versions, kind)
 				// Decision 3 (docs/design/decisions.md#d3): no namespace exclusion, the release namespace included.
