@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -35,7 +34,7 @@ func Validate(s *config.Settings, oldP, newP *v1alpha1.RemediationPolicy) (field
 	if newP == nil {
 		return field.ErrorList{field.Required(field.NewPath(""), "object is missing")}, nil
 	}
-	if oldP != nil && (newP.DeletionTimestamp != nil || equality.Semantic.DeepEqual(oldP.Spec, newP.Spec)) {
+	if KeepsSpec(oldP, newP) {
 		return nil, nil
 	}
 	specPath := field.NewPath("spec")

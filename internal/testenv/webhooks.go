@@ -17,6 +17,8 @@ import (
 func WebhookOptions(mutatePath, validatePath string) *envtest.WebhookInstallOptions {
 	fail := admissionregv1.Fail
 	none := admissionregv1.SideEffectClassNone
+	// The validating webhook records admitted specs, never on a dry run.
+	noneOnDryRun := admissionregv1.SideEffectClassNoneOnDryRun
 	rules := []admissionregv1.RuleWithOperations{{
 		Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
 		Rule: admissionregv1.Rule{
@@ -41,7 +43,7 @@ func WebhookOptions(mutatePath, validatePath string) *envtest.WebhookInstallOpti
 			ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller"},
 			Webhooks: []admissionregv1.ValidatingWebhook{{
 				Name: "vremediationpolicy.dot-ai.io", ClientConfig: svc(validatePath), Rules: rules,
-				FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+				FailurePolicy: &fail, SideEffects: &noneOnDryRun, AdmissionReviewVersions: []string{"v1"},
 			}},
 		}},
 	}

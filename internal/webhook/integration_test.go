@@ -36,6 +36,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/admitted"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/policy/policytest"
@@ -82,11 +83,15 @@ type webhookEnv struct {
 	webhookURL string
 	direct     *http.Client
 	settings   *config.Settings
+	// env is the control plane (AddUser), admin its admin's config.
+	env   *testenv.Env
+	admin *rest.Config
 }
 
 // startWebhookEnv starts a real kube-apiserver whose webhook configurations
 // call a manager serving the RemediationPolicy webhooks over TLS on loopback.
-func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
+// configure, when given, adjusts the webhook before it is set up.
+func startWebhookEnv(tb testing.TB, s *config.Settings, configure ...func(*webhook.RemediationPolicyWebhook)) *webhookEnv {
 	tb.Helper()
 	logf.SetLogger(logr.Discard())
 	env := testenv.Start(tb, testenv.Options{Webhooks: testenv.WebhookOptions(webhook.MutatePath, webhook.ValidatePath)})
@@ -104,7 +109,11 @@ func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 		}),
 	})
 	require.NoError(tb, err)
-	require.NoError(tb, (&webhook.RemediationPolicyWebhook{Settings: s}).SetupWebhookWithManager(mgr))
+	w := &webhook.RemediationPolicyWebhook{Settings: s}
+	for _, c := range configure {
+		c(w)
+	}
+	require.NoError(tb, w.SetupWebhookWithManager(mgr))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -134,7 +143,7 @@ func startWebhookEnv(tb testing.TB, s *config.Settings) *webhookEnv {
 	}}
 	tb.Cleanup(direct.CloseIdleConnections)
 	url := "https://" + net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
-	return &webhookEnv{client: c, warnings: warnings, webhookURL: url, direct: direct, settings: s}
+	return &webhookEnv{client: c, warnings: warnings, webhookURL: url, direct: direct, settings: s, env: env, admin: cfg}
 }
 
 // servingTLS is how the binary serves by default (cmd/dot-ai-controller:
@@ -185,7 +194,8 @@ func causesOf(t *testing.T, err error) []cause {
 
 func TestWebhooksAgainstAPIServer(t *testing.T) {
 	s := integrationSettings()
-	e := startWebhookEnv(t, s)
+	ledger := &admitted.Memory{}
+	e := startWebhookEnv(t, s, func(w *webhook.RemediationPolicyWebhook) { w.Ledger = ledger })
 	ctx := t.Context()
 
 	t.Run("invalid policy is rejected with every field error", func(t *testing.T) {
@@ -216,6 +226,10 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 		// set, a selector may name another namespace.
 	})
 
+	t.Run("access reviews as the requesting user (decision 20)", func(t *testing.T) {
+		testAccessReviews(t, e, ledger)
+	})
+
 	t.Run("catalogue of invalid policies", func(t *testing.T) {
 		testCatalogueAgainstAPIServer(t, e.client)
 	})
@@ -244,6 +258,9 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 		assert.Equal(t, want, got.Spec)
 		assert.Empty(t, got.Spec.McpEndpoint, "the installation endpoint is never copied into a policy")
 		assert.Nil(t, got.Spec.McpAuthSecretRef)
+		ok, err := ledger.Admitted(ctx, got)
+		require.NoError(t, err)
+		assert.True(t, ok, "the webhook recorded the spec as stored, after defaulting")
 	})
 
 	t.Run("namespaceSelector outside the cluster-policy namespaces is rejected", func(t *testing.T) {

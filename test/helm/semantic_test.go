@@ -269,7 +269,12 @@ func TestWebhookConfigurations(t *testing.T) {
 				assert.Equal(t, inject, ann["cert-manager.io/inject-ca-from"], kind)
 				assert.Equal(t, wantRules, rules, kind)
 				assert.Equal(t, new(admissionregistrationv1.FailurePolicyType(policy)), fp, kind)
-				assert.Equal(t, ptr.To(admissionregistrationv1.SideEffectClassNone), se, kind)
+				// The validating webhook records admitted specs (decision 20), never on a dry run.
+				wantSE := admissionregistrationv1.SideEffectClassNone
+				if kind == "validating" {
+					wantSE = admissionregistrationv1.SideEffectClassNoneOnDryRun
+				}
+				assert.Equal(t, new(wantSE), se, kind)
 				assert.Equal(t, new(int32(10)), timeout, kind)
 				assert.Equal(t, []string{"v1"}, versions, kind)
 				// Decision 3 (docs/design/decisions.md#d3): no namespace exclusion, the release namespace included.

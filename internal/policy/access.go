@@ -1,0 +1,132 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+)
+
+// AccessCheck is one thing the user who creates or updates a policy must be
+// allowed to do themselves, because the controller would otherwise do it on
+// their behalf with its own, wider rights (decision 20
+// (docs/design/decisions.md#d20): no confused deputy).
+type AccessCheck struct {
+	// Attributes are what a SubjectAccessReview asks about. Namespace ""
+	// means every namespace.
+	Attributes authorizationv1.ResourceAttributes
+	// Field is the setting that needs the access; a refusal is reported
+	// there.
+	Field *field.Path
+	// Reason says why the policy needs it, for the rejection message.
+	Reason string
+}
+
+// Describe names the access for a message: "get secrets \"x\" in namespace
+// \"a\"", "list events in all namespaces".
+func (c AccessCheck) Describe() string {
+	a := c.Attributes
+	res := a.Resource
+	if a.Subresource != "" {
+		res += "/" + a.Subresource
+	}
+	if a.Group != "" {
+		res += "." + a.Group
+	}
+	if a.Name != "" {
+		res += fmt.Sprintf(" %q", a.Name)
+	}
+	where := "in all namespaces"
+	if a.Namespace != "" {
+		where = fmt.Sprintf("in namespace %q", a.Namespace)
+	}
+	return a.Verb + " " + res + " " + where
+}
+
+// Why the checks are needed, for the rejection messages (docs/security.md
+// explains them).
+const (
+	ReasonSecretRef     = "its value is sent as the Bearer token"
+	ReasonEvents        = "a policy naming its own mcpEndpoint sends the matching Events and related Events there"
+	ReasonObjects       = "a policy naming its own mcpEndpoint sends the involved object's state, its owners and their Pods' states there"
+	ReasonLogs          = "a policy naming its own mcpEndpoint sends container logs there"
+	ReasonMetrics       = "a policy naming its own mcpEndpoint sends Pod metrics there"
+	ReasonAllNamespaces = "; a namespaceSelector policy needs it in all namespaces, since namespaces labelled later join it"
+)
+
+// AccessChecks lists what the user writing p must be allowed to do
+// (decision 20 (docs/design/decisions.md#d20)), deduplicated, in a stable order:
+//
+//   - get on the Secret spec.mcpAuthSecretRef names, in the policy's
+//     namespace, whatever the endpoint: otherwise a user who cannot read a
+//     Secret could have the controller send its value to any endpoint;
+//   - when the policy names its own mcpEndpoint (the installation's endpoint,
+//     left empty, is the operator's, not the user's): list events, get on
+//     every gathered resource, get pods/log when logs are gathered and get
+//     pods.metrics.k8s.io when metrics are, in the policy's namespace or, for
+//     a namespaceSelector policy, in all namespaces.
+//
+// gathered are the resources the enricher reads, by API group
+// (enricher.GatheredResources; passed in because the enricher imports this
+// package). Context gathering is resolved after defaulting (Resolve), so a
+// setting left to the installation's default counts too.
+func AccessChecks(s *config.Settings, p *v1alpha1.RemediationPolicy, gathered map[string][]string) []AccessCheck {
+	spec := &p.Spec
+	specPath := field.NewPath("spec")
+	var out []AccessCheck
+	if ref := spec.McpAuthSecretRef; ref != nil && ref.Name != "" {
+		out = append(out, AccessCheck{
+			Attributes: authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: p.Namespace, Name: ref.Name},
+			Field:      specPath.Child("mcpAuthSecretRef", "name"),
+			Reason:     ReasonSecretRef,
+		})
+	}
+	if spec.McpEndpoint == "" {
+		return out
+	}
+	ns, suffix := p.Namespace, ""
+	if spec.NamespaceSelector != nil {
+		ns, suffix = "", ReasonAllNamespaces
+	}
+	add := func(verb, group, resource, sub string, path *field.Path, reason string) {
+		out = append(out, AccessCheck{
+			Attributes: authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Subresource: sub, Namespace: ns},
+			Field:      path,
+			Reason:     reason + suffix,
+		})
+	}
+	endpoint := specPath.Child("mcpEndpoint")
+	add("list", "", "events", "", endpoint, ReasonEvents)
+	groups := make([]string, 0, len(gathered))
+	for g := range gathered {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		for _, r := range slices.Sorted(slices.Values(gathered[g])) {
+			add("get", g, r, "", endpoint, ReasonObjects)
+		}
+	}
+	cg := Resolve(p, NoSelector, s).Context
+	ctxPath := specPath.Child("contextGathering")
+	if cg.IncludeLogs {
+		add("get", "", "pods", "log", ctxPath.Child("includeLogs"), ReasonLogs)
+	}
+	if cg.IncludeMetrics {
+		add("get", "metrics.k8s.io", "pods", "", ctxPath.Child("includeMetrics"), ReasonMetrics)
+	}
+	return slices.CompactFunc(out, func(a, b AccessCheck) bool { return a.Attributes == b.Attributes })
+}
+
+// KeepsSpec reports an update that never needs checking again: one that
+// leaves the spec as it was (labels, annotations, finalizers) or touches a
+// policy being deleted. Validate never rejects it, so such a policy can
+// always be relabelled and deleted.
+func KeepsSpec(oldP, newP *v1alpha1.RemediationPolicy) bool {
+	return oldP != nil && newP != nil && (newP.DeletionTimestamp != nil || equality.Semantic.DeepEqual(oldP.Spec, newP.Spec))
+}
