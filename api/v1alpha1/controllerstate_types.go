@@ -185,10 +185,11 @@ type AdmissionState struct {
 
 // AdmittedSpec is one spec that passed admission.
 type AdmittedSpec struct {
-	// specHash is the sha256 of the spec's canonical JSON, in hex.
+	// specHash is "sha256:" and the hex sha256 of the spec's JSON.
 	// +required
-	// +kubebuilder:validation:MinLength=64
-	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:MinLength=71
+	// +kubebuilder:validation:MaxLength=71
+	// +kubebuilder:validation:Pattern=`^sha256:[0-9a-f]{64}$`
 	SpecHash string `json:"specHash,omitempty"`
 
 	// uid of the policy when it was known (updates).

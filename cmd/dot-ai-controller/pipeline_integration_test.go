@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -149,4 +150,31 @@ func TestPipelineAgainstRealAPIServer(t *testing.T) {
 		}
 		assert.True(ct, found, "an Event on the policy")
 	}, 30*time.Second, 200*time.Millisecond)
+
+	// A policy written while the validating webhook is bypassed (here: its
+	// configuration deleted, as failurePolicy: Ignore would during an
+	// outage) never passed the access checks: the watcher refuses to act on
+	// it (decision 20).
+	var vwc admissionregistrationv1.ValidatingWebhookConfigurationList
+	require.NoError(t, c.List(ctx, &vwc))
+	for i := range vwc.Items {
+		require.NoError(t, c.Delete(ctx, &vwc.Items[i]))
+	}
+	sneaky := &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "sneaky", Namespace: "team-a"},
+		Spec:       *p.Spec.DeepCopy(),
+	}
+	sneaky.Spec.EventSelectors[0].Reason = "Failed"
+	require.NoError(t, c.Create(ctx, sneaky))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.NoError(ct, c.Get(ctx, client.ObjectKeyFromObject(sneaky), got))
+		ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+		if assert.NotNil(ct, ready) {
+			assert.Equal(ct, v1alpha1.ReasonInvalidSpec, ready.Reason)
+			assert.Contains(ct, ready.Message, "did not pass the validating webhook")
+		}
+	}, 30*time.Second, 200*time.Millisecond)
+	// The admitted policy stays Ready.
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), got))
+	assert.Equal(t, metav1.ConditionTrue, meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady).Status)
 }

@@ -12,6 +12,7 @@ import (
 	"dot-ai.io/controller/internal/delivery/guard"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
+	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
 )
@@ -22,7 +23,14 @@ import (
 // certwatcher, so a rotated cert-manager Secret is picked up without a
 // restart.
 func setupWebhooks(mgr manager.Manager, s *config.Settings) error {
-	return (&webhook.RemediationPolicyWebhook{Settings: s}).SetupWebhookWithManager(mgr)
+	return (&webhook.RemediationPolicyWebhook{Settings: s, Ledger: ledger(mgr, s)}).SetupWebhookWithManager(mgr)
+}
+
+// ledger is where the validating webhook records admitted specs and the
+// watcher checks them (decision 20 (docs/design/decisions.md#d20)), in the
+// controller's state in the release namespace; reads are uncached.
+func ledger(mgr manager.Manager, s *config.Settings) *state.Ledger {
+	return &state.Ledger{Store: &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()}}
 }
 
 // setupPipeline wires the event watcher (internal/watcher) to the delivery
@@ -48,7 +56,7 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
 	}), s, clock.RealClock{})
-	w, err := watcher.New(mgr, s, events, deliverer)
+	w, err := watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)))
 	if err != nil {
 		return fmt.Errorf("creating event watcher: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -197,15 +198,40 @@ func (s *Store) DeleteIntent(ctx context.Context, occurrenceKey string) error {
 	return client.IgnoreNotFound(s.Writer.Delete(ctx, obj))
 }
 
-// DeletePolicy removes the checkpoint and intents of a deleted policy. It
-// lists and deletes one by one: the RBAC grants no deletecollection.
+// DeletePolicy removes the checkpoint, intents and admission record of a
+// deleted policy. It lists and deletes one by one (the RBAC grants no
+// deletecollection), each with its resourceVersion as precondition, so an
+// admission record a new policy of the same name just took over stays.
 func (s *Store) DeletePolicy(ctx context.Context, uid types.UID) error {
-	return s.Garbage(ctx, func(u types.UID) bool { return u != uid })
+	var list v1alpha1.ControllerStateList
+	if err := s.Reader.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelManagedBy: ManagedBy, LabelPolicyUID: string(uid)}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		if err := s.deleteExact(ctx, &list.Items[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Garbage deletes the checkpoints and intents of policies that no longer
-// exist.
-func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool) error {
+func (s *Store) deleteExact(ctx context.Context, obj *v1alpha1.ControllerState) error {
+	err := s.Writer.Delete(ctx, obj, client.Preconditions{UID: &obj.UID, ResourceVersion: &obj.ResourceVersion})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+// admissionGrace keeps the admission record of a policy the garbage
+// collection does not know yet: the webhook records before the policy is
+// stored.
+const admissionGrace = 10 * time.Minute
+
+// Garbage deletes the state of policies that no longer exist: checkpoints
+// and intents at once, admission records once they are older than
+// admissionGrace.
+func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool, now time.Time) error {
 	var list v1alpha1.ControllerStateList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelManagedBy: ManagedBy}); err != nil {
 		return err
@@ -213,15 +239,20 @@ func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool) error {
 	for i := range list.Items {
 		obj := &list.Items[i]
 		uid := types.UID(obj.Labels[LabelPolicyUID])
+		if uid == "" || live(uid) {
+			continue
+		}
 		switch obj.Labels[LabelComponent] {
 		case ComponentCheckpoint, ComponentIntent:
+		case ComponentAdmission:
+			if a := obj.Spec.Admission; a != nil && len(a.Specs) > 0 && a.Specs[0].Time != nil && now.Sub(a.Specs[0].Time.Time) < admissionGrace {
+				continue
+			}
 		default:
 			continue
 		}
-		if uid != "" && !live(uid) {
-			if err := client.IgnoreNotFound(s.Writer.Delete(ctx, obj)); err != nil {
-				return err
-			}
+		if err := s.deleteExact(ctx, obj); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -49,6 +49,14 @@ func (w *Watcher) loadState(ctx context.Context, ps *policyState, p *v1alpha1.Re
 			if cp, err = checkpointFromLegacy(legacy, &p.Status); err != nil {
 				return err
 			}
+			// A policy of the first release passed its webhook, which had
+			// no access checks yet: it is admitted once, as it stands
+			// (docs/upgrading.md).
+			if w.opts.Ledger != nil {
+				if err := w.opts.Ledger.Record(ctx, p); err != nil {
+					return err
+				}
+			}
 			w.log.Info("Migrated the policy's checkpoint ConfigMap; it is no longer used and may be deleted", "policy", ps.key)
 		} else {
 			cp = newCheckpoint(p.CreationTimestamp.Time)

@@ -101,16 +101,42 @@ func (w *Watcher) upsertPolicy(ctx context.Context, p *v1alpha1.RemediationPolic
 	if len(errs) == 0 { // validation already reports regex, CEL and scope errors
 		errs = cerrs
 	}
-	if len(errs) > 0 {
+	switch admittedSpec, err := w.specAdmitted(ctx, p); {
+	case err != nil:
+		w.log.Error(err, "Failed to read the policy's admission record; retrying", "policy", ps.key)
+		w.clock.AfterFunc(5*time.Second, func() {
+			if !w.stopping.Load() {
+				w.upsertPolicy(ctx, p)
+			}
+		})
+		return
+	case len(errs) > 0:
 		ps.compiled, ps.invalid = nil, errs.ToAggregate().Error()
 		w.log.Info("RemediationPolicy is invalid; not acting on it", "policy", ps.key, "errors", ps.invalid)
-	} else {
+	case !admittedSpec:
+		ps.compiled, ps.invalid = nil, notAdmitted
+		w.log.Info("RemediationPolicy spec did not pass admission; not acting on it", "policy", ps.key, "generation", p.Generation)
+	default:
 		ps.compiled, ps.invalid = compiled, ""
 	}
 	ps.effective = policy.Resolve(p, policy.NoSelector, w.settings)
 	ps.policy = p.DeepCopy()
 	ps.statusDirty = true
 	w.log.V(1).Info("Loaded RemediationPolicy", "policy", ps.key, "generation", p.Generation, "suspended", suspended)
+}
+
+// notAdmitted is the InvalidSpec message of a spec the validating webhook
+// never recorded.
+const notAdmitted = "this spec did not pass the validating webhook (it was written while the webhook was bypassed, " +
+	"for example with failurePolicy: Ignore), so its access checks never ran: apply it again with the webhook running"
+
+// specAdmitted reports whether the validating webhook recorded p's spec
+// (decision 20 (docs/design/decisions.md#d20)); true without a ledger.
+func (w *Watcher) specAdmitted(ctx context.Context, p *v1alpha1.RemediationPolicy) (bool, error) {
+	if w.opts.Ledger == nil {
+		return true, nil
+	}
+	return w.opts.Ledger.Admitted(ctx, p)
 }
 
 func (w *Watcher) snapshot() []*policyState {

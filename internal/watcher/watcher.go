@@ -35,6 +35,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/admitted"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/state"
@@ -62,6 +63,11 @@ type Options struct {
 	// EventFieldSelector is one fixed server-side field selector for the
 	// Event informer (decision 9 (docs/design/decisions.md#d9): never derived from policies). Empty: all.
 	EventFieldSelector string
+	// Ledger, when set, is where the validating webhook recorded the
+	// admitted specs: a policy whose spec is not recorded is InvalidSpec
+	// (decision 20 (docs/design/decisions.md#d20)). Nil checks nothing
+	// (tests that create policies without the webhook).
+	Ledger admitted.Ledger
 }
 
 // Option sets an Option field.
@@ -80,6 +86,9 @@ func WithCheckpointInterval(d time.Duration) Option {
 
 // WithStatusInterval sets how often status is written.
 func WithStatusInterval(d time.Duration) Option { return func(o *Options) { o.StatusInterval = d } }
+
+// WithLedger makes the watcher act only on admitted specs.
+func WithLedger(l admitted.Ledger) Option { return func(o *Options) { o.Ledger = l } }
 
 // WithEventFieldSelector sets the Event informer's fixed field selector.
 func WithEventFieldSelector(sel string) Option {
@@ -239,7 +248,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	for _, p := range list.Items {
 		live[p.UID] = true
 	}
-	if err := w.store.Garbage(ctx, func(uid types.UID) bool { return live[uid] }); err != nil {
+	if err := w.store.Garbage(ctx, func(uid types.UID) bool { return live[uid] }, w.clock.Now()); err != nil {
 		log.Error(err, "Failed to delete the state of deleted policies")
 	}
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{

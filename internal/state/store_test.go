@@ -1,0 +1,154 @@
+package state_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/state"
+	"dot-ai.io/controller/internal/testenv"
+)
+
+func policy(name string, uid types.UID, reason string) *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name, UID: uid},
+		Spec:       v1alpha1.RemediationPolicySpec{EventSelectors: []v1alpha1.EventSelector{{Reason: reason}}},
+	}
+}
+
+// TestStoreAgainstAPIServer runs the store against a real apiserver with the
+// ControllerState CRD, so its schema (bounds, the one-part rule) is checked
+// with every write.
+func TestStoreAgainstAPIServer(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dot-ai"}}))
+	s := &state.Store{Namespace: "dot-ai", Reader: c, Writer: c}
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	l := &state.Ledger{Store: s, Now: func() time.Time { return now }}
+
+	t.Run("checkpoint save, overwrite and load", func(t *testing.T) {
+		ref := v1alpha1.StatePolicyReference{Namespace: "team", Name: "p", UID: "uid-cp"}
+		cp := &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now)), Handled: "e1 1 1700000000\n",
+			Counts: v1alpha1.OutcomeCounts{TotalEventsProcessed: 1, AnalysesCompleted: 1}}
+		rv, err := s.SaveCheckpoint(ctx, ref, cp, "")
+		require.NoError(t, err)
+		cp.Counts.TotalEventsProcessed, cp.Counts.SkippedEvents = 2, 1
+		_, err = s.SaveCheckpoint(ctx, ref, cp, rv)
+		require.NoError(t, err)
+		_, err = s.SaveCheckpoint(ctx, ref, cp, rv) // a stale resourceVersion: the only writer overwrites
+		require.NoError(t, err)
+		got, _, err := s.LoadCheckpoint(ctx, "uid-cp")
+		require.NoError(t, err)
+		assert.Equal(t, cp.Counts, got.Counts)
+		none, rv, err := s.LoadCheckpoint(ctx, "no-such-policy")
+		require.NoError(t, err)
+		assert.Nil(t, none)
+		assert.Empty(t, rv)
+	})
+
+	t.Run("a newer format is refused, not misread", func(t *testing.T) {
+		obj := &v1alpha1.ControllerState{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "dot-ai", Name: state.CheckpointName("uid-new")},
+			Spec: v1alpha1.ControllerStateSpec{FormatVersion: v1alpha1.CurrentStateFormat + 1,
+				Policy:     v1alpha1.StatePolicyReference{Namespace: "team", Name: "p"},
+				Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}},
+		}
+		require.NoError(t, c.Create(ctx, obj))
+		_, _, err := s.LoadCheckpoint(ctx, "uid-new")
+		require.ErrorIs(t, err, state.ErrNewerFormat)
+	})
+
+	t.Run("the schema allows exactly one part", func(t *testing.T) {
+		obj := &v1alpha1.ControllerState{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "dot-ai", Name: "two-parts"},
+			Spec: v1alpha1.ControllerStateSpec{FormatVersion: 1, Policy: v1alpha1.StatePolicyReference{Namespace: "team", Name: "p"},
+				Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}, Admission: &v1alpha1.AdmissionState{}},
+		}
+		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent and admission")
+	})
+
+	t.Run("an intent is written once", func(t *testing.T) {
+		ref := v1alpha1.StatePolicyReference{Namespace: "team", Name: "p", UID: "uid-in"}
+		in := &v1alpha1.IntentState{OccurrenceKey: "uid-in/ev/1", IdempotencyKey: "abc",
+			Event:     v1alpha1.IntentEvent{Namespace: "team", Name: "ev", UID: "ev", Count: 1, Time: new(metav1.NewTime(now))},
+			CreatedAt: new(metav1.NewTime(now))}
+		require.NoError(t, s.CreateIntent(ctx, ref, in))
+		require.ErrorIs(t, s.CreateIntent(ctx, ref, in), state.ErrIntentExists, "a second process must not send it")
+		list, err := s.Intents(ctx, "uid-in")
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, "uid-in/ev/1", list[0].OccurrenceKey)
+		require.NoError(t, s.DeleteIntent(ctx, in.OccurrenceKey))
+		require.NoError(t, s.DeleteIntent(ctx, in.OccurrenceKey), "deleting twice is fine")
+		list, err = s.Intents(ctx, "uid-in")
+		require.NoError(t, err)
+		assert.Empty(t, list)
+	})
+
+	t.Run("admission ledger", func(t *testing.T) {
+		p := policy("adm", "uid-a", "BackOff")
+		ok, err := l.Admitted(ctx, p)
+		require.NoError(t, err)
+		assert.False(t, ok, "nothing recorded")
+		require.NoError(t, l.Record(ctx, p))
+		ok, err = l.Admitted(ctx, p)
+		require.NoError(t, err)
+		assert.True(t, ok)
+
+		changed := policy("adm", "uid-a", "Failed")
+		ok, err = l.Admitted(ctx, changed)
+		require.NoError(t, err)
+		assert.False(t, ok, "another spec")
+		recreated := policy("adm", "uid-b", "BackOff")
+		ok, err = l.Admitted(ctx, recreated)
+		require.NoError(t, err)
+		assert.False(t, ok, "the same spec of another policy with the same name")
+
+		// Replicas record at once; the record keeps the newest specs.
+		var wg sync.WaitGroup
+		for _, r := range []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"} {
+			wg.Go(func() { assert.NoError(t, l.Record(ctx, policy("adm", "uid-a", r))) })
+		}
+		wg.Wait()
+		var obj v1alpha1.ControllerState
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "dot-ai", Name: state.AdmissionName("team", "adm")}, &obj))
+		assert.Len(t, obj.Spec.Admission.Specs, state.MaxAdmittedSpecs)
+		ok, err = l.Admitted(ctx, p)
+		require.NoError(t, err)
+		assert.False(t, ok, "the oldest spec fell off")
+	})
+
+	t.Run("state of deleted policies is removed", func(t *testing.T) {
+		gone, kept := policy("gone", "uid-gone", "X"), policy("kept", "uid-kept", "X")
+		for _, p := range []*v1alpha1.RemediationPolicy{gone, kept} {
+			_, err := s.SaveCheckpoint(ctx, state.Ref(p), &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}, "")
+			require.NoError(t, err)
+			require.NoError(t, l.Record(ctx, p))
+		}
+		live := func(uid types.UID) bool { return uid != "uid-gone" }
+		count := func(uid types.UID) int {
+			var list v1alpha1.ControllerStateList
+			require.NoError(t, c.List(ctx, &list, client.InNamespace("dot-ai"), client.MatchingLabels{state.LabelPolicyUID: string(uid)}))
+			return len(list.Items)
+		}
+		require.NoError(t, s.Garbage(ctx, live, now.Add(time.Minute)))
+		assert.Equal(t, 1, count("uid-gone"), "a fresh admission record may belong to a policy being created")
+		assert.Equal(t, 2, count("uid-kept"))
+		require.NoError(t, s.Garbage(ctx, live, now.Add(time.Hour)))
+		assert.Equal(t, 0, count("uid-gone"))
+		assert.Equal(t, 2, count("uid-kept"))
+		require.NoError(t, s.DeletePolicy(ctx, "uid-kept"))
+		assert.Equal(t, 0, count("uid-kept"))
+	})
+}
