@@ -154,7 +154,7 @@ func TestPipelineAgainstRealAPIServer(t *testing.T) {
 	// A policy written while the validating webhook is bypassed (here: its
 	// configuration deleted, as failurePolicy: Ignore would during an
 	// outage) never passed the access checks: the watcher refuses to act on
-	// it (decision 20).
+	// it (decision 20 (docs/design/decisions.md#d20)).
 	var vwc admissionregistrationv1.ValidatingWebhookConfigurationList
 	require.NoError(t, c.List(ctx, &vwc))
 	for i := range vwc.Items {

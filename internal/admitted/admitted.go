@@ -24,7 +24,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 )
 
-// Ledger records which policy specs passed admission (decision 20).
+// Ledger records which policy specs passed admission (decision 20 (docs/design/decisions.md#d20)).
 type Ledger interface {
 	// Record notes that p's current spec passed every admission check.
 	Record(ctx context.Context, p *v1alpha1.RemediationPolicy) error

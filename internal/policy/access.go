@@ -14,7 +14,7 @@ import (
 
 // AccessCheck is one thing the user who creates or updates a policy must be
 // allowed to do themselves, because the controller would otherwise do it on
-// their behalf with its own, wider rights (decision 20
+// their behalf with its own, wider rights (decision 20 (docs/design/decisions.md#d20)
 // (docs/design/decisions.md#d20): no confused deputy).
 type AccessCheck struct {
 	// Attributes are what a SubjectAccessReview asks about. Namespace ""

@@ -10,7 +10,7 @@ import (
 	"dot-ai.io/controller/internal/policy/policytest"
 )
 
-// TestAccessChecks: which accesses a policy's author needs (decision 20).
+// TestAccessChecks: which accesses a policy's author needs (decision 20 (docs/design/decisions.md#d20)).
 // Each check is written as Describe()@field.
 func TestAccessChecks(t *testing.T) {
 	gathered := map[string][]string{"apps": {"replicasets", "deployments"}, "": {"pods"}}

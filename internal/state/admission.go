@@ -29,7 +29,7 @@ func AdmissionName(namespace, name string) string {
 	return admissionPrefix + hex.EncodeToString(sum[:20])
 }
 
-// Ledger is the admitted.Ledger kept in ControllerState objects (decision 20
+// Ledger is the admitted.Ledger kept in ControllerState objects (decision 20 (docs/design/decisions.md#d20)
 // (docs/design/decisions.md#d20)): the validating webhook of any replica
 // records, the watcher checks. It keeps the last MaxAdmittedSpecs specs of a
 // policy, since an update can pass the webhook and still fail afterwards.

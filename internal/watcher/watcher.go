@@ -33,9 +33,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/admitted"
 	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
-	"dot-ai.io/controller/internal/admitted"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/state"

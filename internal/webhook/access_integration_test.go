@@ -157,7 +157,7 @@ func waitAllowed(t *testing.T, c client.Client, u accessUser, attrs authorizatio
 	}, 30*time.Second, 20*time.Millisecond, "RBAC grants of %s not in force", u.name)
 }
 
-// testAccessReviews: decision 20 against a real apiserver with RBAC-limited
+// testAccessReviews: decision 20 (docs/design/decisions.md#d20) against a real apiserver with RBAC-limited
 // users. The webhook asks, as the requesting user, for read access to what
 // the policy would send; the ledger records exactly the admitted policies,
 // with the spec as stored.

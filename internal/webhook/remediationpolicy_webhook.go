@@ -3,7 +3,7 @@
 // user left empty from the chart's policyDefaults (decision 2 (docs/design/decisions.md#d2)), and a
 // validating webhook that rejects invalid policies with every failing field
 // path at once, then checks with SubjectAccessReviews that the requesting
-// user may read what the policy would send (decision 20
+// user may read what the policy would send (decision 20 (docs/design/decisions.md#d20)
 // (docs/design/decisions.md#d20)), and records the admitted spec.
 package webhook
 
@@ -49,7 +49,7 @@ var GroupKind = v1alpha1.GroupVersion.WithKind("RemediationPolicy").GroupKind()
 // the installation's settings.
 type RemediationPolicyWebhook struct {
 	Settings *config.Settings
-	// Reviewer answers the access reviews of decision 20; nil means the
+	// Reviewer answers the access reviews of decision 20 (docs/design/decisions.md#d20); nil means the
 	// manager's own client (SetupWebhookWithManager fills it in).
 	Reviewer AccessReviewer
 	// ReviewTimeout bounds one request's access reviews; zero means

@@ -269,7 +269,7 @@ func TestWebhookConfigurations(t *testing.T) {
 				assert.Equal(t, inject, ann["cert-manager.io/inject-ca-from"], kind)
 				assert.Equal(t, wantRules, rules, kind)
 				assert.Equal(t, new(admissionregistrationv1.FailurePolicyType(policy)), fp, kind)
-				// The validating webhook records admitted specs (decision 20), never on a dry run.
+				// The validating webhook records admitted specs (decision 20 (docs/design/decisions.md#d20)), never on a dry run.
 				wantSE := admissionregistrationv1.SideEffectClassNone
 				if kind == "validating" {
 					wantSE = admissionregistrationv1.SideEffectClassNoneOnDryRun
