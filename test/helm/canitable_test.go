@@ -124,7 +124,7 @@ func installRBAC(t *testing.T, c client.Client, r *rendered, ns string) authoriz
 	require.Len(t, created, 6, "ServiceAccount, two ClusterRoles, ClusterRoleBinding, Role, RoleBinding")
 	t.Cleanup(func() {
 		for _, o := range created {
-			if err := c.Delete(context.Background(), o); client.IgnoreNotFound(err) != nil {
+			if err := client.IgnoreNotFound(c.Delete(context.Background(), o)); err != nil {
 				t.Logf("Deleting %s %s: %v", o.GetKind(), o.GetName(), err)
 			}
 		}
