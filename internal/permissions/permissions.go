@@ -63,7 +63,7 @@ var (
 	create       = []string{"create"}
 )
 
-const gatheredReason = "the enricher reads it (enricher.GatheredResources)"
+const gatheredReason = "the enricher reads it (enricher.GatheredResources), as does the start-up object-gone check"
 
 // informed are the resources the watcher keeps informers on (list/watch),
 // and why; Events are listed with the verbs that record them.
@@ -75,7 +75,7 @@ var informed = []struct{ group, resource, why string }{
 }
 
 // Controller is every permission the controller's ServiceAccount needs with
-// the given chart values, in the chart's order.
+// the given chart values, in the order docs/security.md shows them.
 func Controller(o Options) []Permission {
 	var out []Permission
 	add := func(p Permission) {
