@@ -17,8 +17,8 @@ import (
 const maxOwnerDepth = 4
 
 // GatheredResources are the API resources the enricher GETs, by API group:
-// exactly what get reads, and what the chart's ClusterRole must grant
-// (test/helm ties the two). Secrets and ConfigMaps are never read; kinds
+// exactly what get reads. internal/permissions builds the controller's RBAC
+// list (which the chart grants, exactly) from it. Secrets and ConfigMaps are never read; kinds
 // not listed (Services, Nodes, PersistentVolumeClaims, ...) are noted as not
 // gathered instead of being read without permission.
 var GatheredResources = map[string][]string{

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,13 +60,27 @@ type Options struct {
 // nothing: without the binaries the test fails with how to build them.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
+	env, err := New(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("Stopping envtest: %v", err)
+		}
+	})
+	return env
+}
+
+// New starts a control plane that the caller stops (a package's tests can
+// share one from TestMain).
+func New(opts Options) (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = filepath.Join(Root(), "bin")
 	}
 	for _, b := range []string{"kube-apiserver", "etcd"} {
-		_, err := os.Stat(filepath.Join(assets, b))
-		require.NoErrorf(t, err, "%s not found in %s: run `make envtest-assets` (or `make test`) first", b, assets)
+		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
+			return nil, fmt.Errorf("%s not found in %s: run `make envtest-assets` (or `make test`) first: %w", b, assets, err)
+		}
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
@@ -79,15 +94,15 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", ServiceCIDR)
 	cfg, err := env.Start()
-	require.NoError(t, err, "starting envtest control plane")
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Logf("Stopping envtest: %v", err)
-		}
-	})
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest control plane: %w", err)
+	}
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	require.NoError(t, err)
-	return &Env{Environment: env, Config: cfg, Client: c}
+	if err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return &Env{Environment: env, Config: cfg, Client: c}, nil
 }
 
 // GVR of the project's resource, for dynamic clients.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"dot-ai.io/controller/internal/permissions"
 )
 
 // permRow is one row of `kubectl auth can-i --list`: a resource
@@ -34,44 +36,45 @@ type permission struct {
 	why   string
 }
 
-// clusterPermissions is the least-privilege table of the chart's
-// ServiceAccount in every namespace (its ClusterRole), for the values the
-// suite installs with (rbac.secrets.enabled=true without resourceNames,
-// rbac.metricsAPI=true, metrics.secure=true). Decision 12 (docs/design/decisions.md#d12): reads, writes of
-// the project's own objects (policy status, the Events it records) and what
-// secure metrics need; nothing else.
-var clusterPermissions = []permission{
-	{permRow{Resource: "events"}, []string{"get", "list", "watch", "create", "patch"},
-		"the watcher's core/v1 Events informer; leader election records core/v1 Events"},
-	{permRow{Resource: "events.events.k8s.io"}, []string{"create", "patch"},
-		"Events the watcher records on policies (events.k8s.io recorder)"},
-	{permRow{Resource: "pods"}, []string{"get", "list", "watch"}, "the Pod informer (container-status reasons, enrichment)"},
-	{permRow{Resource: "namespaces"}, []string{"get", "list", "watch"}, "namespace labels for cluster policies' namespaceSelector"},
-	{permRow{Resource: "pods/log"}, []string{"get"}, "container logs for enrichment"},
-	{permRow{Resource: "replicasets.apps"}, []string{"get", "list", "watch"}, "owner chain (metadata informer)"},
-	{permRow{Resource: "deployments.apps"}, []string{"get", "list", "watch"}, "owner chain and resource spec"},
-	{permRow{Resource: "statefulsets.apps"}, []string{"get", "list", "watch"}, "owner chain and resource spec"},
-	{permRow{Resource: "daemonsets.apps"}, []string{"get", "list", "watch"}, "owner chain and resource spec"},
-	{permRow{Resource: "jobs.batch"}, []string{"get", "list", "watch"}, "owner chain (metadata informer)"},
-	{permRow{Resource: "cronjobs.batch"}, []string{"get", "list", "watch"}, "owner chain and resource spec"},
-	{permRow{Resource: "remediationpolicies.remediation.dot-ai.io"}, []string{"get", "list", "watch"}, "the policies (spec is never written)"},
-	{permRow{Resource: "remediationpolicies.remediation.dot-ai.io/status"}, []string{"update"}, "policy status: counters, conditions, outcomes (Status().Update only)"},
-	{permRow{Resource: "tokenreviews.authentication.k8s.io"}, []string{"create"}, "secure metrics: authenticate scrapers"},
-	{permRow{Resource: "subjectaccessreviews.authorization.k8s.io"}, []string{"create"}, "secure metrics: authorize scrapers"},
-	{permRow{Resource: "pods.metrics.k8s.io"}, []string{"get"}, "Pod usage for contextGathering.includeMetrics (rbac.metricsAPI)"},
-	{permRow{Resource: "secrets"}, []string{"get"},
-		"policies' mcpAuthSecretRef, read with an uncached reader: get only, never list/watch (decision 1, rbac.secrets)"},
+// installed is internal/permissions' list (decision 12 (docs/design/decisions.md#d12)) for the values
+// the suite installs with (rbac.secrets.enabled=true without resourceNames,
+// rbac.metricsAPI=true, metrics.secure=true): the chart's defaults.
+func installed() []permissions.Permission { return permissions.Controller(permissions.ChartDefaults()) }
+
+// canIResource is how kubectl names a resource: "<resource>[.<group>]",
+// then "/<subresource>" in `can-i --list` rows.
+func canIResource(group, resource string) (string, string) {
+	base, sub, _ := strings.Cut(resource, "/")
+	if group != "" {
+		base += "." + group
+	}
+	return base, sub
 }
 
-// releasePermissions are added in the release namespace only (the chart's
-// Role).
-var releasePermissions = []permission{
-	{permRow{Resource: "leases.coordination.k8s.io"}, []string{"get", "create", "update"}, "the leader Lease"},
-	{permRow{Resource: "configmaps"}, []string{"get"},
-		"checkpoint ConfigMaps of the first format (dot-ai-checkpoint-<policy UID>), read once to migrate them; names are per policy, so no resourceNames"},
-	{permRow{Resource: "controllerstates.remediation.dot-ai.io"}, []string{"get", "list", "create", "update", "delete"},
-		"the controller's state (checkpoints, write-ahead intents), read uncached, so no watch; names are per policy or occurrence, so no resourceNames"},
+// permissionsIn are the list's rows of one scope, as `kubectl auth can-i
+// --list` prints them.
+func permissionsIn(scope permissions.Scope) []permission {
+	var out []permission
+	for _, p := range installed() {
+		if p.Scope != scope {
+			continue
+		}
+		res, sub := canIResource(p.Group, p.Resource)
+		if sub != "" {
+			res += "/" + sub
+		}
+		out = append(out, permission{permRow{Resource: res, ResourceNames: strings.Join(p.ResourceNames, " ")}, p.Verbs, p.Why})
+	}
+	return out
 }
+
+// clusterPermissions are the ServiceAccount's rows in every namespace (its
+// ClusterRole); releasePermissions are added in the release namespace only
+// (its Role).
+var (
+	clusterPermissions = permissionsIn(permissions.ClusterWide)
+	releasePermissions = permissionsIn(permissions.ReleaseNamespace)
+)
 
 // baselinePermissions are what every authenticated user or ServiceAccount
 // gets from the default cluster roles (system:basic-user, system:discovery,
@@ -218,8 +221,8 @@ func parseCanIList(out string) (permTable, []string, error) {
 // canICheck is one `kubectl auth can-i <verb> <resource>` question.
 type canICheck struct {
 	verb, resource, subresource string
-	// scope is "all" (-A), "release" or "other" (a namespace without any
-	// of the chart's bindings).
+	// scope is "all" (-A), "release", "other" (a namespace without any of
+	// the chart's bindings) or "kube-system".
 	scope string
 	want  bool
 }
@@ -246,41 +249,49 @@ func checks(want bool, verbs, resources, scopes []string) []canICheck {
 	return out
 }
 
-var (
-	writeVerbs = []string{"create", "update", "patch", "delete", "deletecollection"}
-	allScopes  = []string{"all", "release", "other"}
+// Placeholders for the namespaces permissions.Forbidden and
+// permissions.Expected are asked about; the scope names replace them.
+const (
+	releasePlaceholder = "release"
+	otherPlaceholder   = "other"
 )
 
-// forbiddenChecks must all answer "no": no Secret enumeration, no writes
-// outside the project's own objects, no privilege escalation.
-func forbiddenChecks() []canICheck {
-	return slices.Concat(
-		checks(false, []string{"list", "watch"}, []string{"secrets"}, allScopes),
-		checks(false, writeVerbs, []string{"secrets", "pods", "deployments.apps", "replicasets.apps", "statefulsets.apps",
-			"daemonsets.apps", "jobs.batch", "services", "serviceaccounts", "namespaces", "remediationpolicies.remediation.dot-ai.io"}, allScopes),
-		checks(false, []string{"create"}, []string{"pods/exec", "pods/attach", "pods/portforward", "pods/eviction", "serviceaccounts/token"}, allScopes),
-		checks(false, []string{"update", "patch"}, []string{"pods/status", "deployments.apps/scale", "namespaces/finalize"}, allScopes),
-		// The Role's writes stay in the release namespace.
-		checks(false, writeVerbs, []string{"configmaps"}, allScopes),
-		checks(false, writeVerbs, []string{"controllerstates.remediation.dot-ai.io"}, []string{"all", "other"}),
-		checks(false, []string{"create", "update", "patch", "delete"}, []string{"leases.coordination.k8s.io"}, []string{"all", "other"}),
-		checks(false, []string{"patch", "delete"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
-		// Status is written with Update, checkpoints read uncached: no patch, no watch.
-		checks(false, []string{"patch"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, allScopes),
-		checks(false, []string{"watch", "patch"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
-		// Events are recorded, never rewritten or removed.
-		checks(false, []string{"update", "delete", "deletecollection"}, []string{"events", "events.events.k8s.io"}, allScopes),
-		// Cluster-scoped: RBAC, admission, the CRD, impersonation.
-		checks(false, []string{"create", "update", "patch", "delete"}, []string{"clusterroles.rbac.authorization.k8s.io",
-			"clusterrolebindings.rbac.authorization.k8s.io", "customresourcedefinitions.apiextensions.k8s.io",
-			"validatingwebhookconfigurations.admissionregistration.k8s.io", "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-			"nodes"}, []string{"all"}),
-		checks(false, []string{"create", "update", "delete"}, []string{"roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"}, allScopes),
-		checks(false, []string{"bind", "escalate"}, []string{"clusterroles.rbac.authorization.k8s.io", "roles.rbac.authorization.k8s.io"}, []string{"all"}),
-		checks(false, []string{"impersonate"}, []string{"users", "groups", "serviceaccounts"}, []string{"all"}),
-		checks(false, []string{"*"}, []string{"*"}, allScopes),
-	)
+// fromRequests turns internal/permissions' questions into checks.
+func fromRequests(want func(permissions.Request) bool, reqs []permissions.Request) []canICheck {
+	out := make([]canICheck, 0, len(reqs))
+	for _, r := range reqs {
+		resource, sub := canIResource(r.Group, r.Resource)
+		scope := r.Namespace
+		if scope == "" {
+			scope = "all"
+		}
+		out = append(out, canICheck{verb: r.Verb, resource: resource, subresource: sub, scope: scope, want: want(r)})
+	}
+	return out
 }
+
+// forbiddenChecks must all answer "no": permissions.Forbidden (no Secret
+// enumeration, no ConfigMap or workload writes, nothing in kube-system beyond
+// the list, no privilege escalation).
+func forbiddenChecks() []canICheck {
+	return fromRequests(func(permissions.Request) bool { return false }, permissions.Forbidden(releasePlaceholder, otherPlaceholder))
+}
+
+// grantedChecks are the can-i table derived from the list: each permission
+// allowed where it holds and denied where it does not (a release-namespace
+// permission elsewhere). The questions with resource names are left out:
+// the suite installs without rbac.secrets.resourceNames.
+func grantedChecks() []canICheck {
+	exp := permissions.Expected(installed(), releasePlaceholder, otherPlaceholder)
+	reqs := make([]permissions.Request, 0, len(exp))
+	for r := range exp {
+		reqs = append(reqs, r)
+	}
+	slices.SortFunc(reqs, func(a, b permissions.Request) int { return strings.Compare(a.String(), b.String()) })
+	return fromRequests(func(r permissions.Request) bool { return exp[r] }, reqs)
+}
+
+var allScopes = []string{"all", "release", "other"}
 
 // kubectlChecks are the questions of issue 8 asked through `kubectl auth
 // can-i … --as=<ServiceAccount>` itself (≈ 250 ms of CPU each); the whole
@@ -289,27 +300,13 @@ func forbiddenChecks() []canICheck {
 func kubectlChecks() []canICheck {
 	return slices.Concat(
 		checks(false, []string{"list", "watch"}, []string{"secrets"}, allScopes),
-		checks(false, []string{"create", "update", "delete"}, []string{"secrets", "pods", "deployments.apps", "configmaps"}, []string{"all", "other"}),
-		checks(false, []string{"create", "update", "delete"}, []string{"secrets", "pods", "deployments.apps"}, []string{"release"}),
+		checks(false, []string{"create", "update", "delete"}, []string{"secrets", "pods", "deployments.apps", "configmaps"}, allScopes),
 		checks(true, []string{"create", "patch"}, []string{"events", "events.events.k8s.io"}, []string{"other"}),
 		checks(true, []string{"update"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
 		checks(true, []string{"get", "create", "update"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
-		checks(false, []string{"create", "update", "delete"}, []string{"configmaps"}, []string{"release"}),
-		checks(true, []string{"create", "update", "delete"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
-		checks(true, []string{"get"}, []string{"secrets"}, []string{"other"}),
-	)
-}
-
-// grantedChecks must all answer "yes": what the chart grants on purpose.
-func grantedChecks() []canICheck {
-	return slices.Concat(
-		checks(true, []string{"get", "list", "watch"}, []string{"events", "pods", "remediationpolicies.remediation.dot-ai.io"}, []string{"all"}),
-		checks(true, []string{"create", "patch"}, []string{"events", "events.events.k8s.io"}, []string{"other", "release"}),
-		checks(true, []string{"update"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
-		checks(true, []string{"get"}, []string{"pods/log", "secrets"}, []string{"other"}),
-		checks(true, []string{"get", "create", "update"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
 		checks(true, []string{"get"}, []string{"configmaps"}, []string{"release"}),
-		checks(true, []string{"get", "list", "create", "update", "delete"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
-		checks(true, []string{"create"}, []string{"tokenreviews.authentication.k8s.io", "subjectaccessreviews.authorization.k8s.io"}, []string{"all"}),
+		checks(true, []string{"create", "update", "delete"}, []string{"controllerstates.remediation.dot-ai.io"}, []string{"release"}),
+		checks(false, []string{"get"}, []string{"configmaps"}, []string{"other"}),
+		checks(true, []string{"get"}, []string{"secrets"}, []string{"other"}),
 	)
 }

@@ -103,7 +103,7 @@ func (r *rel) testCanITable(t *testing.T) {
 	cfg.QPS, cfg.Burst = 200, 200
 	asSA, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	nsOf := map[string]string{"all": "", "release": r.releaseNS, "other": other}
+	nsOf := map[string]string{"all": "", releasePlaceholder: r.releaseNS, otherPlaceholder: other, "kube-system": "kube-system"}
 	review := func(c canICheck) bool {
 		t.Helper()
 		resource, group, _ := strings.Cut(c.resource, ".")

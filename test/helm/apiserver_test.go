@@ -2,8 +2,11 @@ package helm
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,6 +32,35 @@ func certManagerCRDDir(t *testing.T) string {
 	return filepath.Join(mod.Dir, "deploy", "crds")
 }
 
+// shared is the package's one control plane (with cert-manager's CRDs),
+// started by the first test that needs it and stopped by TestMain.
+var shared struct {
+	once sync.Once
+	env  *testenv.Env
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.env != nil {
+		if err := shared.env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "Stopping envtest: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// apiServer returns the shared control plane. Tests using it work in their
+// own namespaces and under their own names.
+func apiServer(t *testing.T) *testenv.Env {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.env, shared.err = testenv.New(testenv.Options{ExtraCRDDirs: []string{certManagerCRDDir(t)}})
+	})
+	require.NoError(t, shared.err)
+	return shared.env
+}
+
 // TestRenderedObjectsPassAPIServerValidation sends every object the chart
 // renders with its defaults (and with the full values case) to a real
 // kube-apiserver as a server-side dry run, so the apiserver's own validation
@@ -36,9 +68,8 @@ func certManagerCRDDir(t *testing.T) string {
 // schemas) judges them. ServiceAccounts are created for real first, since the
 // Pod admission plugin looks them up.
 func TestRenderedObjectsPassAPIServerValidation(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{ExtraCRDDirs: []string{certManagerCRDDir(t)}})
 	ctx := t.Context()
-	c := env.Client
+	c := apiServer(t).Client
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}}))
 
 	cases := []struct {

@@ -20,8 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"dot-ai.io/controller/internal/testenv"
 )
 
 // TestChartRepositoryRoundTrip builds the chart repository with
@@ -91,9 +89,13 @@ func TestChartRepositoryRoundTrip(t *testing.T) {
 	assert.Contains(t, manifest, "- --mcp-endpoint=http://127.0.0.1:3456")
 	assert.Contains(t, manifest, "kind: CustomResourceDefinition")
 
-	// A cluster: a real kube-apiserver with cert-manager's CRDs (no
-	// controllers run, so this proves the objects install, not that they work).
-	kenv := testenv.Start(t, testenv.Options{ExtraCRDDirs: []string{certManagerCRDDir(t)}})
+	// A cluster: the package's kube-apiserver with cert-manager's CRDs (no
+	// controllers run, so this proves the objects install, not that they
+	// work). The release goes to its own namespace (other tests create the
+	// release namespace's ServiceAccount) and is uninstalled below; the CRD
+	// is kept.
+	const repoNamespace = "chartrepo"
+	kenv := apiServer(t)
 	kubeconfig := filepath.Join(home, "kubeconfig")
 	require.NoError(t, os.WriteFile(kubeconfig, kenv.KubeConfig, 0o600))
 	env = append(env, "KUBECONFIG="+kubeconfig)
@@ -111,24 +113,24 @@ func TestChartRepositoryRoundTrip(t *testing.T) {
 		}, 30*time.Second, 100*time.Millisecond)
 	}
 
-	install := helm("install", "dot-ai", "dot-ai/dot-ai-controller", "--version", version, "-n", "dot-ai", "--create-namespace",
+	install := helm("install", "dot-ai", "dot-ai/dot-ai-controller", "--version", version, "-n", repoNamespace, "--create-namespace",
 		"--dry-run=server", "--set", "mcp.endpoint=http://127.0.0.1:3456")
 	assert.Contains(t, install, "STATUS: pending-install")
 	assert.Contains(t, install, "kubectl get remediationpolicies -A")
 
-	install = helm("install", "dot-ai", "dot-ai/dot-ai-controller", "--version", version, "-n", "dot-ai", "--create-namespace",
+	install = helm("install", "dot-ai", "dot-ai/dot-ai-controller", "--version", version, "-n", repoNamespace, "--create-namespace",
 		"--set", "mcp.endpoint=http://127.0.0.1:3456")
 	assert.Contains(t, install, "STATUS: deployed")
-	assert.Contains(t, helm("list", "-n", "dot-ai"), "dot-ai-controller-"+version)
+	assert.Contains(t, helm("list", "-n", repoNamespace), "dot-ai-controller-"+version)
 	require.NoError(t, kenv.Client.Get(ctx, client.ObjectKeyFromObject(crd), crd))
 	assert.Equal(t, "keep", crd.GetAnnotations()["helm.sh/resource-policy"])
 
 	// Uninstall removes the release's objects but keeps the CRD.
-	uninstall := helm("uninstall", "dot-ai", "-n", "dot-ai")
+	uninstall := helm("uninstall", "dot-ai", "-n", repoNamespace)
 	assert.Contains(t, uninstall, "kept due to the resource policy")
 	require.NoError(t, kenv.Client.Get(ctx, client.ObjectKeyFromObject(crd), crd), "the CRD survives helm uninstall")
 	var deps appsv1.DeploymentList
-	require.NoError(t, kenv.Client.List(ctx, &deps, client.InNamespace("dot-ai")))
+	require.NoError(t, kenv.Client.List(ctx, &deps, client.InNamespace(repoNamespace)))
 	assert.Empty(t, deps.Items)
 
 	// The packaged chart keeps the strict schema: a typo fails from the repo too.

@@ -7,6 +7,7 @@ package helm
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"os"
 	"path/filepath"
@@ -44,6 +45,9 @@ func chartDir() string { return filepath.Join(repoRoot(), "charts", "dot-ai-cont
 type renderOpts struct {
 	// extraAPIs are served besides the built-in ones (e.g. ServiceMonitor).
 	extraAPIs []string
+	// releaseName and namespace replace releaseName and releaseNamespace
+	// (several installations in one control plane).
+	releaseName, namespace string
 }
 
 // rendered is one chart rendering.
@@ -65,8 +69,8 @@ func render(t testing.TB, values map[string]any, o renderOpts) (*rendered, error
 	install.ClientOnly = true
 	install.Replace = true
 	install.IncludeCRDs = true
-	install.ReleaseName = releaseName
-	install.Namespace = releaseNamespace
+	install.ReleaseName = cmp.Or(o.releaseName, releaseName)
+	install.Namespace = cmp.Or(o.namespace, releaseNamespace)
 	install.KubeVersion = kv
 	install.APIVersions = chartutil.VersionSet(o.extraAPIs)
 	rel, err := install.Run(chrt, values)

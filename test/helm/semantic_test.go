@@ -1,7 +1,6 @@
 package helm
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -10,10 +9,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/utils/ptr"
-
-	"dot-ai.io/controller/internal/enricher"
 )
 
 const fullname = releaseName + "-dot-ai-controller"
@@ -298,101 +294,6 @@ func TestWebhookConfigurations(t *testing.T) {
 				vw.NamespaceSelector, vw.ObjectSelector, "/validate-remediation-dot-ai-io-v1alpha1-remediationpolicy")
 		})
 	}
-}
-
-func rule(groups, resources, verbs []string, names ...string) rbacv1.PolicyRule {
-	return rbacv1.PolicyRule{APIGroups: groups, Resources: resources, Verbs: verbs, ResourceNames: names}
-}
-
-var (
-	core   = []string{""}
-	rwatch = []string{"get", "list", "watch"}
-)
-
-func wantClusterRules(secrets bool, secretNames []string, metricsAPI bool) []rbacv1.PolicyRule {
-	rules := []rbacv1.PolicyRule{
-		rule(core, []string{"events"}, []string{"get", "list", "watch", "create", "patch"}),
-		rule([]string{"events.k8s.io"}, []string{"events"}, []string{"create", "patch"}),
-		rule(core, []string{"pods", "namespaces"}, rwatch),
-		rule(core, []string{"pods/log"}, []string{"get"}),
-		rule([]string{"apps"}, []string{"replicasets", "deployments", "statefulsets", "daemonsets"}, rwatch),
-		rule([]string{"batch"}, []string{"jobs", "cronjobs"}, rwatch),
-		rule([]string{"remediation.dot-ai.io"}, []string{"remediationpolicies"}, rwatch),
-		rule([]string{"remediation.dot-ai.io"}, []string{"remediationpolicies/status"}, []string{"update"}),
-		rule([]string{"authentication.k8s.io"}, []string{"tokenreviews"}, []string{"create"}),
-		rule([]string{"authorization.k8s.io"}, []string{"subjectaccessreviews"}, []string{"create"}),
-	}
-	if metricsAPI {
-		rules = append(rules, rule([]string{"metrics.k8s.io"}, []string{"pods"}, []string{"get"}))
-	}
-	if secrets {
-		rules = append(rules, rule(core, []string{"secrets"}, []string{"get"}, secretNames...))
-	}
-	return rules
-}
-
-// TestRBAC compares the full rule sets: a rule added to the chart must be
-// added here on purpose.
-func TestRBAC(t *testing.T) {
-	cases := []struct {
-		name        string
-		values      map[string]any
-		secrets     bool
-		secretNames []string
-		metricsAPI  bool
-	}{
-		{name: "default", secrets: true, metricsAPI: true},
-		{name: "secrets restricted", values: map[string]any{"rbac": map[string]any{"secrets": map[string]any{"resourceNames": []any{"a", "b"}}}},
-			secrets: true, secretNames: []string{"a", "b"}, metricsAPI: true},
-		{name: "secrets and metrics API off", values: map[string]any{"rbac": map[string]any{"secrets": map[string]any{"enabled": false}, "metricsAPI": false}}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := mustRender(t, tc.values, renderOpts{})
-			cr := into[rbacv1.ClusterRole](t, r.find(t, "ClusterRole", fullname))
-			assert.Equal(t, wantClusterRules(tc.secrets, tc.secretNames, tc.metricsAPI), cr.Rules)
-			for _, rl := range cr.Rules {
-				for _, res := range rl.Resources {
-					if res == "secrets" {
-						assert.Equal(t, []string{"get"}, rl.Verbs, "never list/watch Secrets")
-					}
-				}
-				assert.NotContains(t, rl.Verbs, "*")
-				assert.NotContains(t, rl.Resources, "*")
-			}
-
-			role := into[rbacv1.Role](t, r.find(t, "Role", fullname))
-			assert.Equal(t, "dot-ai", role.Namespace)
-			assert.Equal(t, []rbacv1.PolicyRule{
-				rule([]string{"coordination.k8s.io"}, []string{"leases"}, []string{"get", "create", "update"}),
-				rule(core, []string{"configmaps"}, []string{"get", "list", "create", "update", "delete"}),
-			}, role.Rules)
-
-			crb := into[rbacv1.ClusterRoleBinding](t, r.find(t, "ClusterRoleBinding", fullname))
-			rb := into[rbacv1.RoleBinding](t, r.find(t, "RoleBinding", fullname))
-			sa := []rbacv1.Subject{{Kind: "ServiceAccount", Name: fullname, Namespace: "dot-ai"}}
-			assert.Equal(t, sa, crb.Subjects)
-			assert.Equal(t, sa, rb.Subjects)
-			assert.Equal(t, rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: fullname}, crb.RoleRef)
-			assert.Equal(t, rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: fullname}, rb.RoleRef)
-			r.find(t, "ServiceAccount", fullname)
-		})
-	}
-	t.Run("grants get on exactly what the enricher reads", func(t *testing.T) {
-		cr := into[rbacv1.ClusterRole](t, mustRender(t, nil, renderOpts{}).find(t, "ClusterRole", fullname))
-		for group, resources := range enricher.GatheredResources {
-			for _, res := range resources {
-				assert.True(t, slices.ContainsFunc(cr.Rules, func(rl rbacv1.PolicyRule) bool {
-					return slices.Contains(rl.APIGroups, group) && slices.Contains(rl.Resources, res) && slices.Contains(rl.Verbs, "get")
-				}), "the enricher reads %s/%s: the ClusterRole must grant get", group, res)
-			}
-		}
-	})
-	t.Run("metrics reader role", func(t *testing.T) {
-		r := mustRender(t, nil, renderOpts{})
-		mr := into[rbacv1.ClusterRole](t, r.find(t, "ClusterRole", fullname+"-metrics-reader"))
-		assert.Equal(t, []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}, mr.Rules)
-	})
 }
 
 func TestCRD(t *testing.T) {
