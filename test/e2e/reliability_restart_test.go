@@ -168,7 +168,7 @@ func (r *rel) eventUIDs(t *testing.T, ns string) map[string]types.UID {
 }
 
 // assertExactCounters: once every event is delivered, the policy's status
-// counts each of its n occurrences exactly once (decision 18
+// counts each of its n occurrences exactly once (decision 18 (docs/design/decisions.md#d18)
 // (docs/design/decisions.md#d18)).
 func (r *rel) assertExactCounters(t *testing.T, p *v1alpha1.RemediationPolicy, n int) {
 	t.Helper()
