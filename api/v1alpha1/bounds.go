@@ -9,6 +9,8 @@ package v1alpha1
 const (
 	MinEventSelectors = 1
 	MaxEventSelectors = 32
+	// MaxExcludeSelectors bounds spec.excludeSelectors.
+	MaxExcludeSelectors = 32
 
 	MaxNamespaceSelectorLabels      = 32
 	MaxNamespaceSelectorExpressions = 16

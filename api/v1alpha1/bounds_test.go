@@ -67,6 +67,7 @@ func TestCRDBoundsMatchConstants(t *testing.T) {
 	}{
 		{"spec.eventSelectors", "minItems", MinEventSelectors},
 		{"spec.eventSelectors", "maxItems", MaxEventSelectors},
+		{"spec.excludeSelectors", "maxItems", MaxExcludeSelectors},
 		{"spec.eventSelectors[].reason", "maxLength", MaxSelectorReasonLength},
 		{"spec.eventSelectors[].involvedObjectKind", "maxLength", MaxSelectorKindLength},
 		{"spec.eventSelectors[].namespace", "maxLength", MaxSelectorNamespaceLength},

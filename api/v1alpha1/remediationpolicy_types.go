@@ -188,6 +188,16 @@ type RemediationPolicySpec struct {
 	// +kubebuilder:validation:MaxItems=32
 	EventSelectors []EventSelector `json:"eventSelectors,omitempty"`
 
+	// excludeSelectors are matched before eventSelectors: an event matching
+	// any of them is not this policy's (neither delivered nor counted), for
+	// example Unhealthy events during rollouts or a noisy Job. They have the
+	// shape of eventSelectors, but only the matching fields (type, reason,
+	// involvedObjectKind, namespace, message, expression) may be set.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	ExcludeSelectors []EventSelector `json:"excludeSelectors,omitempty"`
+
 	// namespaceSelector widens the policy to events of every namespace whose
 	// labels match. Only policies in the installation's cluster-policy
 	// namespaces may set it; without it a policy sees only its own namespace.

@@ -42,8 +42,12 @@ type Compiled struct {
 	namespace  string
 	nsSelector labels.Selector // nil: own namespace only
 	selectors  []compiledSelector
+	excludes   []compiledSelector
 	effective  []Effective
 }
+
+// Excluded is what Match returns for an event an exclude selector matched.
+const Excluded = -2
 
 // Compile compiles p's selectors and resolves their effective settings.
 // Errors carry field paths.
@@ -65,33 +69,44 @@ func Compile(s *config.Settings, p *v1alpha1.RemediationPolicy, compileCEL Compi
 		errs = append(errs, field.Required(spec.Child("eventSelectors"), "at least one selector is needed"))
 	}
 	for i, sel := range p.Spec.EventSelectors {
-		path := spec.Child("eventSelectors").Index(i)
-		cs := compiledSelector{sel: sel}
-		if sel.Message != "" {
-			re, err := regexp.Compile(sel.Message)
-			if err != nil {
-				errs = append(errs, field.Invalid(path.Child("message"), sel.Message, err.Error()))
-			}
-			cs.message = re
-		}
-		if sel.Expression != "" {
-			if compileCEL == nil {
-				errs = append(errs, field.InternalError(path.Child("expression"), fmt.Errorf("CEL is not available in this build")))
-			} else {
-				prg, err := compileCEL(sel.Expression)
-				if err != nil {
-					errs = append(errs, field.Invalid(path.Child("expression"), sel.Expression, err.Error()))
-				}
-				cs.cel = prg
-			}
-		}
+		cs, serrs := compileSelector(sel, spec.Child("eventSelectors").Index(i), compileCEL)
+		errs = append(errs, serrs...)
 		cp.selectors = append(cp.selectors, cs)
 		cp.effective = append(cp.effective, Resolve(p, i, s))
+	}
+	for i, sel := range p.Spec.ExcludeSelectors {
+		cs, serrs := compileSelector(sel, spec.Child("excludeSelectors").Index(i), compileCEL)
+		errs = append(errs, serrs...)
+		cp.excludes = append(cp.excludes, cs)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return cp, nil
+}
+
+func compileSelector(sel v1alpha1.EventSelector, path *field.Path, compileCEL CompileCELFunc) (compiledSelector, field.ErrorList) {
+	var errs field.ErrorList
+	cs := compiledSelector{sel: sel}
+	if sel.Message != "" {
+		re, err := regexp.Compile(sel.Message)
+		if err != nil {
+			errs = append(errs, field.Invalid(path.Child("message"), sel.Message, err.Error()))
+		}
+		cs.message = re
+	}
+	if sel.Expression != "" {
+		if compileCEL == nil {
+			errs = append(errs, field.InternalError(path.Child("expression"), fmt.Errorf("CEL is not available in this build")))
+		} else {
+			prg, err := compileCEL(sel.Expression)
+			if err != nil {
+				errs = append(errs, field.Invalid(path.Child("expression"), sel.Expression, err.Error()))
+			}
+			cs.cel = prg
+		}
+	}
+	return cs, errs
 }
 
 // InScope reports whether the policy sees events of namespace ns.
@@ -109,13 +124,24 @@ func (cp *Compiled) InScope(ns string, nsLabels NamespaceLabels) bool {
 	return cp.nsSelector.Matches(labels.Set(l))
 }
 
-// Match returns the index of the first selector matching ev, or -1. A CEL
-// error counts as no match for that selector.
+// Match returns the index of the first selector matching ev, -1 when none
+// does, or Excluded when an exclude selector matches it (they are matched
+// first). A CEL error counts as no match for that selector: an exclude
+// selector that cannot be evaluated excludes nothing.
 func (cp *Compiled) Match(ctx context.Context, ev *corev1.Event, pods PodStatusLookup, nsLabels NamespaceLabels) (int, error) {
 	if !cp.InScope(ev.Namespace, nsLabels) {
 		return -1, nil
 	}
 	var firstErr error
+	for i := range cp.excludes {
+		ok, err := cp.excludes[i].matches(ctx, ev, pods)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if ok {
+			return Excluded, firstErr
+		}
+	}
 	for i := range cp.selectors {
 		ok, err := cp.selectors[i].matches(ctx, ev, pods)
 		if err != nil && firstErr == nil {

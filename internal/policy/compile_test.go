@@ -74,6 +74,26 @@ func TestMatch(t *testing.T) {
 			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "FailedScheduling"}, v1alpha1.EventSelector{Reason: "BackOff"}),
 			ev: warnBackOff, want: 1,
 		},
+		"an exclude selector wins over a matching selector": {
+			p: excluding(policytest.Policy("app", v1alpha1.EventSelector{Reason: "BackOff"}),
+				v1alpha1.EventSelector{Reason: "Unhealthy"}, v1alpha1.EventSelector{Message: `container c in pod web-`}),
+			ev: warnBackOff, want: Excluded,
+		},
+		"an exclude selector that does not match leaves the event": {
+			p: excluding(policytest.Policy("app", v1alpha1.EventSelector{Reason: "BackOff"}),
+				v1alpha1.EventSelector{InvolvedObjectKind: "Job"}),
+			ev: warnBackOff, want: 0,
+		},
+		"exclusion applies only in scope": {
+			p: excluding(policytest.Policy("other", v1alpha1.EventSelector{Reason: "BackOff"}),
+				v1alpha1.EventSelector{Reason: "BackOff"}),
+			ev: warnBackOff, want: -1,
+		},
+		"a CEL exclusion": {
+			p: excluding(policytest.Policy("app", v1alpha1.EventSelector{Reason: "BackOff"}),
+				v1alpha1.EventSelector{Expression: `true`}),
+			cel: func(string) (EventMatcher, error) { return fakeCEL{ok: true}, nil }, ev: warnBackOff, want: Excluded,
+		},
 		"message regex matches": {
 			p: policytest.Policy("app", v1alpha1.EventSelector{Message: `^Back-off restarting .* container`}), ev: warnBackOff, want: 0,
 		},
@@ -171,4 +191,10 @@ func TestCompileErrors(t *testing.T) {
 			assert.Equal(t, tc.path, errs[0].Field)
 		})
 	}
+}
+
+// excluding adds exclude selectors to p.
+func excluding(p *v1alpha1.RemediationPolicy, sels ...v1alpha1.EventSelector) *v1alpha1.RemediationPolicy {
+	p.Spec.ExcludeSelectors = sels
+	return p
 }

@@ -67,6 +67,7 @@ func newStructValidator() *validator.Validate {
 	between := func(lo, hi int) string { return fmt.Sprintf("omitempty,gte=%d,lte=%d", lo, hi) }
 	v.RegisterStructValidationMapRules(map[string]string{
 		"EventSelectors":      maxLen(v1alpha1.MaxEventSelectors) + ",dive",
+		"ExcludeSelectors":    maxLen(v1alpha1.MaxExcludeSelectors) + ",dive",
 		"McpEndpoint":         maxLen(v1alpha1.MaxEndpointLength),
 		"McpTool":             "omitempty," + maxLen(v1alpha1.MaxMcpToolLength) + "," + tagMcpTool,
 		"Mode":                "omitempty," + modes,

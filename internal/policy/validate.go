@@ -57,6 +57,7 @@ func Validate(s *config.Settings, oldP, newP *v1alpha1.RemediationPolicy) (field
 	selErrs, selWarnings := validateSelectors(s, newP, specPath.Child("eventSelectors"))
 	errs = append(errs, selErrs...)
 	warnings = append(warnings, selWarnings...)
+	errs = append(errs, validateExcludeSelectors(newP, specPath.Child("excludeSelectors"))...)
 
 	errs = append(errs, validateNamespaceSelector(s, newP, specPath.Child("namespaceSelector"))...)
 	errs = append(errs, validateGuardrails(s, newP, specPath)...)
@@ -83,6 +84,9 @@ func validateNumbers(spec *v1alpha1.RemediationPolicySpec, specPath *field.Path)
 	for i := range spec.EventSelectors {
 		check(spec.EventSelectors[i].ConfidenceThreshold, specPath.Child("eventSelectors").Index(i).Child("confidenceThreshold"))
 	}
+	for i := range spec.ExcludeSelectors {
+		check(spec.ExcludeSelectors[i].ConfidenceThreshold, specPath.Child("excludeSelectors").Index(i).Child("confidenceThreshold"))
+	}
 	return errs
 }
 
@@ -99,32 +103,63 @@ func validateSelectors(s *config.Settings, p *v1alpha1.RemediationPolicy, path *
 	seen := map[selectorKey]bool{}
 	for i := range p.Spec.EventSelectors {
 		sel := &p.Spec.EventSelectors[i]
-		sp := path.Index(i)
-		if sel.Type == "" && sel.Reason == "" && sel.InvolvedObjectKind == "" && sel.Message == "" && sel.Expression == "" {
-			errs = append(errs, field.Invalid(sp, "{}", MsgSelectorWildcard))
-		}
-		key := selectorKey{string(sel.Type), sel.Reason, sel.InvolvedObjectKind, sel.Namespace, sel.Message, sel.Expression}
-		if seen[key] {
-			errs = append(errs, field.Duplicate(sp, describeSelector(sel)))
-		}
-		seen[key] = true
-
-		if sel.Namespace != "" && p.Spec.NamespaceSelector == nil && sel.Namespace != p.Namespace {
-			errs = append(errs, field.Invalid(sp.Child("namespace"), sel.Namespace, fmt.Sprintf(MsgSelectorNamespace, p.Namespace)))
-		}
-		if sel.Message != "" && len(sel.Message) <= v1alpha1.MaxSelectorMessageLength {
-			if _, err := regexp.Compile(sel.Message); err != nil {
-				errs = append(errs, field.Invalid(sp.Child("message"), sel.Message, "must be an RE2 regular expression: "+err.Error()))
-			}
-		}
-		if sel.Expression != "" && len(sel.Expression) <= v1alpha1.MaxExpressionLength {
-			if _, err := celevent.Compile(sel.Expression); err != nil {
-				errs = append(errs, field.Invalid(sp.Child("expression"), sel.Expression, "must be a CEL expression over event returning bool: "+err.Error()))
-			}
-		}
+		errs = append(errs, validateMatchFields(p, sel, path.Index(i), seen)...)
 		warnings = append(warnings, selectorWarnings(s, p, i, sel)...)
 	}
 	return errs, warnings
+}
+
+// validateExcludeSelectors checks spec.excludeSelectors: the matching rules
+// of eventSelectors, and no overrides (an excluded event is never
+// delivered, so they could never apply).
+func validateExcludeSelectors(p *v1alpha1.RemediationPolicy, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[selectorKey]bool{}
+	for i := range p.Spec.ExcludeSelectors {
+		sel := &p.Spec.ExcludeSelectors[i]
+		sp := path.Index(i)
+		errs = append(errs, validateMatchFields(p, sel, sp, seen)...)
+		if sel.Mode != "" {
+			errs = append(errs, field.Forbidden(sp.Child("mode"), MsgExcludeOverride))
+		}
+		if sel.ConfidenceThreshold != nil {
+			errs = append(errs, field.Forbidden(sp.Child("confidenceThreshold"), MsgExcludeOverride))
+		}
+		if sel.MaxRiskLevel != "" {
+			errs = append(errs, field.Forbidden(sp.Child("maxRiskLevel"), MsgExcludeOverride))
+		}
+	}
+	return errs
+}
+
+// validateMatchFields checks what a selector matches by: not everything,
+// not a duplicate of an earlier selector in the same list, a namespace in
+// the policy's scope, an RE2 message and a CEL expression.
+func validateMatchFields(p *v1alpha1.RemediationPolicy, sel *v1alpha1.EventSelector, sp *field.Path, seen map[selectorKey]bool) field.ErrorList {
+	var errs field.ErrorList
+	if sel.Type == "" && sel.Reason == "" && sel.InvolvedObjectKind == "" && sel.Message == "" && sel.Expression == "" {
+		errs = append(errs, field.Invalid(sp, "{}", MsgSelectorWildcard))
+	}
+	key := selectorKey{string(sel.Type), sel.Reason, sel.InvolvedObjectKind, sel.Namespace, sel.Message, sel.Expression}
+	if seen[key] {
+		errs = append(errs, field.Duplicate(sp, describeSelector(sel)))
+	}
+	seen[key] = true
+
+	if sel.Namespace != "" && p.Spec.NamespaceSelector == nil && sel.Namespace != p.Namespace {
+		errs = append(errs, field.Invalid(sp.Child("namespace"), sel.Namespace, fmt.Sprintf(MsgSelectorNamespace, p.Namespace)))
+	}
+	if sel.Message != "" && len(sel.Message) <= v1alpha1.MaxSelectorMessageLength {
+		if _, err := regexp.Compile(sel.Message); err != nil {
+			errs = append(errs, field.Invalid(sp.Child("message"), sel.Message, "must be an RE2 regular expression: "+err.Error()))
+		}
+	}
+	if sel.Expression != "" && len(sel.Expression) <= v1alpha1.MaxExpressionLength {
+		if _, err := celevent.Compile(sel.Expression); err != nil {
+			errs = append(errs, field.Invalid(sp.Child("expression"), sel.Expression, "must be a CEL expression over event returning bool: "+err.Error()))
+		}
+	}
+	return errs
 }
 
 func describeSelector(sel *v1alpha1.EventSelector) string {

@@ -40,6 +40,7 @@ func validPolicy() *v1alpha1.RemediationPolicy {
 var (
 	specPath = field.NewPath("spec")
 	selPath  = specPath.Child("eventSelectors")
+	exclPath = specPath.Child("excludeSelectors")
 )
 
 func sel0(child string) *field.Path { return selPath.Index(0).Child(child) }
@@ -87,6 +88,37 @@ func TestValidate(t *testing.T) {
 			name:   "empty selector list",
 			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors = []v1alpha1.EventSelector{} },
 			errs:   field.ErrorList{field.Required(selPath, MsgSelectorsRequired)},
+		},
+		{
+			name: "exclude selectors: matching fields only, same rules as eventSelectors",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.ExcludeSelectors = []v1alpha1.EventSelector{
+					{Reason: "Unhealthy", Message: "^Readiness probe failed"},
+					{InvolvedObjectKind: "Job", Expression: `event.involvedObject.name.startsWith('noisy-')`},
+					{},
+					{Reason: "Unhealthy", Message: "^Readiness probe failed", Mode: v1alpha1.ModeAutomatic,
+						ConfidenceThreshold: new(0.5), MaxRiskLevel: v1alpha1.RiskHigh},
+					{Reason: "X", Message: "(unclosed", Namespace: "other"},
+				}
+			},
+			errs: field.ErrorList{
+				field.Invalid(exclPath.Index(2), "{}", MsgSelectorWildcard),
+				field.Duplicate(exclPath.Index(3), "{reason=Unhealthy, message=^Readiness probe failed}"),
+				field.Forbidden(exclPath.Index(3).Child("mode"), MsgExcludeOverride),
+				field.Forbidden(exclPath.Index(3).Child("confidenceThreshold"), MsgExcludeOverride),
+				field.Forbidden(exclPath.Index(3).Child("maxRiskLevel"), MsgExcludeOverride),
+				field.Invalid(exclPath.Index(4).Child("namespace"), "other", fmt.Sprintf(MsgSelectorNamespace, "team-a")),
+				field.Invalid(exclPath.Index(4).Child("message"), "(unclosed", "must be an RE2 regular expression: error parsing regexp: missing closing ): `(unclosed`"),
+			},
+		},
+		{
+			name: "too many exclude selectors",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				for i := range 33 {
+					p.Spec.ExcludeSelectors = append(p.Spec.ExcludeSelectors, v1alpha1.EventSelector{Reason: fmt.Sprintf("R%d", i)})
+				}
+			},
+			errs: field.ErrorList{field.TooMany(exclPath, 33, 32)},
 		},
 		{
 			name: "too many selectors",

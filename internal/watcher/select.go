@@ -11,6 +11,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/eventtime"
+	"dot-ai.io/controller/internal/policy"
 )
 
 // Selection: every Event add and update is matched against each policy,
@@ -72,6 +73,10 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 	idx, err := ps.compiled.Match(ctx, ev, w.podLookup, w.nsLabels)
 	if err != nil {
 		w.log.V(1).Info("CEL expression failed on an event", "policy", ps.key, "error", err.Error())
+	}
+	if idx == policy.Excluded {
+		metricSkipped.WithLabelValues("excluded").Inc()
+		return
 	}
 	if idx < 0 {
 		return
