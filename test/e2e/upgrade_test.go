@@ -33,7 +33,8 @@ import (
 // The upgrade test (issue 15 item 13, make upgrade-test): the previous
 // release's chart and binary (built by hack/upgrade/build-previous.sh from the
 // commit in hack/upgrade/previous-release into UPGRADE_PREVIOUS_DIR) run a
-// namespaced and a cluster-wide policy; the old binary stops gracefully;
+// namespaced and two cluster-wide policies (one with a label selector); the
+// old binary stops gracefully;
 // `helm upgrade` installs this tree's chart and this tree's binary takes
 // over. Policies, counters and the record of handled occurrences must
 // survive: nothing the old controller sent is sent again, and new events are
@@ -54,8 +55,9 @@ const upgradeRelease = "upgrade"
 type upgradeRun struct {
 	*suite
 	prevDir string
-	// teamNS holds the events of the cluster-wide policy.
-	teamNS string
+	// teamNS holds the events of the cluster-wide policy; labelNS, labelled
+	// labelKey, those of the label-selector one.
+	teamNS, labelNS string
 	// allowed is the stub reached through mcp.allowedEndpoints' /* entry.
 	allowed    *mcptest.Server
 	valuesFile string
@@ -95,7 +97,12 @@ func TestUpgrade(t *testing.T) {
 		// matchLabels selector never matched there.
 		u.applyPolicy(t, u.releaseNS, "platform", u.teamNS, "  namespaceSelector: {}\n"),
 	}
-	for _, p := range policies {
+	// A label selector matched nothing in the previous release (it cached
+	// namespaces without their labels); its events before the upgrade are
+	// not waited for, only never sent twice.
+	labelled := u.applyPolicy(t, u.releaseNS, "labelled", u.labelNS,
+		fmt.Sprintf("  namespaceSelector: {matchLabels: {%s: %s}}\n", labelKey, u.labelNS))
+	for _, p := range append(policies, labelled) {
 		u.emit(t, p, "before")
 	}
 	u.awaitDelivered(t, policies, eventsPerPhase, old)
@@ -125,7 +132,7 @@ func TestUpgrade(t *testing.T) {
 		return err == nil && strings.Contains(string(data), "Started event watcher")
 	}, 60*time.Second, 200*time.Millisecond, "the current controller never started its event watcher; log: %s", cur.LogFile)
 
-	for _, p := range policies {
+	for _, p := range append(policies, labelled) {
 		var got v1alpha1.RemediationPolicy
 		require.NoError(t, u.c.Get(ctx, p.key, &got))
 		assert.Equalf(t, p.uid, got.UID, "policy %s kept (same UID)", p.key)
@@ -133,7 +140,7 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	// 4. New events reach dot-ai; the counters go on from where they were.
-	for _, p := range policies {
+	for _, p := range append(policies, labelled) {
 		u.emit(t, p, "after")
 	}
 	u.awaitDelivered(t, policies, 2*eventsPerPhase, cur)
@@ -141,9 +148,18 @@ func TestUpgrade(t *testing.T) {
 	for _, p := range policies {
 		assertCountersNotBelow(t, p.key, before[p.key], after[p.key])
 	}
+	u.awaitEvents(t, labelled, "after", cur)
+	got, err := u.perPolicy()
+	require.NoError(t, err)
+	t.Logf("label-selector policy: %d of its %d events from before the upgrade delivered after it",
+		got[labelled.key.String()]-eventsPerPhase, eventsPerPhase)
+	u.awaitCounters(t, []*upgradePolicy{labelled}, int64(got[labelled.key.String()]))
 	u.assertNoResend(t)
-	assertStateCarriedOver(t, u.c, u.releaseNS, policies)
+	assertStateCarriedOver(t, u.c, u.releaseNS, append(policies, labelled))
 }
+
+// labelKey labels the namespace the label-selector policy selects.
+const labelKey = "upgrade.dot-ai.io/team"
 
 // newUpgradeRun connects to the cluster, creates the namespaces (each with a
 // pod the events are about), starts both stubs and writes the values file
@@ -171,9 +187,13 @@ func newUpgradeRun(t *testing.T, prevDir string) *upgradeRun {
 	// Kept after the run: the controllers' logs for a failure's post-mortem.
 	u := &upgradeRun{suite: s, prevDir: prevDir, tmp: filepath.Join(s.root, ".cache", "upgrade", "runs", suffix)}
 	require.NoError(t, os.MkdirAll(u.tmp, 0o700))
-	u.releaseNS, u.workNS, u.teamNS = "dot-ai-upgrade-"+suffix, "tenant-upgrade-"+suffix, "team-upgrade-"+suffix
-	for _, ns := range []string{u.releaseNS, u.workNS, u.teamNS} {
-		_, err := u.kube.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	u.releaseNS, u.workNS, u.teamNS, u.labelNS = "dot-ai-upgrade-"+suffix, "tenant-upgrade-"+suffix, "team-upgrade-"+suffix, "labelled-upgrade-"+suffix
+	for _, ns := range []string{u.releaseNS, u.workNS, u.teamNS, u.labelNS} {
+		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if ns == u.labelNS {
+			obj.Labels = map[string]string{labelKey: ns}
+		}
+		_, err := u.kube.CoreV1().Namespaces().Create(t.Context(), obj, metav1.CreateOptions{})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = u.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	}
@@ -333,6 +353,33 @@ func (u *upgradeRun) awaitDelivered(t *testing.T, policies []*upgradePolicy, wan
 		}
 		return true
 	}, 90*time.Second, 200*time.Millisecond, "want %d requests per policy; got %v; controller log: %s", want, &got, ctrl.LogFile)
+	require.NoError(t, err)
+}
+
+// awaitEvents waits until the stubs received every event of the phase for
+// the policy.
+func (u *upgradeRun) awaitEvents(t *testing.T, p *upgradePolicy, phase string, ctrl *harness.Controller) {
+	t.Helper()
+	var missing []string
+	var err error
+	require.Eventuallyf(t, func() bool {
+		var reqs []upgradeRequest
+		if reqs, err = u.requests(); err != nil {
+			return true
+		}
+		seen := map[string]bool{}
+		for _, r := range reqs {
+			seen[r.policy+" "+r.event] = true
+		}
+		missing = missing[:0]
+		for i := range eventsPerPhase {
+			ev := fmt.Sprintf("%s/%s-%s-%d", p.eventNS, p.key.Name, phase, i)
+			if !seen[p.key.String()+" "+ev] {
+				missing = append(missing, ev)
+			}
+		}
+		return len(missing) == 0
+	}, 90*time.Second, 200*time.Millisecond, "policy %s: events never delivered: %v; controller log: %s", p.key, &missing, ctrl.LogFile)
 	require.NoError(t, err)
 }
 
