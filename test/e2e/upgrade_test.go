@@ -122,7 +122,7 @@ func TestUpgrade(t *testing.T) {
 	u.helm(t, "upgrade", u.release, filepath.Join(u.root, "charts", "dot-ai-controller"), "--namespace", u.releaseNS,
 		"--wait", "--timeout", "120s", "-f", u.valuesFile)
 	assert.Equal(t, 2, u.revision(t))
-	cur := u.startController(t, filepath.Join(u.root, "bin", "dot-ai-controller"), "current")
+	cur := u.startController(t, currentBinary(u.root), "current")
 	u.waitWebhookServing(t)
 	// Occurrences the previous release handled are listed again by the new
 	// Event informer; once its initial list is through, any resend is queued
@@ -156,6 +156,15 @@ func TestUpgrade(t *testing.T) {
 	u.awaitCounters(t, []*upgradePolicy{labelled}, int64(got[labelled.key.String()]))
 	u.assertNoResend(t)
 	assertStateCarriedOver(t, u.c, u.releaseNS, append(policies, labelled))
+}
+
+// currentBinary is this tree's controller binary: UPGRADE_CURRENT_BINARY
+// (make upgrade-test builds a copy of its own), else bin/dot-ai-controller.
+func currentBinary(root string) string {
+	if b := os.Getenv("UPGRADE_CURRENT_BINARY"); b != "" {
+		return b
+	}
+	return filepath.Join(root, "bin", "dot-ai-controller")
 }
 
 // labelKey labels the namespace the label-selector policy selects.
