@@ -48,9 +48,13 @@ fmt: ## Run gofmt.
 vet: ## Run go vet.
 	go vet ./...
 
+# Where `make build` writes the binary; the upgrade test builds its own copy
+# (make/upgrade.mk).
+CONTROLLER_BIN ?= $(BIN)/dot-ai-controller
+
 .PHONY: build
 build: ## Build the controller binary into bin/.
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X dot-ai.io/controller/internal/version.Version=$(VERSION)" -o $(BIN)/dot-ai-controller ./cmd/dot-ai-controller
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X dot-ai.io/controller/internal/version.Version=$(VERSION)" -o $(CONTROLLER_BIN) ./cmd/dot-ai-controller
 
 .PHONY: verify
 verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed.

@@ -33,9 +33,9 @@ demo-down: ## Stop the demo's processes and the local cluster.
 	hack/demo.sh down
 
 .PHONY: ci-cluster-stages
-ci-cluster-stages: ## CI: cluster harness tests, cluster-up, ct-install, e2e, short reliability, cluster-down, each timed (called by .ci/run after make test).
+ci-cluster-stages: ## CI: cluster harness tests, cluster-up, ct-install, e2e, upgrade test, short reliability, cluster-down, each timed (called by .ci/run after make test).
 	@set -e; trap '$(MAKE) --no-print-directory cluster-down' EXIT; \
-	for s in cluster-test cluster-up ct-install e2e reliability-short; do \
+	for s in cluster-test cluster-up ct-install e2e upgrade-test reliability-short; do \
 	  start=$$(date +%s); echo "::: cluster stage $$s"; \
 	  $(MAKE) --no-print-directory $$s; \
 	  echo "::: cluster stage $$s took $$(( $$(date +%s) - start ))s"; \

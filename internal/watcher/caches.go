@@ -36,7 +36,10 @@ func transform(obj any) (any, error) {
 	case *metav1.PartialObjectMetadata:
 		o.ManagedFields = nil
 		o.Annotations = nil
-		if o.Kind != "Namespace" && o.APIVersion != "v1" {
+		// Namespaces keep their labels (namespaceSelector matches them); they
+		// are the one cluster-scoped kind cached here. The metadata
+		// informer's objects carry no kind, so scope tells them apart.
+		if o.Namespace != "" {
 			o.Labels = nil
 		}
 		return o, nil

@@ -194,3 +194,29 @@ func TestTransform(t *testing.T) {
 	assert.Equal(t, "CrashLoopBackOff", gp.Status.ContainerStatuses[0].State.Waiting.Reason)
 	assert.Empty(t, gp.Status.ContainerStatuses[0].State.Waiting.Message)
 }
+
+// TestTransformMetadata: objects as the metadata informer delivers them (no
+// kind or apiVersion): a Namespace keeps the labels namespaceSelector
+// matches, a ReplicaSet or Job does not.
+func TestTransformMetadata(t *testing.T) {
+	tests := map[string]struct {
+		namespace  string
+		wantLabels map[string]string
+	}{
+		"namespace keeps its labels":   {namespace: "", wantLabels: map[string]string{"team": "a"}},
+		"namespaced object drops them": {namespace: "a", wantLabels: nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: tc.namespace,
+				Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"big": "value"},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}}
+			out, err := transform(in)
+			require.NoError(t, err)
+			got := out.(*metav1.PartialObjectMetadata)
+			assert.Equal(t, tc.wantLabels, got.Labels)
+			assert.Nil(t, got.Annotations)
+			assert.Nil(t, got.ManagedFields)
+		})
+	}
+}
