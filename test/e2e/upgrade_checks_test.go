@@ -22,6 +22,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/mcp/mcptest"
+	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/test/e2e/harness"
 )
 
@@ -207,6 +208,21 @@ func assertStateCarriedOver(t *testing.T, c client.Client, releaseNS string, pol
 			return got.Status.ObservedGeneration == got.Generation && ready != nil &&
 				ready.Status == metav1.ConditionTrue && ready.Reason == v1alpha1.ReasonActive
 		}, 30*time.Second, 200*time.Millisecond, "policy %s (release namespace %s) not taken over: status %+v", p.key, releaseNS, &got.Status)
+
+		// The first release's checkpoint ConfigMap was migrated into a
+		// ControllerState checkpoint whose counters the status shows, and
+		// the policy, admitted by the old webhook, is admitted once.
+		store := &state.Store{Namespace: releaseNS, Reader: c, Writer: c}
+		require.Eventuallyf(t, func() bool {
+			cp, _, err := store.LoadCheckpoint(t.Context(), got.UID)
+			if err != nil || cp == nil || c.Get(t.Context(), p.key, &got) != nil {
+				return false
+			}
+			return cp.Counts == got.Status.OutcomeCounts && cp.Counts.TotalEventsProcessed > 0
+		}, 30*time.Second, 200*time.Millisecond, "policy %s: no migrated checkpoint whose counters the status shows", p.key)
+		ok, err := (&state.Ledger{Store: store}).Admitted(t.Context(), &got)
+		require.NoError(t, err)
+		assert.Truef(t, ok, "policy %s: its spec is recorded as admitted", p.key)
 	}
 }
 
