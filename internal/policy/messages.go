@@ -33,7 +33,7 @@ const (
 	WarnAutomaticNoCooldown    = "spec.mode is automatic with rateLimiting.cooldownMinutes 0: every repeated event of an object " +
 		"can trigger another remediation"
 	// MsgExcludeOverride rejects an override in an exclude selector.
-	MsgExcludeOverride = "excludeSelectors only say which events to leave out; mode, confidenceThreshold and maxRiskLevel belong in eventSelectors"
+	MsgExcludeOverride            = "excludeSelectors only say which events to leave out; mode, confidenceThreshold and maxRiskLevel belong in eventSelectors"
 	WarnSelectorAutomaticHighRisk = "spec.eventSelectors[%d] runs in automatic mode with maxRiskLevel high: dot-ai may execute " +
 		"high-risk remediations without a human"
 	WarnLargeLogLines = "spec.contextGathering.logLines is above %d: large log excerpts slow dot-ai's analysis and are " +
