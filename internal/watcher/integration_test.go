@@ -143,6 +143,29 @@ func TestIntegration(t *testing.T) {
 		})
 	}
 
+	t.Run("excluded events are not the policy's", func(t *testing.T) {
+		f := newFixture(t, env, "exclude", v1alpha1.EventSelector{Type: "Warning"},
+			withPolicy(func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.ExcludeSelectors = []v1alpha1.EventSelector{
+					{Reason: "Unhealthy", Message: "^Readiness probe failed"},
+					{InvolvedObjectKind: "Job"},
+				}
+			}),
+			beforeStart(func() { createPod(t, c, "exclude", "a") }))
+		createEvent(t, c, "exclude", "probe", "Warning", "Unhealthy", "Pod", "a") // another message: not excluded
+		createEvent(t, c, "exclude", "rollout", "Warning", "Unhealthy", "Pod", "a", func(ev *corev1.Event) { ev.Message = "Readiness probe failed: 503" })
+		createEvent(t, c, "exclude", "job", "Warning", "BackoffLimitExceeded", "Job", "noisy")
+		createEvent(t, c, "exclude", "crash", "Warning", "BackOff", "Pod", "a")
+		for _, name := range []string{"probe", "rollout", "job", "crash"} {
+			f.seen.wait(t, "exclude", name)
+		}
+		require.Eventually(t, func() bool { return status(f.policy).TotalEventsProcessed == 2 }, 10*time.Second, 20*time.Millisecond)
+		assert.ElementsMatch(t, []string{"probe", "crash"}, f.rec.events(), "excluded events are neither delivered")
+		st := status(f.policy)
+		assert.Equal(t, int64(2), st.TotalEventsProcessed, "nor counted")
+		assertAddsUp(t, st)
+	})
+
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
 		f := newFixture(t, env, "cron", v1alpha1.EventSelector{Type: "Warning"},
 			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.CooldownMinutes = new(int32(5)) }),

@@ -34,7 +34,7 @@ var (
 	})
 	metricSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dotai_events_skipped_total",
-		Help: "Matching events not delivered: object_gone (counted outcome) or before_policy (older than the policy or its resume; not an occurrence of it).",
+		Help: "Events not delivered: object_gone (a counted outcome), before_policy (older than the policy or its resume) or excluded (an excludeSelector matched); the last two are not occurrences of the policy.",
 	}, []string{"reason"})
 	metricQueueDepth = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dotai_delivery_queue_depth",
