@@ -50,6 +50,10 @@ const (
 		"case-sensitive (Pod, Deployment), so it is unlikely to match"
 	WarnPlainHTTPWithToken = "spec.mcpEndpoint uses plain http outside the cluster and loopback: the token in " +
 		"mcpAuthSecretRef travels unencrypted; use https"
+	// WarnClusterNamespaceOwnOnly helps policies ported from the upstream
+	// controller, which watched every namespace (docs/migrating.md).
+	WarnClusterNamespaceOwnOnly = "this policy sees only namespace %q; add namespaceSelector: {} to watch every namespace " +
+		"as the upstream dot-ai controller did (docs/migrating.md)"
 	WarnSuspended = "spec.suspend is true: events are not delivered while the policy is suspended and are not replayed later"
 )
 

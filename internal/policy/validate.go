@@ -289,5 +289,10 @@ func policyWarnings(s *config.Settings, p *v1alpha1.RemediationPolicy) []string 
 	if e.Suspended {
 		w = append(w, WarnSuspended)
 	}
+	// Porting from the upstream controller, which watched every namespace:
+	// here a policy without namespaceSelector sees its own namespace only.
+	if p.Spec.NamespaceSelector == nil && s.IsClusterPolicyNamespace(p.Namespace) {
+		w = append(w, fmt.Sprintf(WarnClusterNamespaceOwnOnly, p.Namespace))
+	}
 	return w
 }

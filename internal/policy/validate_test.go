@@ -90,6 +90,18 @@ func TestValidate(t *testing.T) {
 			errs:   field.ErrorList{field.Required(selPath, MsgSelectorsRequired)},
 		},
 		{
+			name:     "a policy in a cluster-policy namespace without namespaceSelector is told what it sees",
+			mutate:   func(p *v1alpha1.RemediationPolicy) { p.Namespace = "platform" },
+			warnings: []string{fmt.Sprintf(WarnClusterNamespaceOwnOnly, "platform")},
+		},
+		{
+			name: "namespaceSelector: {} in a cluster-policy namespace needs no warning",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Namespace = "platform"
+				p.Spec.NamespaceSelector = &v1alpha1.NamespaceSelector{}
+			},
+		},
+		{
 			name: "exclude selectors: matching fields only, same rules as eventSelectors",
 			mutate: func(p *v1alpha1.RemediationPolicy) {
 				p.Spec.ExcludeSelectors = []v1alpha1.EventSelector{
