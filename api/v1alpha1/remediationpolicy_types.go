@@ -252,10 +252,19 @@ type RemediationPolicySpec struct {
 	// Events that occur while suspended are not delivered later.
 	// +optional
 	Suspend *bool `json:"suspend,omitempty"`
+
+	// dryRun selects, rate-limits, enriches and builds the request exactly
+	// as for real, but sends nothing: each occurrence ends as DryRun, with
+	// the issue text that would have been sent in recentOutcomes and an
+	// Event. Turning it off applies from the next event. Like a policy with
+	// its own mcpEndpoint, it shows what it gathers, so its author must be
+	// allowed to read that.
+	// +optional
+	DryRun *bool `json:"dryRun,omitempty"`
 }
 
 // OutcomeResult is how one delivery of an event to dot-ai ended.
-// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded;Interrupted
+// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded;Interrupted;DryRun
 type OutcomeResult string
 
 const (
@@ -277,6 +286,9 @@ const (
 	// its answer never arrived (the controller stopped while waiting). It is
 	// never sent again; check the remediation in dot-ai.
 	OutcomeInterrupted OutcomeResult = "Interrupted"
+	// OutcomeDryRun means the policy is a dry run: the request was built and
+	// not sent.
+	OutcomeDryRun OutcomeResult = "DryRun"
 )
 
 // RemediationOutcome records one delivery of an event to dot-ai.
@@ -392,14 +404,20 @@ type OutcomeCounts struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	InterruptedRemediations int64 `json:"interruptedRemediations,omitempty"`
+
+	// dryRunEvents counts occurrences a dryRun policy built a request for
+	// and did not send.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DryRunEvents int64 `json:"dryRunEvents,omitempty"`
 }
 
 // RemediationPolicyStatus is the observed state of a RemediationPolicy. Every
 // matching event occurrence ends in exactly one counted outcome, so
 // totalEventsProcessed equals the sum of analysesCompleted,
 // successfulRemediations, failedRemediations, rateLimitedEvents,
-// cooledDownEvents, droppedEvents, skippedEvents, budgetExceededEvents and
-// interruptedRemediations.
+// cooledDownEvents, droppedEvents, skippedEvents, budgetExceededEvents,
+// interruptedRemediations and dryRunEvents.
 type RemediationPolicyStatus struct {
 	// conditions describe the policy's state. Ready is True when the policy
 	// is valid and its events are being delivered. Delivering is True after a
@@ -554,5 +572,6 @@ func (s *NamespaceSelector) LabelSelector() *metav1.LabelSelector {
 // TotalEventsProcessed when the counts add up.
 func (c OutcomeCounts) OutcomeSum() int64 {
 	return c.AnalysesCompleted + c.SuccessfulRemediations + c.FailedRemediations + c.RateLimitedEvents +
-		c.CooledDownEvents + c.DroppedEvents + c.SkippedEvents + c.BudgetExceededEvents + c.InterruptedRemediations
+		c.CooledDownEvents + c.DroppedEvents + c.SkippedEvents + c.BudgetExceededEvents + c.InterruptedRemediations +
+		c.DryRunEvents
 }

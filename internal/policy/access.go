@@ -52,10 +52,10 @@ func (c AccessCheck) Describe() string {
 // explains them).
 const (
 	ReasonSecretRef     = "its value is sent as the Bearer token"
-	ReasonEvents        = "a policy naming its own mcpEndpoint sends the matching Events and related Events there"
-	ReasonObjects       = "a policy naming its own mcpEndpoint sends the involved object's state, its owners and their Pods' states there"
-	ReasonLogs          = "a policy naming its own mcpEndpoint sends container logs there"
-	ReasonMetrics       = "a policy naming its own mcpEndpoint sends Pod metrics there"
+	ReasonEvents        = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports the matching Events and related Events"
+	ReasonObjects       = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports the involved object's state, its owners and their Pods' states"
+	ReasonLogs          = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports container logs"
+	ReasonMetrics       = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports Pod metrics"
 	ReasonAllNamespaces = "; a namespaceSelector policy needs it in all namespaces, since namespaces labelled later join it"
 )
 
@@ -86,7 +86,10 @@ func AccessChecks(s *config.Settings, p *v1alpha1.RemediationPolicy, gathered ma
 			Reason:     ReasonSecretRef,
 		})
 	}
-	if spec.McpEndpoint == "" {
+	// Data leaves for an endpoint the policy names itself, or, for a dry
+	// run, for the policy's own status and Events.
+	dryRun := spec.DryRun != nil && *spec.DryRun
+	if spec.McpEndpoint == "" && !dryRun {
 		return out
 	}
 	ns, suffix := p.Namespace, ""
@@ -101,6 +104,9 @@ func AccessChecks(s *config.Settings, p *v1alpha1.RemediationPolicy, gathered ma
 		})
 	}
 	endpoint := specPath.Child("mcpEndpoint")
+	if spec.McpEndpoint == "" {
+		endpoint = specPath.Child("dryRun")
+	}
 	add("list", "", "events", "", endpoint, ReasonEvents)
 	groups := make([]string, 0, len(gathered))
 	for g := range gathered {

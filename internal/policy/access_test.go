@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,6 +37,17 @@ func TestAccessChecks(t *testing.T) {
 			ns:   "team-a",
 			spec: v1alpha1.RemediationPolicySpec{McpAuthSecretRef: secret},
 			want: []string{secretGet},
+		},
+		{
+			name: "a dry run shows what it gathers: events, objects, logs",
+			ns:   "team-a",
+			spec: v1alpha1.RemediationPolicySpec{DryRun: new(true)},
+			want: append(dryRunPaths(objects), `get pods/log in namespace "team-a"@spec.contextGathering.includeLogs`),
+		},
+		{
+			name: "dryRun false is the installation endpoint's case",
+			ns:   "team-a",
+			spec: v1alpha1.RemediationPolicySpec{DryRun: new(false)},
 		},
 		{
 			name: "own endpoint, logs by default: events, objects, logs, secret",
@@ -112,4 +124,14 @@ func TestAccessChecksFollowInstallationDefaults(t *testing.T) {
 		}
 		assert.Equal(t, include, logs, "default includeLogs %v", include)
 	}
+}
+
+// dryRunPaths are the checks of an exporting policy, reported on
+// spec.dryRun instead of spec.mcpEndpoint.
+func dryRunPaths(checks []string) []string {
+	out := make([]string, len(checks))
+	for i, c := range checks {
+		out[i] = strings.Replace(c, "@spec.mcpEndpoint", "@spec.dryRun", 1)
+	}
+	return out
 }

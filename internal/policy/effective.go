@@ -49,6 +49,8 @@ type Effective struct {
 
 	// Suspended is spec.suspend.
 	Suspended bool
+	// DryRun is spec.dryRun: build the request, send nothing.
+	DryRun bool
 }
 
 // ContextGathering is a policy's contextGathering with defaults applied.
@@ -92,6 +94,7 @@ func Resolve(p *v1alpha1.RemediationPolicy, selector int, s *config.Settings) Ef
 		EventsPerMinute:     positiveOr(d.EventsPerMinute, config.DefaultEventsPerMinute),
 		Cooldown:            minutes(d.CooldownMinutes),
 		Suspended:           spec.Suspend != nil && *spec.Suspend,
+		DryRun:              spec.DryRun != nil && *spec.DryRun,
 	}
 	e.EndpointAllowed = s.IsAllowedEndpoint(e.Endpoint)
 	if t := firstSet(sel.ConfidenceThreshold, spec.ConfidenceThreshold); t != nil {

@@ -41,6 +41,8 @@ var deliveryVerdicts = map[outcome]deliveryVerdict{
 	outcomeBudgetExceeded: notAttempted,
 	// The answer never came: nothing is known about the endpoint.
 	outcomeInterrupted: notAttempted,
+	// Nothing was sent.
+	outcomeDryRun: notAttempted,
 }
 
 // deliveryHealth counts a policy's consecutive failed deliveries and derives

@@ -180,3 +180,52 @@ func TestInterruptedAcrossSIGKILL(t *testing.T) {
 	assert.Equal(t, 2, stub.Count())
 	require.Eventually(t, func() bool { return len(intentObjects(t, c)) == 0 }, 10*time.Second, 20*time.Millisecond)
 }
+
+// TestDryRun: a dryRun policy builds the request with the real deliverer
+// and sends nothing; each occurrence is counted as DryRun with the issue text
+// in its recent outcome, and turning dryRun off applies to the next event.
+func TestDryRun(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	createNamespace(t, c, "dot-ai", nil)
+	createNamespace(t, c, "dry", nil)
+	createPod(t, c, "dry", "a")
+	stub := mcptest.New(mcptest.Options{})
+	require.NoError(t, stub.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = stub.Close() })
+	s := intentSettings(stub.URL())
+	p := newPolicy("dry", "p", v1alpha1.EventSelector{Type: "Warning"})
+	p.Spec.DryRun = new(true)
+	p.Spec.Mode = v1alpha1.ModeAutomatic // a dry run writes no intent either
+	require.NoError(t, c.Create(context.Background(), p))
+	r := startWatcher(t, env.Config, s, newDotai(t, env.Config, s), nil)
+	defer r.stop(t)
+	waitReason(t, c, p, v1alpha1.ReasonActive)
+	status := func() v1alpha1.RemediationPolicyStatus {
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(context.Background(), client.ObjectKeyFromObject(p), &cur))
+		return cur.Status
+	}
+
+	createEvent(t, c, "dry", "first", "Warning", "BackOff", "Pod", "a")
+	require.Eventually(t, func() bool { return status().DryRunEvents == 1 }, 20*time.Second, 20*time.Millisecond)
+	st := status()
+	assert.Equal(t, 0, stub.Count(), "nothing is sent")
+	assert.Empty(t, intentObjects(t, c), "no intent for a call never made")
+	assert.Equal(t, st.TotalEventsProcessed, st.OutcomeSum())
+	require.NotEmpty(t, st.RecentOutcomes)
+	assert.Equal(t, v1alpha1.OutcomeDryRun, st.RecentOutcomes[0].Result)
+	assert.Contains(t, st.RecentOutcomes[0].Message, "dry run, not sent")
+	assert.Contains(t, st.RecentOutcomes[0].Message, "BackOff", "the issue text that would have been sent")
+
+	var cur v1alpha1.RemediationPolicy
+	require.NoError(t, c.Get(context.Background(), client.ObjectKeyFromObject(p), &cur))
+	cur.Spec.DryRun = new(false)
+	cur.Spec.Mode = v1alpha1.ModeManual
+	require.NoError(t, c.Update(context.Background(), &cur))
+	require.Eventually(t, func() bool { return status().ObservedGeneration == cur.Generation }, 20*time.Second, 20*time.Millisecond)
+	createEvent(t, c, "dry", "second", "Warning", "BackOff", "Pod", "a")
+	require.Eventually(t, func() bool { return stub.Count() == 1 }, 20*time.Second, 20*time.Millisecond, "the next event is sent")
+	require.Eventually(t, func() bool { return status().AnalysesCompleted == 1 }, 20*time.Second, 20*time.Millisecond)
+	assert.Equal(t, int64(1), status().DryRunEvents)
+}

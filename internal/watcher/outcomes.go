@@ -21,6 +21,7 @@ const (
 	outcomeSkipped
 	outcomeBudgetExceeded
 	outcomeInterrupted
+	outcomeDryRun
 )
 
 // outcomeSpec is everything an outcome is reported as.
@@ -55,6 +56,8 @@ var outcomes = [...]outcomeSpec{
 	// (docs/design/decisions.md#d17)): decided by the watcher, or by the
 	// deliverer when an earlier process left the occurrence's intent.
 	outcomeInterrupted: {"interrupted", func(s *counts) *int64 { return &s.InterruptedRemediations }, "RemediationInterrupted", corev1.EventTypeWarning, v1alpha1.OutcomeInterrupted},
+	// A dry-run policy's request, built and not sent (internal/delivery/dotai).
+	outcomeDryRun: {"dry_run", func(s *counts) *int64 { return &s.DryRunEvents }, "DryRun", corev1.EventTypeNormal, v1alpha1.OutcomeDryRun},
 }
 
 // counts is shorthand for the table's counter column.

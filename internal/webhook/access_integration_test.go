@@ -196,7 +196,7 @@ func testAccessReviews(t *testing.T, e *webhookEnv, ledger *admitted.Memory) {
 			user: "tenant", ns: "team-a",
 			spec:       v1alpha1.RemediationPolicySpec{McpEndpoint: policytest.OtherEndpoint, McpAuthSecretRef: secretRef("a"), ContextGathering: logs(true)},
 			wantFields: []string{"spec.contextGathering.includeLogs"},
-			wantText:   []string{`you may not get pods/log in namespace "team-a"`, "sends container logs there"},
+			wantText:   []string{`you may not get pods/log in namespace "team-a"`, "exports container logs"},
 		},
 		{
 			name: "every missing access is reported at once",

@@ -83,6 +83,9 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 	log := d.opts.Log.WithValues("policy", req.Policy.Namespace+"/"+req.Policy.Name, "event", req.Event.Namespace+"/"+req.Event.Name)
 	eff := req.Effective
 
+	if eff.DryRun { // no endpoint, breaker or token is involved: nothing is sent
+		return d.dryRun(req, d.BuildRequest(ctx, req))
+	}
 	if eff.Endpoint == "" {
 		r := d.failed(req, "NO_ENDPOINT", "no MCP endpoint: the policy has no mcpEndpoint and the installation has no default (--mcp-endpoint)")
 		r.ConditionReason, r.ConditionMessage = v1alpha1.ReasonMCPUnreachable, r.Outcome.Message
@@ -150,6 +153,17 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		return r
 	}
 	return delivery.Result{Outcome: d.MapResponse(req, resp)}
+}
+
+// dryRun is the outcome of a dry-run policy's occurrence: the request was
+// built as for real (enrichment included) and not sent; the message carries
+// the issue text it would have sent, shortened to the outcome's bound.
+func (d *Deliverer) dryRun(req delivery.Request, body *mcp.Request) delivery.Result {
+	out := d.base(req)
+	out.Result = v1alpha1.OutcomeDryRun
+	out.Message = text.TruncateRunes(fmt.Sprintf("dry run, not sent (%d-character issue, mode %s): %s",
+		len([]rune(body.Issue)), body.Mode, body.Issue), v1alpha1.MaxOutcomeMessageLength)
+	return delivery.Result{Outcome: out}
 }
 
 // beforeSend persists the call's write-ahead intent. When that fails nothing

@@ -39,6 +39,9 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) delivery.
 	if msg := d.forbidden(req); msg != "" {
 		return delivery.Result{Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeDeliveryFailed, Message: msg}}
 	}
+	if req.Effective.DryRun {
+		return d.next.Deliver(ctx, req) // sends nothing, so spends no budget
+	}
 	ns := BudgetNamespace(req)
 	token, exceeded := d.budget.Take(ns)
 	if exceeded != Within {
