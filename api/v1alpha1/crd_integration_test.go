@@ -169,6 +169,14 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 		err := c.Status().Update(ctx, got)
 		require.Error(t, err, "status.recentOutcomes must stay bounded")
 		assert.Contains(t, causeFields(err), "status.recentOutcomes")
+
+		// Newest first: the printer column shows the first one's result.
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), got))
+		got.Status.RecentOutcomes = []v1alpha1.RemediationOutcome{
+			{Event: "default/e2", Time: metav1.Now(), Result: v1alpha1.OutcomeDeliveryFailed},
+			{Event: "default/e1", Time: metav1.Now(), Result: v1alpha1.OutcomeAnalysisCompleted},
+		}
+		require.NoError(t, c.Status().Update(ctx, got))
 	})
 
 	t.Run("printer columns", func(t *testing.T) {
@@ -183,9 +191,9 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 		for _, col := range table.ColumnDefinitions {
 			names = append(names, col.Name)
 		}
-		assert.Equal(t, []string{"Name", "Ready", "Delivering", "Mode", "Events", "Succeeded", "Failed", "Age"}, names)
+		assert.Equal(t, []string{"Name", "Ready", "Delivering", "Mode", "Events", "Succeeded", "Failed", "Last-Outcome", "Age"}, names)
 		require.Len(t, table.Rows, 1)
-		assert.Equal(t, []any{"status", "True", "False", nil, int64(7), nil, nil}, table.Rows[0].Cells[:7])
+		assert.Equal(t, []any{"status", "True", "False", nil, int64(7), nil, nil, "DeliveryFailed"}, table.Rows[0].Cells[:8])
 	})
 
 	t.Run("kubectl explain shows field docs", func(t *testing.T) {

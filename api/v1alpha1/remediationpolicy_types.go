@@ -485,6 +485,7 @@ const (
 // +kubebuilder:printcolumn:name="Events",type="integer",JSONPath=`.status.totalEventsProcessed`
 // +kubebuilder:printcolumn:name="Succeeded",type="integer",JSONPath=`.status.successfulRemediations`
 // +kubebuilder:printcolumn:name="Failed",type="integer",JSONPath=`.status.failedRemediations`
+// +kubebuilder:printcolumn:name="Last-Outcome",type="string",JSONPath=`.status.recentOutcomes[0].result`,description="Result of the newest delivery (recentOutcomes is newest first)"
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=`.metadata.creationTimestamp`
 
 // RemediationPolicy selects Kubernetes Events and sends them, enriched with

@@ -26,11 +26,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/version"
+	"dot-ai.io/controller/internal/webhook"
 )
 
 var (
@@ -179,6 +180,7 @@ func run(ctx context.Context, o *options) error {
 	if err := setupWebhooks(mgr, &o.settings); err != nil {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
+	webhook.ReportCertificateExpiry(o.webhookCertDir)
 	if err := setupPipeline(mgr, &o.settings); err != nil {
 		return fmt.Errorf("setting up the event pipeline: %w", err)
 	}
@@ -213,7 +215,7 @@ func setupManager(o *options) (manager.Manager, error) {
 	return ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsOpts,
-		WebhookServer: webhook.NewServer(webhook.Options{
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host:    o.webhookHost,
 			Port:    o.webhookPort,
 			CertDir: o.webhookCertDir,

@@ -1,8 +1,6 @@
 package watcher
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -69,14 +67,18 @@ var (
 		Name: "dotai_intent_writes_total",
 		Help: "Write-ahead intents of automatic-mode calls written, by result (ok, error); an error sends nothing.",
 	}, []string{"result"})
-
-	registerOnce sync.Once
+	metricWatchActivity = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dotai_event_watch_activity_timestamp_seconds",
+		Help: "Unix time the leader's Event watch last opened, delivered an Event, or delivered a bookmark (activity: opened, event, bookmark); a stalled watch stops all three.",
+	}, []string{"activity"})
 )
 
-func registerMetrics() {
-	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(metricSeen, metricSelected, metricDeduplicated, metricRateLimited,
-			metricCooledDown, metricDropped, metricSkipped, metricQueueDepth, metricInFlight, metricHeld, metricDeliveries,
-			metricOutcomes, metricLatency, metricCheckpointWrites, metricIntentWrites)
-	})
+// The metrics are registered when the package is loaded, as
+// controller-runtime's own are, so the binary's registry describes every
+// family (cmd/dot-ai-controller's metric-name test reads it) before the
+// watcher runs.
+func init() {
+	metrics.Registry.MustRegister(&policyGauge, metricSeen, metricSelected, metricDeduplicated, metricRateLimited,
+		metricCooledDown, metricDropped, metricSkipped, metricQueueDepth, metricInFlight, metricHeld, metricDeliveries,
+		metricOutcomes, metricLatency, metricCheckpointWrites, metricIntentWrites, metricWatchActivity)
 }

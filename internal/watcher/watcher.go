@@ -175,7 +175,6 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	if err != nil {
 		return nil, fmt.Errorf("creating metadata client: %w", err)
 	}
-	registerMetrics()
 	w := &Watcher{
 		settings: s, deliverer: d, opts: o, clock: o.Clock,
 		client:     mgr.GetClient(),
@@ -192,14 +191,15 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 		goneMemo:   map[string]bool{},
 		eventIndex: index,
 	}
-	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0,
-		informers.WithTransform(transform),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			if o.EventFieldSelector != "" {
-				lo.FieldSelector = o.EventFieldSelector
-			}
-		}))
-	w.events = evFactory.Core().V1().Events().Informer()
+	tweak := func(lo *metav1.ListOptions) {
+		if o.EventFieldSelector != "" {
+			lo.FieldSelector = o.EventFieldSelector
+		}
+	}
+	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
+	w.events = evFactory.InformerFor(&corev1.Event{}, func(kube kubernetes.Interface, _ time.Duration) toolscache.SharedIndexInformer {
+		return newEventInformer(kube, tweak, time.Now) // wall time: metrics are compared with Prometheus' time()
+	})
 	w.kubeFactory = evFactory
 	podFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
 	w.pods = podFactory.Core().V1().Pods().Informer()
@@ -244,6 +244,8 @@ func (w *Watcher) Start(ctx context.Context) error {
 	for i := range list.Items {
 		w.upsertPolicy(ctx, &list.Items[i])
 	}
+	exportPolicyConditions(w.client)
+	defer exportPolicyConditions(nil)
 	live := map[types.UID]bool{}
 	for _, p := range list.Items {
 		live[p.UID] = true

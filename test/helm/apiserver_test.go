@@ -71,6 +71,8 @@ func TestRenderedObjectsPassAPIServerValidation(t *testing.T) {
 	ctx := t.Context()
 	c := apiServer(t).Client
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}}))
+	// The full case puts its Grafana dashboard in the sidecar's namespace.
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "monitoring"}}))
 
 	cases := []struct {
 		name   string
@@ -85,8 +87,9 @@ func TestRenderedObjectsPassAPIServerValidation(t *testing.T) {
 	strict := client.FieldValidation(metav1.FieldValidationStrict)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			// The full case's ServiceMonitor needs the Prometheus Operator
-			// CRDs, which are not installed: render it without that API.
+			// The full case's ServiceMonitor and PrometheusRule need the
+			// Prometheus Operator CRDs, which are not installed: render it
+			// without that API.
 			r := mustRender(t, tc.values, renderOpts{})
 			require.NotEmpty(t, r.objects)
 			for _, o := range r.objects {

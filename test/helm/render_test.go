@@ -184,7 +184,7 @@ type goldenCase struct {
 // goldenCases: testdata/<name>.values.yaml -> testdata/<name>.golden.yaml.
 var goldenCases = []goldenCase{
 	{name: "default"},
-	{name: "full", opts: renderOpts{extraAPIs: []string{serviceMonitorAPI}}},
+	{name: "full", opts: renderOpts{extraAPIs: []string{serviceMonitorAPI, prometheusRuleAPI}}},
 	{name: "existing-secret"},
 	{name: "existing-issuer"},
 	{name: "minimal"},

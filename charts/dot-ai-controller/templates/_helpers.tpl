@@ -100,6 +100,11 @@ app.kubernetes.io/part-of: dot-ai
 {{- if and .Values.metrics.enabled .Values.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") }}true{{ end }}
 {{- end }}
 
+{{/* True (non-empty) when the PrometheusRule API is served and the rules are wanted. */}}
+{{- define "dot-ai-controller.renderPrometheusRule" -}}
+{{- if and .Values.metrics.enabled .Values.prometheusRule.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule") }}true{{ end }}
+{{- end }}
+
 {{/* Fails on combinations the schema cannot express. */}}
 {{- define "dot-ai-controller.validate" -}}
 {{- if and .Values.mcp.authToken .Values.mcp.existingSecret }}
