@@ -39,6 +39,14 @@ const (
 	MaxSecretRefNameLength = 253
 	MaxSecretRefKeyLength  = 253
 
+	// Recurrence thresholds (minOccurrences, occurrenceWindowSeconds);
+	// MaxMinOccurrences keeps each threshold's window state small in the
+	// checkpoint (docs/design/state.md).
+	MinMinOccurrences          = 0
+	MaxMinOccurrences          = 10
+	MinOccurrenceWindowSeconds = 0
+	MaxOccurrenceWindowSeconds = 86400
+
 	MinEventsPerMinute = 1
 	MaxEventsPerMinute = 10000
 	MinCooldownMinutes = 0

@@ -70,6 +70,13 @@ type CheckpointState struct {
 	// +kubebuilder:validation:MaxLength=100000
 	Cooldowns string `json:"cooldowns,omitempty"`
 
+	// recurrence lists the problems counting towards a minOccurrences
+	// threshold, one line each: "<sha256 of object, reason and message, 32
+	// hex> <unix seconds>,<unix seconds>,…".
+	// +optional
+	// +kubebuilder:validation:MaxLength=140000
+	Recurrence string `json:"recurrence,omitempty"`
+
 	// bucket is the eventsPerMinute token bucket.
 	// +optional
 	Bucket TokenBucketState `json:"bucket,omitzero"`

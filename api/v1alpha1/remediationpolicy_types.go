@@ -96,6 +96,19 @@ type EventSelector struct {
 	// selector matches.
 	// +optional
 	MaxRiskLevel RiskLevel `json:"maxRiskLevel,omitempty"`
+	// minOccurrences overrides the policy's minOccurrences for events this
+	// selector matches.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	MinOccurrences *int32 `json:"minOccurrences,omitempty"`
+
+	// occurrenceWindowSeconds overrides the policy's occurrenceWindowSeconds
+	// for events this selector matches.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	OccurrenceWindowSeconds *int32 `json:"occurrenceWindowSeconds,omitempty"`
 }
 
 // ContextGathering says what the controller collects about an event before
@@ -247,6 +260,22 @@ type RemediationPolicySpec struct {
 	// rateLimiting bounds how often this policy calls dot-ai.
 	// +optional
 	RateLimiting *RateLimiting `json:"rateLimiting,omitempty"`
+
+	// minOccurrences is how many occurrences of the same problem (same
+	// object, owners counted as one as for cooldowns, same reason and
+	// message) must happen within occurrenceWindowSeconds before one is
+	// delivered; the ones before end as belowThreshold. 0 or 1: every
+	// occurrence is delivered.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	MinOccurrences *int32 `json:"minOccurrences,omitempty"`
+
+	// occurrenceWindowSeconds is the window minOccurrences counts in.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	OccurrenceWindowSeconds *int32 `json:"occurrenceWindowSeconds,omitempty"`
 
 	// suspend stops the policy from acting on events without deleting it.
 	// Events that occur while suspended are not delivered later.
@@ -410,6 +439,13 @@ type OutcomeCounts struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	DryRunEvents int64 `json:"dryRunEvents,omitempty"`
+
+	// belowThresholdEvents counts occurrences held back because their
+	// problem had not recurred minOccurrences times within
+	// occurrenceWindowSeconds yet.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	BelowThresholdEvents int64 `json:"belowThresholdEvents,omitempty"`
 }
 
 // RemediationPolicyStatus is the observed state of a RemediationPolicy. Every
@@ -417,7 +453,7 @@ type OutcomeCounts struct {
 // totalEventsProcessed equals the sum of analysesCompleted,
 // successfulRemediations, failedRemediations, rateLimitedEvents,
 // cooledDownEvents, droppedEvents, skippedEvents, budgetExceededEvents,
-// interruptedRemediations and dryRunEvents.
+// interruptedRemediations, dryRunEvents and belowThresholdEvents.
 type RemediationPolicyStatus struct {
 	// conditions describe the policy's state. Ready is True when the policy
 	// is valid and its events are being delivered. Delivering is True after a
@@ -574,5 +610,5 @@ func (s *NamespaceSelector) LabelSelector() *metav1.LabelSelector {
 func (c OutcomeCounts) OutcomeSum() int64 {
 	return c.AnalysesCompleted + c.SuccessfulRemediations + c.FailedRemediations + c.RateLimitedEvents +
 		c.CooledDownEvents + c.DroppedEvents + c.SkippedEvents + c.BudgetExceededEvents + c.InterruptedRemediations +
-		c.DryRunEvents
+		c.DryRunEvents + c.BelowThresholdEvents
 }

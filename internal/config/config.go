@@ -22,20 +22,24 @@ import (
 // PolicyDefaults are filled into a RemediationPolicy by the defaulting webhook
 // for every setting the user left empty (the chart's policyDefaults block).
 type PolicyDefaults struct {
-	Mode                 v1alpha1.RemediationMode `validate:"oneof=manual automatic"`
-	ConfidenceThreshold  float64                  `validate:"gte=0,lte=1"`
-	MaxRiskLevel         v1alpha1.RiskLevel       `validate:"oneof=low medium high"`
-	McpTool              string                   `validate:"required,max=63"`
-	EventsPerMinute      int32                    `validate:"gte=1,lte=10000"`
-	CooldownMinutes      int32                    `validate:"gte=0,lte=1440"`
-	IncludeLogs          bool
-	LogLines             int32 `validate:"gte=1,lte=10000"`
-	MaxLogBytes          int64 `validate:"gte=1024,lte=10485760"`
-	IncludePreviousLogs  bool
-	IncludeRelatedEvents bool
-	LookbackMinutes      int32 `validate:"gte=1,lte=1440"`
-	IncludeResourceSpec  bool
-	IncludeMetrics       bool
+	Mode                v1alpha1.RemediationMode `validate:"oneof=manual automatic"`
+	ConfidenceThreshold float64                  `validate:"gte=0,lte=1"`
+	MaxRiskLevel        v1alpha1.RiskLevel       `validate:"oneof=low medium high"`
+	McpTool             string                   `validate:"required,max=63"`
+	EventsPerMinute     int32                    `validate:"gte=1,lte=10000"`
+	CooldownMinutes     int32                    `validate:"gte=0,lte=1440"`
+	MinOccurrences      int32                    `validate:"gte=0,lte=10"`
+	// OccurrenceWindowSeconds must be positive: it is what a policy setting
+	// only minOccurrences counts in.
+	OccurrenceWindowSeconds int32 `validate:"gte=1,lte=86400"`
+	IncludeLogs             bool
+	LogLines                int32 `validate:"gte=1,lte=10000"`
+	MaxLogBytes             int64 `validate:"gte=1024,lte=10485760"`
+	IncludePreviousLogs     bool
+	IncludeRelatedEvents    bool
+	LookbackMinutes         int32 `validate:"gte=1,lte=1440"`
+	IncludeResourceSpec     bool
+	IncludeMetrics          bool
 }
 
 // Settings are the installation-wide settings of one controller process.
@@ -144,20 +148,22 @@ func Default() Settings {
 		QueueSize:          10000,
 		DrainTimeout:       30 * time.Second,
 		Defaults: PolicyDefaults{
-			Mode:                 DefaultMode,
-			ConfidenceThreshold:  DefaultConfidenceThreshold,
-			MaxRiskLevel:         DefaultMaxRiskLevel,
-			McpTool:              DefaultMcpTool,
-			EventsPerMinute:      DefaultEventsPerMinute,
-			CooldownMinutes:      DefaultCooldownMinutes,
-			IncludeLogs:          DefaultIncludeLogs,
-			LogLines:             DefaultLogLines,
-			MaxLogBytes:          DefaultMaxLogBytes,
-			IncludePreviousLogs:  DefaultIncludePreviousLogs,
-			IncludeRelatedEvents: DefaultIncludeRelatedEvents,
-			LookbackMinutes:      DefaultLookbackMinutes,
-			IncludeResourceSpec:  DefaultIncludeResourceSpec,
-			IncludeMetrics:       DefaultIncludeMetrics,
+			Mode:                    DefaultMode,
+			ConfidenceThreshold:     DefaultConfidenceThreshold,
+			MaxRiskLevel:            DefaultMaxRiskLevel,
+			McpTool:                 DefaultMcpTool,
+			EventsPerMinute:         DefaultEventsPerMinute,
+			CooldownMinutes:         DefaultCooldownMinutes,
+			MinOccurrences:          DefaultMinOccurrences,
+			OccurrenceWindowSeconds: DefaultOccurrenceWindowSeconds,
+			IncludeLogs:             DefaultIncludeLogs,
+			LogLines:                DefaultLogLines,
+			MaxLogBytes:             DefaultMaxLogBytes,
+			IncludePreviousLogs:     DefaultIncludePreviousLogs,
+			IncludeRelatedEvents:    DefaultIncludeRelatedEvents,
+			LookbackMinutes:         DefaultLookbackMinutes,
+			IncludeResourceSpec:     DefaultIncludeResourceSpec,
+			IncludeMetrics:          DefaultIncludeMetrics,
 		},
 		Guardrails: Guardrails{
 			MaxRiskLevel:          DefaultMaxRiskLevelCap,
@@ -196,6 +202,8 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&d.McpTool, FlagDefaultMCPTool, d.McpTool, "Default mcpTool.")
 	int32Flag(fs, &d.EventsPerMinute, FlagDefaultEventsPerMinute, "Default rateLimiting.eventsPerMinute.")
 	int32Flag(fs, &d.CooldownMinutes, FlagDefaultCooldownMinutes, "Default rateLimiting.cooldownMinutes.")
+	int32Flag(fs, &d.MinOccurrences, FlagDefaultMinOccurrences, "Default minOccurrences (0: every occurrence is delivered).")
+	int32Flag(fs, &d.OccurrenceWindowSeconds, FlagDefaultOccurrenceWindowSeconds, "Default occurrenceWindowSeconds.")
 	fs.BoolVar(&d.IncludeLogs, FlagDefaultIncludeLogs, d.IncludeLogs, "Default contextGathering.includeLogs.")
 	int32Flag(fs, &d.LogLines, FlagDefaultLogLines, "Default contextGathering.logLines.")
 	fs.Int64Var(&d.MaxLogBytes, FlagDefaultMaxLogBytes, d.MaxLogBytes, "Default contextGathering.maxLogBytes.")

@@ -7,20 +7,24 @@ import "dot-ai.io/controller/api/v1alpha1"
 // Code that needs a fallback for an unset installation default uses these,
 // never a literal.
 const (
-	DefaultMode                 = v1alpha1.ModeManual
-	DefaultConfidenceThreshold  = 0.8
-	DefaultMaxRiskLevel         = v1alpha1.RiskLow
-	DefaultMcpTool              = "remediate"
-	DefaultEventsPerMinute      = int32(10)
-	DefaultCooldownMinutes      = int32(5)
-	DefaultIncludeLogs          = true
-	DefaultLogLines             = int32(100)
-	DefaultMaxLogBytes          = int64(65536)
-	DefaultIncludePreviousLogs  = true
-	DefaultIncludeRelatedEvents = true
-	DefaultLookbackMinutes      = int32(5)
-	DefaultIncludeResourceSpec  = true
-	DefaultIncludeMetrics       = false
+	DefaultMode                = v1alpha1.ModeManual
+	DefaultConfidenceThreshold = 0.8
+	DefaultMaxRiskLevel        = v1alpha1.RiskLow
+	DefaultMcpTool             = "remediate"
+	DefaultEventsPerMinute     = int32(10)
+	DefaultCooldownMinutes     = int32(5)
+	// DefaultMinOccurrences 0: every occurrence is delivered (upstream's
+	// default); the window applies once a policy sets minOccurrences.
+	DefaultMinOccurrences          = int32(0)
+	DefaultOccurrenceWindowSeconds = int32(300)
+	DefaultIncludeLogs             = true
+	DefaultLogLines                = int32(100)
+	DefaultMaxLogBytes             = int64(65536)
+	DefaultIncludePreviousLogs     = true
+	DefaultIncludeRelatedEvents    = true
+	DefaultLookbackMinutes         = int32(5)
+	DefaultIncludeResourceSpec     = true
+	DefaultIncludeMetrics          = false
 )
 
 // Built-in guardrails (the chart's guardrails block says the same): automatic

@@ -22,9 +22,13 @@ func TestPolicyDefaultsBoundsMatchAPI(t *testing.T) {
 		"McpTool":             fmt.Sprintf("required,max=%d", v1alpha1.MaxMcpToolLength),
 		"EventsPerMinute":     between(v1alpha1.MinEventsPerMinute, v1alpha1.MaxEventsPerMinute),
 		"CooldownMinutes":     between(v1alpha1.MinCooldownMinutes, v1alpha1.MaxCooldownMinutes),
-		"LogLines":            between(v1alpha1.MinLogLines, v1alpha1.MaxLogLines),
-		"MaxLogBytes":         between(v1alpha1.MinMaxLogBytes, v1alpha1.MaxMaxLogBytes),
-		"LookbackMinutes":     between(v1alpha1.MinLookbackMinutes, v1alpha1.MaxLookbackMinutes),
+		"MinOccurrences":      between(v1alpha1.MinMinOccurrences, v1alpha1.MaxMinOccurrences),
+		// An installation default window must be positive (a policy's 0 is
+		// "off", resolved to the default).
+		"OccurrenceWindowSeconds": between(1, v1alpha1.MaxOccurrenceWindowSeconds),
+		"LogLines":                between(v1alpha1.MinLogLines, v1alpha1.MaxLogLines),
+		"MaxLogBytes":             between(v1alpha1.MinMaxLogBytes, v1alpha1.MaxMaxLogBytes),
+		"LookbackMinutes":         between(v1alpha1.MinLookbackMinutes, v1alpha1.MaxLookbackMinutes),
 	}
 	typ := reflect.TypeFor[PolicyDefaults]()
 	for f := range typ.Fields() {

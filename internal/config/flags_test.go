@@ -12,7 +12,7 @@ func TestBindFlagsRegistersTheSharedNames(t *testing.T) {
 		FlagNamespace, FlagMCPEndpoint, FlagMCPAllowedEndpoints, FlagMCPTokenFile, FlagMCPCAFile, FlagMCPTimeout,
 		FlagMCPBreakerCooldown, FlagMCPOutageHold, FlagClusterPolicyNamespaces, FlagConcurrency, FlagQueueSize,
 		FlagDrainTimeout, FlagDefaultMode, FlagDefaultConfidenceThreshold, FlagDefaultMaxRiskLevel, FlagDefaultMCPTool,
-		FlagDefaultEventsPerMinute, FlagDefaultCooldownMinutes, FlagDefaultIncludeLogs, FlagDefaultLogLines,
+		FlagDefaultEventsPerMinute, FlagDefaultCooldownMinutes, FlagDefaultMinOccurrences, FlagDefaultOccurrenceWindowSeconds, FlagDefaultIncludeLogs, FlagDefaultLogLines,
 		FlagDefaultMaxLogBytes, FlagDefaultIncludePreviousLogs, FlagDefaultIncludeRelatedEvents,
 		FlagDefaultLookbackMinutes, FlagDefaultIncludeResourceSpec, FlagDefaultIncludeMetrics,
 		FlagAutomaticModeNamespaces, FlagMaxRiskLevel, FlagNamespaceMaxRiskLevels, FlagAnalysisCallsPerHour,

@@ -35,6 +35,8 @@ func Default(s *config.Settings, p *v1alpha1.RemediationPolicy) {
 	if rl.CooldownMinutes == nil {
 		rl.CooldownMinutes = new(d.CooldownMinutes)
 	}
+	setInt32(&spec.MinOccurrences, d.MinOccurrences)
+	setInt32(&spec.OccurrenceWindowSeconds, d.OccurrenceWindowSeconds)
 	if spec.ContextGathering == nil {
 		spec.ContextGathering = &v1alpha1.ContextGathering{}
 	}

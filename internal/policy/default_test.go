@@ -28,6 +28,7 @@ func TestDefault(t *testing.T) {
 		MaxRiskLevel:        v1alpha1.RiskMedium,
 		McpTool:             "remediate_custom",
 		RateLimiting:        &v1alpha1.RateLimiting{EventsPerMinute: new(int32(42)), CooldownMinutes: new(int32(7))},
+		MinOccurrences:      new(int32(3)), OccurrenceWindowSeconds: new(int32(120)),
 		ContextGathering: &v1alpha1.ContextGathering{
 			IncludeLogs: new(false), LogLines: new(int32(250)), MaxLogBytes: new(int64(4096)),
 			IncludePreviousLogs: new(false), IncludeRelatedEvents: new(false), LookbackMinutes: new(int32(13)),
@@ -38,7 +39,8 @@ func TestDefault(t *testing.T) {
 		EventSelectors: []v1alpha1.EventSelector{{Reason: "BackOff", Mode: v1alpha1.ModeManual}, {Reason: "Failed"}},
 		McpEndpoint:    otherEndpoint, McpAuthSecretRef: &v1alpha1.SecretKeyReference{Name: "t", Key: "k"},
 		Mode: v1alpha1.ModeManual, ConfidenceThreshold: new(0.0), MaxRiskLevel: v1alpha1.RiskLow, McpTool: "mine",
-		RateLimiting: &v1alpha1.RateLimiting{EventsPerMinute: new(int32(1)), CooldownMinutes: new(int32(0))},
+		RateLimiting:   &v1alpha1.RateLimiting{EventsPerMinute: new(int32(1)), CooldownMinutes: new(int32(0))},
+		MinOccurrences: new(int32(0)), OccurrenceWindowSeconds: new(int32(1)),
 		ContextGathering: &v1alpha1.ContextGathering{
 			IncludeLogs: new(true), LogLines: new(int32(1)), MaxLogBytes: new(int64(1024)),
 			IncludePreviousLogs: new(true), IncludeRelatedEvents: new(true), LookbackMinutes: new(int32(1)),

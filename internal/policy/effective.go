@@ -43,6 +43,10 @@ type Effective struct {
 	// Cooldown holds back further events of the same object and reason
 	// after a delivery; 0 disables it.
 	Cooldown time.Duration
+	// MinOccurrences (≤ 1: off) occurrences of one problem must happen
+	// within OccurrenceWindow before one is delivered.
+	MinOccurrences   int32
+	OccurrenceWindow time.Duration
 
 	// Context says what is gathered about an event.
 	Context ContextGathering
@@ -108,6 +112,9 @@ func Resolve(p *v1alpha1.RemediationPolicy, selector int, s *config.Settings) Ef
 			e.Cooldown = minutes(*rl.CooldownMinutes)
 		}
 	}
+	e.MinOccurrences = valueOr(firstSet(sel.MinOccurrences, spec.MinOccurrences), d.MinOccurrences)
+	e.OccurrenceWindow = time.Duration(positiveOr(valueOr(firstSet(sel.OccurrenceWindowSeconds, spec.OccurrenceWindowSeconds), d.OccurrenceWindowSeconds),
+		config.DefaultOccurrenceWindowSeconds)) * time.Second
 	e.Context = resolveContext(spec.ContextGathering, d)
 	return e
 }

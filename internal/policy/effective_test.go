@@ -89,7 +89,7 @@ func TestResolve(t *testing.T) {
 			want: Effective{
 				Mode: config.DefaultMode, ConfidenceThreshold: config.DefaultConfidenceThreshold, MaxRiskLevel: config.DefaultMaxRiskLevel,
 				Endpoint: policytest.InstallEndpoint, EndpointAllowed: true, McpTool: config.DefaultMcpTool,
-				EventsPerMinute: config.DefaultEventsPerMinute, Cooldown: 5 * time.Minute,
+				EventsPerMinute: config.DefaultEventsPerMinute, Cooldown: 5 * time.Minute, OccurrenceWindow: 5 * time.Minute,
 				Context: ContextGathering{IncludeLogs: true, LogLines: 100, MaxLogBytes: 65536, IncludePreviousLogs: true,
 					IncludeRelatedEvents: true, Lookback: 5 * time.Minute, IncludeResourceSpec: true},
 			},
@@ -101,7 +101,7 @@ func TestResolve(t *testing.T) {
 			want: Effective{
 				Mode: v1alpha1.ModeAutomatic, ConfidenceThreshold: 0.65, MaxRiskLevel: v1alpha1.RiskMedium,
 				Endpoint: policytest.InstallEndpoint, EndpointAllowed: true, McpTool: "remediate_custom",
-				EventsPerMinute: 42, Cooldown: 7 * time.Minute,
+				EventsPerMinute: 42, Cooldown: 7 * time.Minute, MinOccurrences: 3, OccurrenceWindow: 2 * time.Minute,
 				Context: ContextGathering{LogLines: 250, MaxLogBytes: 4096, Lookback: 13 * time.Minute, IncludeMetrics: true},
 			},
 		},
@@ -112,7 +112,8 @@ func TestResolve(t *testing.T) {
 			want: Effective{
 				Mode: config.DefaultMode, ConfidenceThreshold: 0, MaxRiskLevel: config.DefaultMaxRiskLevel,
 				EndpointAllowed: true, McpTool: config.DefaultMcpTool, EventsPerMinute: config.DefaultEventsPerMinute,
-				Context: ContextGathering{LogLines: 100, MaxLogBytes: 65536, Lookback: 5 * time.Minute},
+				OccurrenceWindow: 5 * time.Minute,
+				Context:          ContextGathering{LogLines: 100, MaxLogBytes: 65536, Lookback: 5 * time.Minute},
 			},
 		},
 		{
@@ -121,8 +122,10 @@ func TestResolve(t *testing.T) {
 			spec: v1alpha1.RemediationPolicySpec{
 				EventSelectors: []v1alpha1.EventSelector{
 					{Reason: "A"},
-					{Reason: "B", Mode: v1alpha1.ModeAutomatic, ConfidenceThreshold: new(0.0), MaxRiskLevel: v1alpha1.RiskHigh},
+					{Reason: "B", Mode: v1alpha1.ModeAutomatic, ConfidenceThreshold: new(0.0), MaxRiskLevel: v1alpha1.RiskHigh,
+						MinOccurrences: new(int32(4))},
 				},
+				MinOccurrences: new(int32(2)), OccurrenceWindowSeconds: new(int32(30)),
 				Mode: v1alpha1.ModeManual, ConfidenceThreshold: new(0.9), MaxRiskLevel: v1alpha1.RiskLow,
 				McpEndpoint: policytest.OtherEndpoint, McpAuthSecretRef: ref, McpTool: "mine",
 				RateLimiting: &v1alpha1.RateLimiting{EventsPerMinute: new(int32(3)), CooldownMinutes: new(int32(0))},
@@ -136,7 +139,7 @@ func TestResolve(t *testing.T) {
 			want: Effective{
 				Mode: v1alpha1.ModeAutomatic, ConfidenceThreshold: 0, MaxRiskLevel: v1alpha1.RiskHigh,
 				Endpoint: policytest.OtherEndpoint, AuthSecretRef: ref, McpTool: "mine",
-				EventsPerMinute: 3, Cooldown: 0,
+				EventsPerMinute: 3, Cooldown: 0, MinOccurrences: 4, OccurrenceWindow: 30 * time.Second,
 				Context: ContextGathering{IncludeLogs: true, LogLines: 7, MaxLogBytes: 2048, IncludePreviousLogs: true,
 					IncludeRelatedEvents: true, Lookback: time.Hour, IncludeResourceSpec: true},
 				Suspended: true,
@@ -153,7 +156,7 @@ func TestResolve(t *testing.T) {
 			want: Effective{
 				Mode: v1alpha1.ModeManual, ConfidenceThreshold: 0.8, MaxRiskLevel: v1alpha1.RiskLow,
 				Endpoint: policytest.AllowedPrefix + "mcp", EndpointAllowed: true, McpTool: "remediate",
-				EventsPerMinute: 10, Cooldown: 5 * time.Minute,
+				EventsPerMinute: 10, Cooldown: 5 * time.Minute, OccurrenceWindow: 5 * time.Minute,
 				Context: ContextGathering{IncludeLogs: true, LogLines: 100, MaxLogBytes: 65536, IncludePreviousLogs: true,
 					IncludeRelatedEvents: true, Lookback: 5 * time.Minute, IncludeResourceSpec: true},
 			},
@@ -169,7 +172,7 @@ func TestResolve(t *testing.T) {
 			want: Effective{
 				Mode: v1alpha1.ModeManual, ConfidenceThreshold: 0.8, MaxRiskLevel: v1alpha1.RiskLow,
 				Endpoint: policytest.InstallEndpoint, EndpointAllowed: true, McpTool: "remediate",
-				EventsPerMinute: 10, Cooldown: 5 * time.Minute,
+				EventsPerMinute: 10, Cooldown: 5 * time.Minute, OccurrenceWindow: 5 * time.Minute,
 				Context: ContextGathering{IncludeLogs: true, LogLines: 100, MaxLogBytes: 65536, IncludePreviousLogs: true,
 					IncludeRelatedEvents: true, Lookback: 5 * time.Minute, IncludeResourceSpec: true},
 			},

@@ -128,6 +128,12 @@ func validateExcludeSelectors(p *v1alpha1.RemediationPolicy, path *field.Path) f
 		if sel.MaxRiskLevel != "" {
 			errs = append(errs, field.Forbidden(sp.Child("maxRiskLevel"), MsgExcludeOverride))
 		}
+		if sel.MinOccurrences != nil {
+			errs = append(errs, field.Forbidden(sp.Child("minOccurrences"), MsgExcludeOverride))
+		}
+		if sel.OccurrenceWindowSeconds != nil {
+			errs = append(errs, field.Forbidden(sp.Child("occurrenceWindowSeconds"), MsgExcludeOverride))
+		}
 	}
 	return errs
 }

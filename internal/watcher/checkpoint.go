@@ -46,6 +46,8 @@ type checkpoint struct {
 	Handled   map[types.UID]handledEntry
 	Cooldowns cooldowns
 	Bucket    tokenBucket
+	// Recurrence is the window state of recurrence thresholds.
+	Recurrence recurrence
 
 	Counts        v1alpha1.OutcomeCounts
 	Recent        []v1alpha1.RemediationOutcome
@@ -53,7 +55,7 @@ type checkpoint struct {
 }
 
 func newCheckpoint(since time.Time) *checkpoint {
-	return &checkpoint{Since: since, Handled: map[types.UID]handledEntry{}, Cooldowns: cooldowns{}}
+	return &checkpoint{Since: since, Handled: map[types.UID]handledEntry{}, Cooldowns: cooldowns{}, Recurrence: recurrence{}}
 }
 
 // isHandled reports whether occurrence count of event uid (last occurring at
@@ -118,6 +120,7 @@ func (c *checkpoint) prune(now time.Time, exists func(types.UID) bool) {
 		}
 	}
 	c.Cooldowns.prune(now, maxCooldowns)
+	c.Recurrence.prune(now)
 }
 
 // state is the checkpoint in its stored form.
@@ -146,6 +149,7 @@ func (c *checkpoint) state() *v1alpha1.CheckpointState {
 		Suspended:      c.Suspended,
 		Handled:        h.String(),
 		Cooldowns:      cd.String(),
+		Recurrence:     c.Recurrence.encode(),
 		Bucket:         c.Bucket.state(),
 		Counts:         c.Counts,
 		RecentOutcomes: slices.Clone(c.Recent),
@@ -180,6 +184,7 @@ func checkpointFromState(s *v1alpha1.CheckpointState) *checkpoint {
 		}
 	}
 	c.Bucket = bucketFromState(s.Bucket)
+	c.Recurrence = decodeRecurrence(s.Recurrence)
 	c.Counts = s.Counts
 	c.Recent = slices.Clone(s.RecentOutcomes)
 	if s.LastProcessedEvent != nil {

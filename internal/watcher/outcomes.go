@@ -22,6 +22,7 @@ const (
 	outcomeBudgetExceeded
 	outcomeInterrupted
 	outcomeDryRun
+	outcomeBelowThreshold
 )
 
 // outcomeSpec is everything an outcome is reported as.
@@ -58,6 +59,8 @@ var outcomes = [...]outcomeSpec{
 	outcomeInterrupted: {"interrupted", func(s *counts) *int64 { return &s.InterruptedRemediations }, "RemediationInterrupted", corev1.EventTypeWarning, v1alpha1.OutcomeInterrupted},
 	// A dry-run policy's request, built and not sent (internal/delivery/dotai).
 	outcomeDryRun: {"dry_run", func(s *counts) *int64 { return &s.DryRunEvents }, "DryRun", corev1.EventTypeNormal, v1alpha1.OutcomeDryRun},
+	// Held back by minOccurrences (recurrence.go).
+	outcomeBelowThreshold: {"below_threshold", func(s *counts) *int64 { return &s.BelowThresholdEvents }, "BelowThreshold", corev1.EventTypeNormal, ""},
 }
 
 // counts is shorthand for the table's counter column.

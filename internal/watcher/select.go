@@ -97,13 +97,22 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 		w.recordLocked(ps, ev, count, t, now, outcomeSkipped, nil, "involved object no longer exists")
 		return
 	}
-	key := cooldownKey(cooldownObject(ev.InvolvedObject, ev.Namespace, w.ownerLookup), ev.Reason)
+	object := cooldownObject(ev.InvolvedObject, ev.Namespace, w.ownerLookup)
+	effective := ps.compiled.Effective(idx)
+	if effective.MinOccurrences > 1 {
+		reached, n := ps.checkpoint.Recurrence.observe(recurrenceKey(object, ev.Reason, ev.Message), t, effective.MinOccurrences, effective.OccurrenceWindow)
+		if !reached {
+			w.recordLocked(ps, ev, count, t, now, outcomeBelowThreshold, nil,
+				fmt.Sprintf("%d of %d occurrences of %s within %s", n, effective.MinOccurrences, object, effective.OccurrenceWindow))
+			return
+		}
+	}
+	key := cooldownKey(object, ev.Reason)
 	if ps.checkpoint.Cooldowns.active(key, now) {
 		metricCooledDown.Inc()
 		w.recordLocked(ps, ev, count, t, now, outcomeCooledDown, nil, "cooldown of "+key)
 		return
 	}
-	effective := ps.compiled.Effective(idx)
 	epm := effective.EventsPerMinute
 	if !ps.checkpoint.Bucket.take(now, epm) {
 		metricRateLimited.Inc()

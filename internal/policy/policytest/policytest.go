@@ -55,20 +55,22 @@ const GuardedNamespace = "guarded"
 // that defaults are read from Settings and not from constants.
 func CustomPolicyDefaults() config.PolicyDefaults {
 	return config.PolicyDefaults{
-		Mode:                 v1alpha1.ModeAutomatic,
-		ConfidenceThreshold:  0.65,
-		MaxRiskLevel:         v1alpha1.RiskMedium,
-		McpTool:              "remediate_custom",
-		EventsPerMinute:      42,
-		CooldownMinutes:      7,
-		IncludeLogs:          false,
-		LogLines:             250,
-		MaxLogBytes:          4096,
-		IncludePreviousLogs:  false,
-		IncludeRelatedEvents: false,
-		LookbackMinutes:      13,
-		IncludeResourceSpec:  false,
-		IncludeMetrics:       true,
+		Mode:                    v1alpha1.ModeAutomatic,
+		ConfidenceThreshold:     0.65,
+		MaxRiskLevel:            v1alpha1.RiskMedium,
+		McpTool:                 "remediate_custom",
+		EventsPerMinute:         42,
+		CooldownMinutes:         7,
+		MinOccurrences:          3,
+		OccurrenceWindowSeconds: 120,
+		IncludeLogs:             false,
+		LogLines:                250,
+		MaxLogBytes:             4096,
+		IncludePreviousLogs:     false,
+		IncludeRelatedEvents:    false,
+		LookbackMinutes:         13,
+		IncludeResourceSpec:     false,
+		IncludeMetrics:          true,
 	}
 }
 
