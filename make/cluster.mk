@@ -2,7 +2,10 @@
 
 CLUSTER_DIR ?= $(ROOT)/.cache/cluster
 export CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
-CLUSTER_TOOLS := etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok
+CLUSTER_TOOLS := etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kubelet
+# The real node's CRI and OCI runtimes and CNI plugins, from Debian (see
+# docs/local-cluster.md for why containerd 1.6 rather than v2 from the proxy).
+NODE_PACKAGES := containerd runc containernetworking-plugins
 # internal/procnet is built into bin/cluster through hack/cluster's replace directive.
 CLUSTER_SRCS := $(wildcard hack/cluster/*.go hack/cluster/go.mod hack/cluster/go.sum hack/cluster/kwok/*.yaml internal/procnet/*.go)
 
@@ -13,6 +16,14 @@ $(BIN)/cluster: $(CLUSTER_SRCS)
 .PHONY: cluster-tools
 cluster-tools: ## Build the cluster's binaries into bin/ (no-op once built; ~20 min cold).
 	@for t in $(CLUSTER_TOOLS); do hack/build-tool.sh $$t; done
+
+.PHONY: node-packages
+node-packages: ## Install the real node's Debian packages (containerd 1.6.20, runc, CNI plugins; root + apt, ~18 s).
+	@missing=; for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing$$missing (apt)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 .PHONY: cluster-up
 cluster-up: cluster-tools $(BIN)/cluster ## Start (or reuse) the local cluster; writes .cache/cluster/kubeconfig.
