@@ -1,0 +1,87 @@
+// Command workload is the static multi-call program of the real node's test
+// images (built by `cluster up` with CGO_ENABLED=0):
+//
+//	workload pause              the pod sandbox: reaps children, exits on SIGTERM/SIGINT
+//	workload crash [flags]      prints lines, runs --run, exits with --code (a crash loop)
+//	workload memhog MIB         allocates and touches MIB MiB, then sleeps (an OOM kill)
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: workload pause|crash|memhog ...")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "pause":
+		pause()
+	case "crash":
+		crash(os.Args[2:])
+	case "memhog":
+		memhog(os.Args[2:])
+	default:
+		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func pause() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	for s := range sig {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws syscall.WaitStatus
+			if pid, _ := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 {
+				break
+			}
+		}
+	}
+}
+
+func crash(args []string) {
+	fs := flag.NewFlagSet("crash", flag.ExitOnError)
+	msg := fs.String("message", "crash: giving up", "Last line, written to stderr.")
+	lines := fs.Int("lines", 3, "Lines written to stdout first.")
+	run := fs.Duration("run", 0, "How long to run before exiting.")
+	code := fs.Int("code", 1, "Exit code.")
+	_ = fs.Parse(args)
+	fmt.Printf("crash: started pid=%d\n", os.Getpid())
+	for i := 1; i <= *lines; i++ {
+		fmt.Printf("crash: line %d\n", i)
+	}
+	time.Sleep(*run)
+	fmt.Fprintln(os.Stderr, *msg)
+	os.Exit(*code)
+}
+
+func memhog(args []string) {
+	mib := 64
+	if len(args) > 0 {
+		if _, err := fmt.Sscan(args[0], &mib); err != nil {
+			fmt.Fprintln(os.Stderr, "memhog: MIB must be a number")
+			os.Exit(2)
+		}
+	}
+	var held [][]byte
+	for i := range mib {
+		b := make([]byte, 1<<20)
+		for j := range b {
+			b[j] = byte(j)
+		}
+		held = append(held, b)
+		fmt.Printf("memhog: allocated %d MiB\n", i+1)
+	}
+	fmt.Println("memhog: holding", len(held), "MiB")
+	time.Sleep(time.Hour)
+}
