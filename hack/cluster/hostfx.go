@@ -104,17 +104,11 @@ func recordHostState(dir string) error {
 // process under one of its shims, then the shims. A shim is recognised by
 // this cluster's containerd socket on its command line.
 func stopContainers(dir string) error {
-	sock := containerdSocket(dir)
 	procs, err := allProcesses()
 	if err != nil {
 		return err
 	}
-	var shims []int
-	for pid, p := range procs {
-		if i := slices.Index(p.args, "-address"); i >= 0 && i+1 < len(p.args) && p.args[i+1] == sock {
-			shims = append(shims, pid)
-		}
-	}
+	shims := shimsOf(procs, dir)
 	if len(shims) == 0 {
 		return nil
 	}
@@ -138,6 +132,48 @@ func stopContainers(dir string) error {
 		}
 	}
 	return nil
+}
+
+// hostNetworkContainers are the processes of this cluster's containers
+// (under its shims) that share the host's network namespace (hostNetwork
+// pods), for the loopback check. Other pods' namespaces have only lo: the
+// CNI plugin creates no interface.
+func hostNetworkContainers(dir string) ([]process, error) {
+	procs, err := allProcesses()
+	if err != nil {
+		return nil, err
+	}
+	hostNet, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return nil, err
+	}
+	shims := shimsOf(procs, dir)
+	var out []process
+	for pid := range procs {
+		if !descendsFrom(procs, pid, shims) {
+			continue
+		}
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		exe, xerr := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || xerr != nil || ns != hostNet {
+			continue
+		}
+		out = append(out, process{Name: fmt.Sprintf("container process %d", pid), PID: pid, Exe: strings.TrimSuffix(exe, " (deleted)")})
+	}
+	return out, nil
+}
+
+// shimsOf returns the containerd shims of this cluster's containerd: its
+// socket is on their command line.
+func shimsOf(procs map[int]procInfo, dir string) []int {
+	sock := containerdSocket(dir)
+	var shims []int
+	for pid, p := range procs {
+		if i := slices.Index(p.args, "-address"); i >= 0 && i+1 < len(p.args) && p.args[i+1] == sock {
+			shims = append(shims, pid)
+		}
+	}
+	return shims
 }
 
 type procInfo struct {

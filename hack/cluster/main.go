@@ -221,10 +221,18 @@ func cmdStatus(args []string) error {
 		}
 		fmt.Printf("%-24s pid %-8d %s\n", p.Name, p.PID, state)
 	}
-	if err := checkLoopback(procs); err != nil {
+	absDir, err := filepath.Abs(*dir)
+	if err != nil {
 		return err
 	}
-	fmt.Println("cluster: every socket of these processes is on loopback")
+	containers, err := hostNetworkContainers(absDir)
+	if err != nil {
+		return err
+	}
+	if err := checkLoopback(append(procs, containers...)); err != nil {
+		return err
+	}
+	fmt.Printf("cluster: every socket of these processes and of %d hostNetwork container processes is on loopback\n", len(containers))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,51 @@ func TestRealNodeOOMKilled(t *testing.T) {
 	})
 	assert.Equal(t, "OOMKilled", term.Reason)
 	assert.Equal(t, int32(137), term.ExitCode, "SIGKILL")
+}
+
+// TestRealNodeLoopbackCheck: the loopback check (cluster up and status)
+// covers the processes of hostNetwork containers.
+func TestRealNodeLoopbackCheck(t *testing.T) {
+	s := newSmoke(t)
+	dir := filepath.Dir(os.Getenv("KUBECONFIG"))
+	tests := []struct {
+		name, addr string
+		wantErr    bool
+	}{
+		{name: "loopback", addr: "127.0.0.1:0"},
+		{name: "wildcard", addr: "0.0.0.0:0", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.kube.CoreV1().Pods(s.ns).Create(t.Context(), &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "listen-" + tc.name},
+				Spec: corev1.PodSpec{
+					HostNetwork:                  true,
+					AutomountServiceAccountToken: new(false),
+					Containers:                   []corev1.Container{{Name: "app", Image: workloadImage, ImagePullPolicy: corev1.PullNever, Args: []string{"listen", tc.addr}}},
+				},
+			}, metav1.CreateOptions{})
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				grace := int64(0)
+				_ = s.kube.CoreV1().Pods(s.ns).Delete(context.Background(), "listen-"+tc.name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+			})
+			s.await(t, 60*time.Second, "the listener", func(ctx context.Context) (bool, error) {
+				out, err := s.logs(ctx, "listen-"+tc.name, false)
+				return err == nil && strings.Contains(out, "listening on"), nil
+			})
+			containers, err := hostNetworkContainers(dir)
+			require.NoError(t, err)
+			require.NotEmpty(t, containers, "the hostNetwork container's process")
+			err = checkLoopback(containers)
+			if !tc.wantErr {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "container process")
+		})
+	}
 }
 
 // TestRealNodeControllerImage runs the controller image that `cluster image`

@@ -4,11 +4,13 @@
 //	workload pause              the pod sandbox: reaps children, exits on SIGTERM/SIGINT
 //	workload crash [flags]      prints lines, runs --run, exits with --code (a crash loop)
 //	workload memhog MIB         allocates and touches MIB MiB, then sleeps (an OOM kill)
+//	workload listen ADDR        listens on the TCP address ADDR until killed
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload pause|crash|memhog ...")
+		fmt.Fprintln(os.Stderr, "usage: workload pause|crash|memhog|listen ...")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -27,6 +29,8 @@ func main() {
 		crash(os.Args[2:])
 	case "memhog":
 		memhog(os.Args[2:])
+	case "listen":
+		listen(os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)
@@ -84,4 +88,24 @@ func memhog(args []string) {
 	}
 	fmt.Println("memhog: holding", len(held), "MiB")
 	time.Sleep(time.Hour)
+}
+
+func listen(args []string) {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: workload listen ADDR")
+		os.Exit(2)
+	}
+	l, err := net.Listen("tcp", args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening on", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		_ = c.Close()
+	}
 }
