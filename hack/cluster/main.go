@@ -1,15 +1,17 @@
-// Command cluster runs a local Kubernetes cluster from real upstream parts,
-// without containers: etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler, kwok (a fake node whose pods "run" without running
-// anything, with container logs served from files) and cert-manager's
-// controllers and CA injector (run by this program from the cert-manager
-// library). Everything binds 127.0.0.1; the Service range is 127.0.1.0/24
-// and the pod range 127.0.2.0/24.
+// Command cluster runs a local Kubernetes cluster from real upstream parts:
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a real node
+// (kubelet + Debian containerd + runc; node.go), kwok (a fake node, tainted,
+// whose pods "run" without running anything, with container logs served
+// from files), cert-manager's controllers and CA injector (run by this
+// program from the cert-manager library) and a forwarder for the kubernetes
+// Service (serviceproxy.go). Everything binds 127.0.0.1; the Service range is
+// 127.0.1.0/24 and the kwok pod range 127.0.2.0/24.
 //
 //	cluster up    [--dir .cache/cluster] [--bin bin]   start (or reuse) the cluster
 //	cluster down  [--dir .cache/cluster]               stop exactly the recorded PIDs
 //	cluster status [--dir .cache/cluster]              show the processes, check loopback
 //	cluster cert-manager --kubeconfig FILE             (internal) run cert-manager
+//	cluster service-proxy --target 127.0.0.1:PORT     (internal) forward the kubernetes Service
 package main
 
 import (
@@ -40,7 +42,7 @@ const (
 )
 
 // componentOrder is the start order; down stops in reverse.
-var componentOrder = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kwok", "cert-manager"}
+var componentOrder = []string{"etcd", "kube-apiserver", "service-proxy", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kwok", "cert-manager"}
 
 func main() {
 	// The real node's CNI plugin is this program under another name.
@@ -65,6 +67,8 @@ func main() {
 		err = cmdImage(os.Args[2:])
 	case "cert-manager":
 		err = cmdCertManager(os.Args[2:])
+	case "service-proxy":
+		err = cmdServiceProxy(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -80,9 +84,11 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: cluster up|down|status|restart [--dir .cache/cluster] [--bin bin]
-  up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-          kwok and cert-manager on 127.0.0.1 (reuses a running cluster)
-  down    stop exactly the processes 'up' started (PIDs in <dir>/pids)
+  up      start etcd, kube-apiserver, the kubernetes Service's forwarder,
+          kube-controller-manager, kube-scheduler, the real node (containerd,
+          kubelet), kwok and cert-manager on 127.0.0.1 (reuses a running cluster)
+  down    stop exactly the processes 'up' started (PIDs in <dir>/pids), the
+          real node's containers, and undo its host changes (hostfx.go)
   status  list the processes and check they only use loopback addresses
   restart [--down 5s] [--grace 0s] <component>
           stop one component and start it with the same command line

@@ -213,6 +213,32 @@ func TestRealNodeLoopbackCheck(t *testing.T) {
 	}
 }
 
+// TestRealNodeInClusterClient: a hostNetwork pod reaches the apiserver
+// through the kubernetes Service (cluster service-proxy) with its
+// ServiceAccount token, as an in-cluster client does.
+func TestRealNodeInClusterClient(t *testing.T) {
+	s := newSmoke(t)
+	_, err := s.kube.CoreV1().Pods(s.ns).Create(t.Context(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "whoami"},
+		Spec: corev1.PodSpec{
+			HostNetwork:   true,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "app", Image: workloadImage, ImagePullPolicy: corev1.PullNever, Args: []string{"whoami"}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	s.await(t, 60*time.Second, "the in-cluster client to finish", func(ctx context.Context) (bool, error) {
+		pod, err := s.kube.CoreV1().Pods(s.ns).Get(ctx, "whoami", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed, nil
+	})
+	out, err := s.logs(t.Context(), "whoami", false)
+	require.NoError(t, err)
+	assert.Equal(t, "whoami: system:serviceaccount:"+s.ns+":default\n", out)
+}
+
 // TestRealNodeControllerImage runs the controller image that `cluster image`
 // imported (make node-image) with --version.
 func TestRealNodeControllerImage(t *testing.T) {

@@ -130,7 +130,14 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.waitAPIServer(ctx); err != nil {
 		return err
 	}
-	t.done("etcd + kube-apiserver ready")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := c.start("service-proxy", self, "service-proxy", fmt.Sprintf("--target=127.0.0.1:%d", apiPort)); err != nil {
+		return err
+	}
+	t.done("etcd + kube-apiserver ready, kubernetes Service forwarded")
 
 	kc := "--kubeconfig=" + c.kubeconfig
 	if err := c.start("kube-controller-manager", filepath.Join(c.bin, "kube-controller-manager"),
@@ -167,10 +174,6 @@ func (c *cluster) up(ctx context.Context) error {
 		return err
 	}
 	if err := c.applyCertManagerCRDs(ctx); err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
 		return err
 	}
 	if err := c.start("cert-manager", self, "cert-manager", kc); err != nil {

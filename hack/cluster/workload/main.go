@@ -5,21 +5,29 @@
 //	workload crash [flags]      prints lines, runs --run, exits with --code (a crash loop)
 //	workload memhog MIB         allocates and touches MIB MiB, then sleeps (an OOM kill)
 //	workload listen ADDR        listens on the TCP address ADDR until killed
+//	workload whoami             asks the apiserver, as an in-cluster client (the
+//	                            kubernetes Service, the pod's ServiceAccount token),
+//	                            who it is, and prints the answer
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload pause|crash|memhog|listen ...")
+		fmt.Fprintln(os.Stderr, "usage: workload pause|crash|memhog|listen|whoami ...")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -31,6 +39,8 @@ func main() {
 		memhog(os.Args[2:])
 	case "listen":
 		listen(os.Args[2:])
+	case "whoami":
+		whoami()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)
@@ -108,4 +118,47 @@ func listen(args []string) {
 		}
 		_ = c.Close()
 	}
+}
+
+func whoami() {
+	const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "whoami:", err)
+		os.Exit(1)
+	}
+	token, err := os.ReadFile(sa + "token")
+	if err != nil {
+		fail(err)
+	}
+	ca, err := os.ReadFile(sa + "ca.crt")
+	if err != nil {
+		fail(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	url := "https://" + net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")) +
+		"/apis/authentication.k8s.io/v1/selfsubjectreviews"
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}`))
+	if err != nil {
+		fail(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		fail(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var review struct {
+		Status struct {
+			UserInfo struct {
+				Username string `json:"username"`
+			} `json:"userInfo"`
+		} `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil || resp.StatusCode != http.StatusCreated {
+		fail(fmt.Errorf("HTTP %d: %v", resp.StatusCode, err))
+	}
+	fmt.Println("whoami:", review.Status.UserInfo.Username)
 }
