@@ -36,6 +36,9 @@ import (
 // kubelet's values (stop them in reverse order).
 
 // kubeletSysctls are the tunables the kubelet's container manager sets.
+// containerLogLinks is where the kubelet links container logs.
+const containerLogLinks = "/var/log/containers"
+
 var kubeletSysctls = []string{
 	"vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
 	"kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes",
@@ -336,7 +339,7 @@ func undoHost(dir string) error {
 	if err := unmountUnder(dir); err != nil {
 		errs = append(errs, err)
 	}
-	for _, l := range linksInto("/var/log/containers", dir) {
+	for _, l := range linksInto(containerLogLinks, dir) {
 		if err := os.Remove(l); err != nil {
 			errs = append(errs, err)
 		}
@@ -376,8 +379,8 @@ func undoHost(dir string) error {
 // hostLeftovers lists what the real node left on the host after `down`:
 // processes under its containerd socket, mounts and links into dir, tunables
 // that differ from the record (read before the record is removed, so the
-// caller passes it).
-func hostLeftovers(dir string, before map[string]string) []string {
+// caller passes it). linkDir is containerLogLinks but in tests.
+func hostLeftovers(dir, linkDir string, before map[string]string) []string {
 	var out []string
 	if procs, err := allProcesses(); err == nil {
 		for pid, p := range procs {
@@ -391,7 +394,7 @@ func hostLeftovers(dir string, before map[string]string) []string {
 			out = append(out, "mount "+mp)
 		}
 	}
-	for _, l := range linksInto("/var/log/containers", dir) {
+	for _, l := range linksInto(linkDir, dir) {
 		out = append(out, "link "+l)
 	}
 	for name, want := range before {

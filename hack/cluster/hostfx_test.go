@@ -86,6 +86,34 @@ func TestRemoveEmptyTree(t *testing.T) {
 	}
 }
 
+// cluster down fails on what the real node left behind: a log link into the
+// cluster's directory, a kernel tunable not back to its recorded value.
+func TestHostLeftovers(t *testing.T) {
+	panicNow, err := os.ReadFile(sysctlPath("kernel.panic"))
+	require.NoError(t, err)
+	current := strings.TrimSpace(string(panicNow))
+	tests := []struct {
+		name   string
+		link   bool
+		before map[string]string
+		want   []string
+	}{
+		{name: "nothing left", before: map[string]string{"kernel.panic": current}},
+		{name: "a log link", link: true, want: []string{"link "}},
+		{name: "a changed tunable", before: map[string]string{"kernel.panic": current + "1"}, want: []string{"sysctl kernel.panic=" + current + " (was " + current + "1)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, links := t.TempDir(), t.TempDir()
+			if tc.link {
+				require.NoError(t, os.Symlink(filepath.Join(dir, "node", "pod-logs", "x", "0.log"), filepath.Join(links, "x.log")))
+				tc.want[0] += filepath.Join(links, "x.log")
+			}
+			assert.Equal(t, tc.want, hostLeftovers(dir, links, tc.before))
+		})
+	}
+}
+
 func TestDescendsFrom(t *testing.T) {
 	procs := map[int]procInfo{
 		1:  {ppid: 0},

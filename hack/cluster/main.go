@@ -151,7 +151,7 @@ func cmdDown(args []string) error {
 	if err := stopAll(absDir); err != nil {
 		return err
 	}
-	if left := hostLeftovers(absDir, before.Sysctls); len(left) > 0 {
+	if left := hostLeftovers(absDir, containerLogLinks, before.Sysctls); len(left) > 0 {
 		return fmt.Errorf("the real node left these behind:\n  %s", strings.Join(left, "\n  "))
 	}
 	// The next `up` starts from an empty etcd and an empty node (images
