@@ -90,4 +90,4 @@ controller-gen: ## Build controller-gen.
 
 .PHONY: tools
 tools: envtest-assets controller-gen ## Build every tool (a cold build takes ~25 min on 2 cores; then free).
-	for t in helm ct kwok kube-controller-manager kube-scheduler helm-docs golangci-lint; do hack/build-tool.sh $$t; done
+	for t in helm ct kwok kube-controller-manager kube-scheduler kubelet helm-docs golangci-lint; do hack/build-tool.sh $$t; done

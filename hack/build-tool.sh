@@ -26,7 +26,7 @@ done
 
 name=${1:?usage: hack/build-tool.sh <tool>}
 case $name in
-  kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) version=$K8S_VERSION ;;
+  kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet) version=$K8S_VERSION ;;
   etcd) version=$ETCD_VERSION ;;
   controller-gen) version=$CONTROLLER_GEN_VERSION ;;
   helm) version=$HELM_VERSION ;;
@@ -47,7 +47,9 @@ echo ">> building $name $version into bin/ (first time only; this can take minut
 start=$(date +%s)
 tmp=$target.tmp
 case $name in
-  kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
+  kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet)
+    # One module, one build cache: the kubelet shares ~1700 of its ~1800
+    # packages with the others, so it adds ~4.5 min once they are built.
     (cd hack/tools/k8s && go build -trimpath -ldflags "$k8s_ldflags" -o "$tmp" "k8s.io/kubernetes/cmd/$name") ;;
   etcd)
     (cd hack/tools/etcd && go build -trimpath -ldflags "-s -w" -o "$tmp" .) ;;

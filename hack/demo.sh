@@ -59,7 +59,7 @@ fi
 
 step "Installing the chart (release dot-ai in namespace dot-ai)"
 helm upgrade --install dot-ai charts/dot-ai-controller -n dot-ai --create-namespace --take-ownership --wait --timeout 120s \
-  --set mcp.endpoint="$ENDPOINT" --set mcp.authToken="$TOKEN" >/dev/null
+  --values hack/cluster/kwok-placement-values.yaml --set mcp.endpoint="$ENDPOINT" --set mcp.authToken="$TOKEN" >/dev/null
 took installed
 
 step "Running bin/dot-ai-controller as the chart's Deployment configures it"

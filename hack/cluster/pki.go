@@ -73,6 +73,13 @@ func newPKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err := p.issue("kwok", pkix.Name{CommonName: "kwok"}, x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}); err != nil {
 		return nil, err
 	}
+	// The real node's kubelet: serving on 127.0.0.1, and its client identity.
+	if err := p.issue("kubelet", pkix.Name{CommonName: realNodeName}, x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}); err != nil {
+		return nil, err
+	}
+	if err := p.issue("kubelet-client", pkix.Name{CommonName: "system:node:" + realNodeName, Organization: []string{"system:nodes"}}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+		return nil, err
+	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err

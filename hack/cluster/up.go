@@ -62,14 +62,17 @@ func (c *cluster) up(ctx context.Context) error {
 		return nil
 	}
 	t := newStageTimer()
-	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"} {
+	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "kubelet"} {
 		if _, err := c.binary(bin); err != nil {
 			return err
 		}
 	}
+	if err := checkNodeHost(); err != nil {
+		return err
+	}
 	// A fresh state: old etcd data, PIDs and kubeconfig go; logs are
 	// truncated per component.
-	for _, sub := range []string{"etcd", "pids", "pki", "kwok", "kubeconfig"} {
+	for _, sub := range []string{"etcd", "pids", "pki", "kwok", "kubeconfig", "node"} {
 		if err := os.RemoveAll(filepath.Join(c.dir, sub)); err != nil {
 			return err
 		}
@@ -83,11 +86,11 @@ func (c *cluster) up(ctx context.Context) error {
 	if c.pki, err = newPKI(filepath.Join(c.dir, "pki"), net.ParseIP(serviceIP)); err != nil {
 		return err
 	}
-	ports, err := freePorts(4)
+	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
-	etcdClient, etcdPeer, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
+	etcdClient, etcdPeer, apiPort, kwokPort, kubeletPort, kubeletHealthz := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	t.done("certificates and ports")
 
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
@@ -127,19 +130,31 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.waitAPIServer(ctx); err != nil {
 		return err
 	}
-	t.done("etcd + kube-apiserver ready")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := c.start("service-proxy", self, "service-proxy", fmt.Sprintf("--target=127.0.0.1:%d", apiPort)); err != nil {
+		return err
+	}
+	t.done("etcd + kube-apiserver ready, kubernetes Service forwarded")
 
 	kc := "--kubeconfig=" + c.kubeconfig
 	if err := c.start("kube-controller-manager", filepath.Join(c.bin, "kube-controller-manager"),
 		kc, "--authentication-kubeconfig="+c.kubeconfig, "--authorization-kubeconfig="+c.kubeconfig,
 		"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
 		"--service-account-private-key-file="+p("sa.key"), "--root-ca-file="+p("ca.crt"),
+		// Else it creates /usr/libexec/kubernetes on the host.
+		"--flex-volume-plugin-dir="+filepath.Join(nodeDir(c.dir), "volume-plugins"),
 		"--controllers=*,-kube-apiserver-serving-clustertrustbundle-publisher-controller"); err != nil {
 		return err
 	}
 	if err := c.start("kube-scheduler", filepath.Join(c.bin, "kube-scheduler"),
 		kc, "--authentication-kubeconfig="+c.kubeconfig, "--authorization-kubeconfig="+c.kubeconfig,
 		"--leader-elect=false", "--secure-port=0"); err != nil {
+		return err
+	}
+	if err := c.startRealNode(ctx, kubeletPort, kubeletHealthz); err != nil {
 		return err
 	}
 	kwokConfigs, err := c.writeKwokConfig()
@@ -161,10 +176,6 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.applyCertManagerCRDs(ctx); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	if err := c.start("cert-manager", self, "cert-manager", kc); err != nil {
 		return err
 	}
@@ -173,7 +184,11 @@ func (c *cluster) up(ctx context.Context) error {
 	if err := c.waitReady(ctx); err != nil {
 		return err
 	}
-	t.done("node Ready, default ServiceAccount")
+	t.done("kwok node Ready, default ServiceAccount")
+	if err := c.waitRealNode(ctx); err != nil {
+		return err
+	}
+	t.done("real node Ready (kubelet, containerd, runc)")
 	if err := c.checkCertManager(ctx); err != nil {
 		return err
 	}
@@ -195,10 +210,11 @@ func (c *cluster) printUsage() {
 	fmt.Printf(`cluster: use it with
   export KUBECONFIG=%s
   bin/kubectl get nodes
-cluster: Service range %s, pod range %s, node %s (kwok: pods "run" without running anything;
-         label a pod crashloop.kwok.dot-ai.io/enabled=true to make it crash-loop; its logs come from %s)
+cluster: real node %s (kubelet + containerd + runc; pods have only lo; images %s and %s, imagePullPolicy: Never)
+cluster: Service range %s, pod range %s, node %s (kwok, tainted %s:NoSchedule: pods "run" without running
+         anything; label a pod crashloop.kwok.dot-ai.io/enabled=true to make it crash-loop; its logs come from %s)
 cluster: stop it with: make cluster-down
-`, c.kubeconfig, serviceCIDR, podCIDR, nodeName, filepath.Join(c.dir, "pod-logs"))
+`, c.kubeconfig, realNodeName, pauseImage, workloadImage, serviceCIDR, podCIDR, nodeName, kwokTaintKey, filepath.Join(c.dir, "pod-logs"))
 }
 
 // reuse reports whether a complete cluster from an earlier `up` still runs.
@@ -398,7 +414,12 @@ func (c *cluster) createNode(ctx context.Context) error {
 				"type":                   "kwok",
 			},
 		},
-		Spec: corev1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}},
+		Spec: corev1.NodeSpec{
+			PodCIDR: podCIDR, PodCIDRs: []string{podCIDR},
+			// Pods go to the real node unless they choose kwok on purpose
+			// (toleration + nodeSelector type=kwok).
+			Taints: []corev1.Taint{{Key: kwokTaintKey, Value: "fake", Effect: corev1.TaintEffectNoSchedule}},
+		},
 	}
 	_, err := c.kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

@@ -155,6 +155,9 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
 		"--set", "guardrails.automaticModeNamespaces={*},guardrails.maxRiskLevel.default=high",
 	}
+	if !s.external {
+		install = append(install, "--values", filepath.Join(s.root, kwokPlacementFile))
+	}
 	s.helm(t, append(install, extraHelm...)...)
 	t.Cleanup(func() {
 		out, err := s.helmOut("uninstall", s.release, "--namespace", s.releaseNS, "--wait", "--timeout", "60s")
@@ -271,9 +274,13 @@ func (s *suite) testLoopback(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, nodes.Items)
 	for _, n := range nodes.Items {
-		_, cidr, err := net.ParseCIDR(n.Spec.PodCIDR)
-		require.NoError(t, err, "node %s podCIDR", n.Name)
-		assert.Equal(t, podNet.String(), cidr.String(), "node %s pod CIDR", n.Name)
+		// The real node has no pod range: its pods have only lo and report
+		// 127.0.0.1 (docs/local-cluster.md).
+		if n.Spec.PodCIDR != "" || n.Labels["type"] == "kwok" {
+			_, cidr, err := net.ParseCIDR(n.Spec.PodCIDR)
+			require.NoError(t, err, "node %s podCIDR", n.Name)
+			assert.Equal(t, podNet.String(), cidr.String(), "node %s pod CIDR", n.Name)
+		}
 		for _, a := range n.Status.Addresses {
 			if a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP {
 				assert.True(t, net.ParseIP(a.Address).IsLoopback(), "node %s address %s", n.Name, a.Address)
@@ -290,8 +297,8 @@ func (s *suite) testLoopback(t *testing.T) {
 	bad, err := harness.NonLoopbackSockets(s.ctrl.PID())
 	require.NoError(t, err)
 	assert.Empty(t, bad, "controller sockets outside loopback")
-	if _, err := os.Stat(filepath.Join(s.root, "bin", "cluster")); err == nil {
-		out, err := exec.Command(filepath.Join(s.root, "bin", "cluster"), "status", "--dir", filepath.Join(s.root, ".cache", "cluster")).CombinedOutput()
+	if _, err := os.Stat(clusterBin(s.root)); err == nil {
+		out, err := exec.Command(clusterBin(s.root), "status", "--dir", filepath.Join(s.root, ".cache", "cluster")).CombinedOutput()
 		assert.NoErrorf(t, err, "cluster processes use non-loopback sockets:\n%s", out)
 	}
 }
@@ -387,7 +394,7 @@ spec:
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/checkout-api:1.4.2"}}},
+				Spec:       s.onKwok(t, corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/checkout-api:1.4.2"}}}),
 			},
 		},
 	}, metav1.CreateOptions{})

@@ -269,7 +269,7 @@ func (r *rel) testAPIServerRestart(t *testing.T) {
 			return
 		}
 		start := time.Now()
-		out, err := exec.CommandContext(t.Context(), filepath.Join(r.root, "bin", "cluster"), "restart", "--dir", clusterDir,
+		out, err := exec.CommandContext(t.Context(), clusterBin(r.root), "restart", "--dir", clusterDir,
 			"--grace", "0s", "--down", "2s", "kube-apiserver").CombinedOutput()
 		require.NoErrorf(t, err, "%s", out)
 		restart = time.Since(start)

@@ -151,10 +151,11 @@ func (r *rel) namespace(t *testing.T, prefix string) string {
 func (r *rel) pods(t *testing.T, ns string, n int) []*corev1.Pod {
 	t.Helper()
 	out := make([]*corev1.Pod, 0, n)
+	spec := r.onKwok(t, corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/app:1"}}})
 	for i := range n {
 		p, err := r.admin.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%d", i), Labels: map[string]string{"app": "reliability"}},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/app:1"}}},
+			Spec:       *spec.DeepCopy(),
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
 		out = append(out, p)

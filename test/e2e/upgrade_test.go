@@ -79,7 +79,7 @@ func TestUpgrade(t *testing.T) {
 	// 1. The previous release: its chart (the /* allow-list syntax in the
 	// values) and its binary.
 	u.helm(t, "install", u.release, filepath.Join(u.prevDir, "chart"), "--namespace", u.releaseNS,
-		"--wait", "--timeout", "120s", "--take-ownership", "-f", u.valuesFile)
+		"--wait", "--timeout", "120s", "--take-ownership", "-f", u.valuesFile, "-f", filepath.Join(u.root, kwokPlacementFile))
 	t.Cleanup(func() {
 		if out, err := u.helmOut("uninstall", u.release, "--namespace", u.releaseNS, "--wait", "--timeout", "60s"); err != nil {
 			t.Logf("helm uninstall: %v\n%s", err, out)
@@ -109,7 +109,7 @@ func TestUpgrade(t *testing.T) {
 	// 2. A host wildcard in the allow-list stops the upgrade with the chart's
 	// message; the release stays as it was.
 	out, err := u.helmOut("upgrade", u.release, filepath.Join(u.root, "charts", "dot-ai-controller"), "--namespace", u.releaseNS,
-		"-f", u.valuesFile, "--set", "mcp.allowedEndpoints={https://*.svc.cluster.local/*}")
+		"-f", u.valuesFile, "-f", filepath.Join(u.root, kwokPlacementFile), "--set", "mcp.allowedEndpoints={https://*.svc.cluster.local/*}")
 	require.Errorf(t, err, "a host wildcard in mcp.allowedEndpoints must fail the upgrade:\n%s", out)
 	assert.Contains(t, string(out), "mcp.allowedEndpoints[0]: host wildcards and '*' inside an entry are not allowed")
 	assert.Equal(t, 1, u.revision(t), "the failed upgrade left the release at its first revision")
@@ -117,7 +117,7 @@ func TestUpgrade(t *testing.T) {
 	// 3. helm upgrade to this tree's chart with the same values (the /* entry
 	// still installs), then this tree's binary.
 	u.helm(t, "upgrade", u.release, filepath.Join(u.root, "charts", "dot-ai-controller"), "--namespace", u.releaseNS,
-		"--wait", "--timeout", "120s", "-f", u.valuesFile)
+		"--wait", "--timeout", "120s", "-f", u.valuesFile, "-f", filepath.Join(u.root, kwokPlacementFile))
 	assert.Equal(t, 2, u.revision(t))
 	cur := u.startController(t, currentBinary(u.root), "current")
 	u.waitWebhookServing(t)
@@ -276,7 +276,7 @@ func (u *upgradeRun) pod(t *testing.T, ns, name string) *corev1.Pod {
 		var err error
 		pod, err = u.kube.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/app:1"}}},
+			Spec:       u.onKwok(t, corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/app:1"}}}),
 		}, metav1.CreateOptions{})
 		return err == nil
 	}, time.Minute, 200*time.Millisecond, "creating pod %s/%s", ns, name)
