@@ -26,9 +26,9 @@ func TestRecurrenceObserve(t *testing.T) {
 		steps   []step
 	}{
 		"three within the window: the third is delivered": {3, time.Minute, []step{{0, false, 1}, {10 * time.Second, false, 2}, {20 * time.Second, true, 3}}},
-		"after reaching, the count starts over": {2, time.Minute, []step{{0, false, 1}, {time.Second, true, 2}, {2 * time.Second, false, 1}, {3 * time.Second, true, 2}}},
-		"occurrences outside the window do not count": {3, time.Minute, []step{{0, false, 1}, {30 * time.Second, false, 2}, {61 * time.Second, false, 2}, {80 * time.Second, true, 3}}},
-		"exactly one window apart is outside": {2, time.Minute, []step{{0, false, 1}, {time.Minute, false, 1}}},
+		"after reaching, the count starts over":           {2, time.Minute, []step{{0, false, 1}, {time.Second, true, 2}, {2 * time.Second, false, 1}, {3 * time.Second, true, 2}}},
+		"occurrences outside the window do not count":     {3, time.Minute, []step{{0, false, 1}, {30 * time.Second, false, 2}, {61 * time.Second, false, 2}, {80 * time.Second, true, 3}}},
+		"exactly one window apart is outside":             {2, time.Minute, []step{{0, false, 1}, {time.Minute, false, 1}}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
