@@ -41,7 +41,7 @@ type PreviewResult struct {
 }
 
 // PreviewLookups are what selection reads besides the Event: the Pods'
-// container statuses (decision 7), namespace labels (namespaceSelector) and
+// container statuses (decision 7 (docs/design/decisions.md#d7)), namespace labels (namespaceSelector) and
 // owners (cooldown and recurrence keys). Nil lookups find nothing.
 type PreviewLookups struct {
 	Pods       policy.PodStatusLookup
