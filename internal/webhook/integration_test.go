@@ -245,6 +245,7 @@ func TestWebhooksAgainstAPIServer(t *testing.T) {
 			MaxRiskLevel:        d.MaxRiskLevel,
 			McpTool:             d.McpTool,
 			RateLimiting:        &v1alpha1.RateLimiting{EventsPerMinute: new(d.EventsPerMinute), CooldownMinutes: new(d.CooldownMinutes)},
+			MinOccurrences:      new(d.MinOccurrences), OccurrenceWindowSeconds: new(d.OccurrenceWindowSeconds),
 			ContextGathering: &v1alpha1.ContextGathering{
 				IncludeLogs: new(d.IncludeLogs), LogLines: new(d.LogLines), MaxLogBytes: new(d.MaxLogBytes),
 				IncludePreviousLogs: new(d.IncludePreviousLogs), IncludeRelatedEvents: new(d.IncludeRelatedEvents),
