@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"strconv"
+	"time"
 )
 
 // Names of the binary's flags. The binary registers them from here and the
@@ -30,6 +31,7 @@ const (
 	FlagKubeAPIBurst             = "kube-api-burst"
 	FlagMemoryLimit              = "memory-limit"
 	FlagGCPercent                = "gc-percent"
+	FlagEventWatchStallTimeout   = "event-watch-stall-timeout"
 
 	// Settings flags (Settings.BindFlags).
 	FlagNamespace               = "namespace"
@@ -85,6 +87,20 @@ const (
 	DefaultKubeAPIQPS   = 50.0
 	DefaultKubeAPIBurst = 100
 )
+
+// APIServerBookmarkInterval is how often kube-apiserver sends a bookmark on
+// a watch that allows them, such as an informer's, when nothing else
+// happens (k8s.io/apiserver's cacher, defaultBookmarkFrequency; not
+// configurable). Each watch also ends after 5 to 10 minutes and re-opens.
+const APIServerBookmarkInterval = time.Minute
+
+// DefaultEventWatchStallTimeout is how long the leader's Event watch may go
+// without opening, an Event or a bookmark before its liveness check fails:
+// three bookmark intervals, so a bookmark delayed by a busy API server or
+// one lost with a re-opened watch does not restart a healthy leader, and a
+// stuck one is restarted within minutes (before DotAIEventWatchStalled,
+// 5 minutes idle for 5 minutes, fires).
+const DefaultEventWatchStallTimeout = 3 * APIServerBookmarkInterval
 
 // BindAddressDisabled as --metrics-bind-address turns the endpoint off.
 const BindAddressDisabled = "0"
