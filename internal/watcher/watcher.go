@@ -114,7 +114,7 @@ type Watcher struct {
 	metaFactory metadatainformer.SharedInformerFactory
 	events      toolscache.SharedIndexInformer
 	activity    *watchActivity // of the Event watch: the metric and WatchLivenessCheck
-	eventIndex  *EventIndex // filled by the Event handlers: by involved object and UID
+	eventIndex  *EventIndex    // filled by the Event handlers: by involved object and UID
 	pods        toolscache.SharedIndexInformer
 	replicaSets toolscache.SharedIndexInformer
 	jobs        toolscache.SharedIndexInformer
