@@ -61,5 +61,8 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 	if err != nil {
 		return nil, fmt.Errorf("creating event watcher: %w", err)
 	}
-	return w, w.SetupWithManager(mgr)
+	if err := w.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	return w, nil
 }

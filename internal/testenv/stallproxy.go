@@ -26,11 +26,13 @@ import (
 // new Event watch requests before they reach the API server and stops
 // passing on what open Event watches deliver (a connection that hangs
 // without closing); everything else, lease renewals included, passes.
-// Release lets both continue where they stopped.
+// Release lets both continue where they stopped. StallReopen ends the open
+// Event watches instead, so that the client's next watch is held.
 type EventWatchProxy struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	open    chan struct{} // closed while not stalled
+	cut     chan struct{} // closed by StallReopen: the Event watches open until then end
 	closing chan struct{} // closed by Close: nothing waits any more
 	watches atomic.Int64
 	held    atomic.Int64
@@ -44,7 +46,7 @@ func StartEventWatchProxy(t testing.TB, cfg *rest.Config) *EventWatchProxy {
 	require.NoError(t, err)
 	target, err := url.Parse(cfg.Host)
 	require.NoError(t, err)
-	p := &EventWatchProxy{open: make(chan struct{}), closing: make(chan struct{})}
+	p := &EventWatchProxy{open: make(chan struct{}), cut: make(chan struct{}), closing: make(chan struct{})}
 	close(p.open)
 	rp := &httputil.ReverseProxy{
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
@@ -52,7 +54,9 @@ func StartEventWatchProxy(t testing.TB, cfg *rest.Config) *EventWatchProxy {
 		FlushInterval: -1, // a watch's events pass one by one
 		ModifyResponse: func(resp *http.Response) error {
 			if IsEventWatch(resp.Request) {
-				resp.Body = &gatedBody{ReadCloser: resp.Body, proxy: p, ctx: resp.Request.Context()}
+				p.mu.Lock()
+				resp.Body = &gatedBody{ReadCloser: resp.Body, proxy: p, ctx: resp.Request.Context(), cut: p.cut}
+				p.mu.Unlock()
 			}
 			return nil
 		},
@@ -63,7 +67,7 @@ func StartEventWatchProxy(t testing.TB, cfg *rest.Config) *EventWatchProxy {
 			if p.stalled() {
 				p.held.Add(1)
 			}
-			if p.wait(r.Context()) != nil {
+			if p.wait(r.Context(), nil) != nil {
 				return
 			}
 		}
@@ -100,6 +104,16 @@ func (p *EventWatchProxy) Stall() {
 		p.open = make(chan struct{})
 	default:
 	}
+}
+
+// StallReopen stalls like Stall and ends every open Event watch, so the
+// client's next watch request is the one held.
+func (p *EventWatchProxy) StallReopen() {
+	p.Stall()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.cut)
+	p.cut = make(chan struct{})
 }
 
 // Release lets held Event watches continue.
@@ -159,12 +173,20 @@ func (p *EventWatchProxy) stalled() bool {
 	}
 }
 
-// wait blocks while stalled, until ctx ends or the proxy closes.
-func (p *EventWatchProxy) wait(ctx context.Context) error {
+// wait blocks while stalled, until ctx ends or the proxy closes; a closed
+// cut ends it with io.EOF.
+func (p *EventWatchProxy) wait(ctx context.Context, cut <-chan struct{}) error {
+	select {
+	case <-cut:
+		return io.EOF
+	default:
+	}
 	p.mu.Lock()
 	open := p.open
 	p.mu.Unlock()
 	select {
+	case <-cut:
+		return io.EOF
 	case <-open:
 		return nil
 	case <-p.closing:
@@ -175,15 +197,16 @@ func (p *EventWatchProxy) wait(ctx context.Context) error {
 }
 
 // gatedBody is an Event watch's response body: each read waits while the
-// proxy is stalled.
+// proxy is stalled, and ends the watch once cut is closed.
 type gatedBody struct {
 	io.ReadCloser
 	proxy *EventWatchProxy
 	ctx   context.Context
+	cut   <-chan struct{}
 }
 
 func (b *gatedBody) Read(buf []byte) (int, error) {
-	if err := b.proxy.wait(b.ctx); err != nil {
+	if err := b.proxy.wait(b.ctx, b.cut); err != nil {
 		return 0, err
 	}
 	return b.ReadCloser.Read(buf)

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestIsEventWatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.target, func(t *testing.T) {
-			assert.Equal(t, c.want, IsEventWatch(httptest.NewRequest("GET", c.target, nil)))
+			assert.Equal(t, c.want, IsEventWatch(httptest.NewRequest(http.MethodGet, c.target, http.NoBody)))
 		})
 	}
 }
