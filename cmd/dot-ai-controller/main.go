@@ -115,7 +115,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.IntVar(&o.kubeAPIBurst, config.FlagKubeAPIBurst, config.DefaultKubeAPIBurst, "Burst of requests to the Kubernetes API.")
 	fs.Int64Var(&o.memoryLimit, config.FlagMemoryLimit, 0, "The container's memory limit in bytes (the chart passes limits.memory); the Go heap is kept under 90% of it unless GOMEMLIMIT is set. 0: none.")
 	fs.IntVar(&o.gcPercent, config.FlagGCPercent, defaultGCPercent, "Go garbage collector target percentage (GOGC) unless the GOGC variable is set; lower keeps the Event cache's heap tighter for a little more CPU. Range 10-500.")
-	fs.DurationVar(&o.watchStall, config.FlagEventWatchStallTimeout, config.DefaultEventWatchStallTimeout, "The leader's liveness fails when its Event watch has neither opened, delivered an Event nor a bookmark for this long (the API server sends a bookmark about every minute); 0 disables the check.")
+	fs.DurationVar(&o.watchStall, config.FlagEventWatchStallTimeout, config.DefaultEventWatchStallTimeout, "The leader's liveness fails when its Event watch has neither opened, delivered an Event nor a bookmark for this long (a healthy watch re-opens at least every 10 minutes; bookmarks come every minute only where the API server caches Events); 0 disables the check.")
 	o.settings.BindFlags(fs)
 	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	o.zap.BindFlags(fs)
@@ -190,8 +190,8 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("setting up the event pipeline: %w", err)
 	}
-	if o.watchStall > 0 && o.watchStall < 2*config.APIServerBookmarkInterval {
-		setupLog.Info("Event watch stall timeout is under two bookmark intervals: an idle cluster may restart a healthy leader", "eventWatchStallTimeout", o.watchStall, "bookmarkInterval", config.APIServerBookmarkInterval)
+	if o.watchStall > 0 && o.watchStall <= config.ReflectorMaxWatchTimeout {
+		setupLog.Info("Event watch stall timeout is within a watch's lifetime: unless the API server caches Events (and sends bookmarks), a quiet cluster may restart a healthy leader", "eventWatchStallTimeout", o.watchStall, "maxWatchTimeout", config.ReflectorMaxWatchTimeout)
 	}
 	if err := setupChecks(mgr, w.WatchLivenessCheck(o.watchStall)); err != nil {
 		return fmt.Errorf("setting up health checks: %w", err)

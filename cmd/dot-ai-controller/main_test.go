@@ -40,7 +40,7 @@ func TestParseFlags(t *testing.T) {
 			assert.True(t, o.leaderElect)
 			assert.Equal(t, 45*time.Second, o.gracefulShutdown)
 			if len(tc.args) == 0 {
-				assert.Equal(t, 3*time.Minute, o.watchStall, "three bookmark intervals")
+				assert.Equal(t, 12*time.Minute, o.watchStall, "a watch's longest lifetime plus two bookmark intervals")
 			}
 		})
 	}

@@ -18,9 +18,10 @@ import (
 
 // Watch activity of the Event informer, for dotai_event_watch_activity_timestamp_seconds
 // and the leader's liveness check: informer handlers never see bookmarks, so
-// the ListerWatcher is wrapped and sees every watch event. A watch that
-// neither opens, delivers an Event nor a bookmark for a few bookmark
-// intervals is stalled.
+// the ListerWatcher is wrapped and sees every watch event. A healthy watch
+// re-opens at least every 10 minutes (bookmarks for Events come only where
+// the API server caches them); one that neither opens, delivers an Event
+// nor a bookmark for longer is stalled (config.DefaultEventWatchStallTimeout).
 const (
 	activityOpened   = "opened"
 	activityEvent    = "event"
