@@ -30,6 +30,13 @@ func startController(t *testing.T, env *testenv.Env, extra ...string) (probePort
 	require.NoError(t, err)
 	kubeconfig, err := user.KubeConfig()
 	require.NoError(t, err)
+	return startControllerWith(t, kubeconfig, extra...)
+}
+
+// startControllerWith is startController with the given kubeconfig, in an
+// existing "dot-ai" namespace.
+func startControllerWith(t *testing.T, kubeconfig []byte, extra ...string) (probePort int, stop func() error) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, os.WriteFile(path, kubeconfig, 0o600))
 

@@ -66,6 +66,7 @@ type options struct {
 	kubeAPIBurst     int
 	memoryLimit      int64
 	gcPercent        int
+	watchStall       time.Duration
 	zap              zap.Options
 	settings         config.Settings
 }
@@ -114,6 +115,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.IntVar(&o.kubeAPIBurst, config.FlagKubeAPIBurst, config.DefaultKubeAPIBurst, "Burst of requests to the Kubernetes API.")
 	fs.Int64Var(&o.memoryLimit, config.FlagMemoryLimit, 0, "The container's memory limit in bytes (the chart passes limits.memory); the Go heap is kept under 90% of it unless GOMEMLIMIT is set. 0: none.")
 	fs.IntVar(&o.gcPercent, config.FlagGCPercent, defaultGCPercent, "Go garbage collector target percentage (GOGC) unless the GOGC variable is set; lower keeps the Event cache's heap tighter for a little more CPU. Range 10-500.")
+	fs.DurationVar(&o.watchStall, config.FlagEventWatchStallTimeout, config.DefaultEventWatchStallTimeout, "The leader's liveness fails when its Event watch has neither opened, delivered an Event nor a bookmark for this long (a healthy watch re-opens at least every 10 minutes; bookmarks come every minute only where the API server caches Events); 0 disables the check.")
 	o.settings.BindFlags(fs)
 	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
 	o.zap.BindFlags(fs)
@@ -132,6 +134,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	}
 	if o.gcPercent < 10 || o.gcPercent > 500 {
 		return nil, fmt.Errorf("--gc-percent must be between 10 and 500, got %d", o.gcPercent)
+	}
+	if o.watchStall < 0 {
+		return nil, fmt.Errorf("--%s must not be negative, got %s", config.FlagEventWatchStallTimeout, o.watchStall)
 	}
 	if o.memoryLimit < 0 {
 		return nil, fmt.Errorf("--memory-limit must not be negative, got %d", o.memoryLimit)
@@ -181,10 +186,14 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
 	webhook.ReportCertificateExpiry(o.webhookCertDir)
-	if err := setupPipeline(mgr, &o.settings); err != nil {
+	w, err := setupPipeline(mgr, &o.settings)
+	if err != nil {
 		return fmt.Errorf("setting up the event pipeline: %w", err)
 	}
-	if err := setupChecks(mgr); err != nil {
+	if o.watchStall > 0 && o.watchStall <= config.ReflectorMaxWatchTimeout {
+		setupLog.Info("Event watch stall timeout is within a watch's lifetime: unless the API server caches Events (and sends bookmarks), a quiet cluster may restart a healthy leader", "eventWatchStallTimeout", o.watchStall, "maxWatchTimeout", config.ReflectorMaxWatchTimeout)
+	}
+	if err := setupChecks(mgr, w.WatchLivenessCheck(o.watchStall)); err != nil {
 		return fmt.Errorf("setting up health checks: %w", err)
 	}
 	return mgr.Start(ctx)
@@ -251,9 +260,15 @@ func restConfig(o *options) (*rest.Config, error) {
 }
 
 // setupChecks makes readiness wait for the webhook server, so the Service
-// only routes admission requests to a replica that can answer them.
-func setupChecks(mgr manager.Manager) error {
+// only routes admission requests to a replica that can answer them, and
+// liveness fail on a leader whose Event watch stalled (watch), so the
+// kubelet restarts it. A stall never touches readiness: every replica serves
+// the webhooks, and the leader may be the only one.
+func setupChecks(mgr manager.Manager, watch healthz.Checker) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("event-watch", watch); err != nil {
 		return err
 	}
 	return mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker())

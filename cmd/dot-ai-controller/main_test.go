@@ -24,6 +24,9 @@ func TestParseFlags(t *testing.T) {
 		"gc percent":             {args: []string{"--gc-percent=100"}},
 		"gc percent too low":     {args: []string{"--gc-percent=0"}, wantErr: "--gc-percent must be between 10 and 500"},
 		"gc percent too high":    {args: []string{"--gc-percent=1000"}, wantErr: "--gc-percent must be between 10 and 500"},
+		"watch stall timeout":    {args: []string{"--event-watch-stall-timeout=5m"}},
+		"watch stall disabled":   {args: []string{"--event-watch-stall-timeout=0"}},
+		"negative watch stall":   {args: []string{"--event-watch-stall-timeout=-1s"}, wantErr: "--event-watch-stall-timeout must not be negative"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -36,6 +39,9 @@ func TestParseFlags(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, o.leaderElect)
 			assert.Equal(t, 45*time.Second, o.gracefulShutdown)
+			if len(tc.args) == 0 {
+				assert.Equal(t, 12*time.Minute, o.watchStall, "a watch's longest lifetime plus two bookmark intervals")
+			}
 		})
 	}
 }

@@ -37,15 +37,16 @@ func ledger(mgr manager.Manager, s *config.Settings) *state.Ledger {
 // step: enrichment (internal/enricher) and the MCP client (internal/mcp). The
 // event index is built first: the watcher's Event handlers fill it and the
 // enricher reads related events from it, so the deliverer is complete before
-// the watcher is built and nothing points back.
-func setupPipeline(mgr manager.Manager, s *config.Settings) error {
+// the watcher is built and nothing points back. It returns the watcher for
+// its liveness check.
+func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, error) {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
-		return fmt.Errorf("creating Kubernetes client: %w", err)
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
 	mcpClient, err := mcp.New(mcp.Options{Timeout: s.MCPTimeout, CAFile: s.MCPCAFile, BreakerCooldown: s.MCPBreakerCooldown})
 	if err != nil {
-		return fmt.Errorf("creating MCP client: %w", err)
+		return nil, fmt.Errorf("creating MCP client: %w", err)
 	}
 	events := watcher.NewEventIndex()
 	// The guardrails come first, so a refused occurrence costs no log reads.
@@ -58,7 +59,10 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) error {
 	}), s, clock.RealClock{})
 	w, err := watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)))
 	if err != nil {
-		return fmt.Errorf("creating event watcher: %w", err)
+		return nil, fmt.Errorf("creating event watcher: %w", err)
 	}
-	return w.SetupWithManager(mgr)
+	if err := w.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	return w, nil
 }

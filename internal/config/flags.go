@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"strconv"
+	"time"
 )
 
 // Names of the binary's flags. The binary registers them from here and the
@@ -30,6 +31,7 @@ const (
 	FlagKubeAPIBurst             = "kube-api-burst"
 	FlagMemoryLimit              = "memory-limit"
 	FlagGCPercent                = "gc-percent"
+	FlagEventWatchStallTimeout   = "event-watch-stall-timeout"
 
 	// Settings flags (Settings.BindFlags).
 	FlagNamespace               = "namespace"
@@ -85,6 +87,32 @@ const (
 	DefaultKubeAPIQPS   = 50.0
 	DefaultKubeAPIBurst = 100
 )
+
+// APIServerBookmarkInterval is how often kube-apiserver sends a bookmark on
+// a watch that allows them, such as an informer's, when nothing else
+// happens (k8s.io/apiserver's cacher, defaultBookmarkFrequency; not
+// configurable). Only watches served from the API server's watch cache get
+// them, and kube-apiserver keeps no watch cache for Events unless
+// --watch-cache-sizes says so (DefaultWatchCacheSizes: events#0): an Events
+// watch served straight from etcd gets no bookmarks.
+const APIServerBookmarkInterval = time.Minute
+
+// ReflectorMaxWatchTimeout is the longest an informer's watch lasts: the
+// reflector asks for a timeout between 5 and 10 minutes (client-go's
+// defaultMinWatchTimeout, randomised up to twice it), the API server ends the
+// watch then, and the reflector opens the next one at once. It is the
+// longest a healthy Events watch goes without activity when no Event happens
+// and no bookmark comes.
+const ReflectorMaxWatchTimeout = 10 * time.Minute
+
+// DefaultEventWatchStallTimeout is how long the leader's Event watch may go
+// without opening, an Event or a bookmark before its liveness check fails:
+// the longest healthy idle gap (ReflectorMaxWatchTimeout, a quiet cluster
+// whose API server sends no bookmarks for Events) plus two bookmark
+// intervals for a slow re-open or a relist. Where the API server caches
+// Events, bookmarks come every APIServerBookmarkInterval and three of them
+// (3m) is enough.
+const DefaultEventWatchStallTimeout = ReflectorMaxWatchTimeout + 2*APIServerBookmarkInterval
 
 // BindAddressDisabled as --metrics-bind-address turns the endpoint off.
 const BindAddressDisabled = "0"

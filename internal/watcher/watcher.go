@@ -112,7 +112,8 @@ type Watcher struct {
 	podFactory  informers.SharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
 	events      toolscache.SharedIndexInformer
-	eventIndex  *EventIndex // filled by the Event handlers: by involved object and UID
+	activity    *watchActivity // of the Event watch: the metric and WatchLivenessCheck
+	eventIndex  *EventIndex    // filled by the Event handlers: by involved object and UID
 	pods        toolscache.SharedIndexInformer
 	replicaSets toolscache.SharedIndexInformer
 	jobs        toolscache.SharedIndexInformer
@@ -189,6 +190,7 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 		done:       make(chan struct{}),
 		goneMemo:   map[string]bool{},
 		eventIndex: index,
+		activity:   &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
 	}
 	tweak := func(lo *metav1.ListOptions) {
 		if o.EventFieldSelector != "" {
@@ -197,7 +199,7 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	}
 	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
 	w.events = evFactory.InformerFor(&corev1.Event{}, func(kube kubernetes.Interface, _ time.Duration) toolscache.SharedIndexInformer {
-		return newEventInformer(kube, tweak, time.Now) // wall time: metrics are compared with Prometheus' time()
+		return newEventInformer(kube, tweak, w.activity)
 	})
 	w.kubeFactory = evFactory
 	podFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))

@@ -3,6 +3,7 @@ package helm
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+
+	"dot-ai.io/controller/internal/config"
 )
 
 const fullname = releaseName + "-dot-ai-controller"
@@ -76,6 +79,14 @@ func TestDeploymentWiring(t *testing.T) {
 	assert.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
 	assert.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
 	assert.Equal(t, "health", c.LivenessProbe.HTTPGet.Port.String())
+	// The leader's liveness fails after the Event watch stall timeout (the
+	// binary's default); the kubelet restarts it within half a bookmark
+	// interval after that.
+	stall, err := time.ParseDuration(argMap(t, c.Args)["--event-watch-stall-timeout"])
+	require.NoError(t, err)
+	assert.Equal(t, config.DefaultEventWatchStallTimeout, stall)
+	restartAfter := time.Duration(c.LivenessProbe.FailureThreshold*c.LivenessProbe.PeriodSeconds) * time.Second
+	assert.LessOrEqual(t, restartAfter, config.APIServerBookmarkInterval/2)
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
@@ -167,6 +178,7 @@ func TestValuesReachArgs(t *testing.T) {
 		"--metrics-bind-address":              ":8443",
 		"--metrics-secure":                    "true",
 		"--health-probe-bind-address":         ":8081",
+		"--event-watch-stall-timeout":         "5m",
 		"--webhook-port":                      "9443",
 		"--webhook-cert-dir":                  "/tmp/k8s-webhook-server/serving-certs",
 		"--leader-elect":                      "true",
@@ -376,6 +388,7 @@ func TestValuesRejected(t *testing.T) {
 		{"allow-list whitespace", map[string]any{"mcp": map[string]any{"allowedEndpoints": []any{"http://127.0.0.1:3456/api v1"}}}, "/mcp/allowedEndpoints/0"},
 		{"allow-list user info", map[string]any{"mcp": map[string]any{"allowedEndpoints": []any{"http://u@127.0.0.1/"}}}, "/mcp/allowedEndpoints/0"},
 		{"duration form", map[string]any{"drainTimeout": "30 seconds"}, "/drainTimeout"},
+		{"stall timeout duration form", map[string]any{"health": map[string]any{"eventWatchStallTimeout": "3"}}, "/health/eventWatchStallTimeout"},
 		{"token and existing secret", map[string]any{"mcp": map[string]any{"authToken": "x", "existingSecret": "y"}}, "mutually exclusive"},
 		{"replicas without leader election", map[string]any{"replicaCount": 2, "leaderElection": map[string]any{"enabled": false}}, "needs leaderElection.enabled=true"},
 		{"grace period too short", map[string]any{"terminationGracePeriodSeconds": 45}, "must exceed gracefulShutdownTimeout"},
