@@ -17,10 +17,11 @@ import (
 type Message struct {
 	// ID is stable for the message's content, so a receiver can spot a
 	// duplicate (the CloudEvents id).
-	ID     string
-	Policy types.NamespacedName
-	Kind   policy.DestinationKind
-	Items  []Item
+	ID        string
+	Policy    types.NamespacedName
+	PolicyUID types.UID
+	Kind      policy.DestinationKind
+	Items     []Item
 	// More counts the items not listed.
 	More int
 }

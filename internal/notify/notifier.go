@@ -311,7 +311,7 @@ func (n *Notifier) flush(k groupKey) {
 			delete(n.sentAt, other)
 		}
 	}
-	m := Message{Policy: k.policy, Kind: k.kind, Items: g.items, More: g.more}
+	m := Message{Policy: k.policy, PolicyUID: k.uid, Kind: k.kind, Items: g.items, More: g.more}
 	m.ID = messageID(&m)
 	select {
 	case n.send <- &outgoing{msg: m, dest: g.dest}:
@@ -342,7 +342,7 @@ func (n *Notifier) deliver(ctx context.Context, o *outgoing) {
 		return
 	}
 	if n.opts.Journal != nil {
-		if err := n.opts.Journal.Begin(ctx, Record{ID: m.ID, Policy: m.Policy, Kind: m.Kind, Items: listed + more}); err != nil {
+		if err := n.opts.Journal.Begin(ctx, Record{ID: m.ID, Policy: m.Policy, PolicyUID: m.PolicyUID, Kind: m.Kind, Items: listed + more}); err != nil {
 			// Not sent: without its intent a restart could not account
 			// for it.
 			fail("state_unwritable", "the message's intent could not be saved, so it was not sent")

@@ -39,6 +39,22 @@ func TestValidateNotifications(t *testing.T) {
 			},
 		},
 		{
+			name: "filter values mirror the schema's enums",
+			n: &v1alpha1.Notifications{Slack: &v1alpha1.NotificationDestination{WebhookURLSecretRef: ref,
+				Filter: &v1alpha1.NotificationFilter{Outcomes: []v1alpha1.NotificationOutcomeKind{"everything"}, MinRisk: "extreme"}}},
+			errs: field.ErrorList{
+				field.NotSupported(np.Child("slack", "filter", "outcomes").Index(0), any("everything"), []string{"analyses", "remediations", "failures"}),
+				field.NotSupported(np.Child("slack", "filter", "minRisk"), any("extreme"), []string{"low", "medium", "high"}),
+			},
+		},
+		{
+			name: "secret ref names are checked like mcpAuthSecretRef",
+			n: &v1alpha1.Notifications{Webhook: &v1alpha1.NotificationDestination{
+				WebhookURLSecretRef: &v1alpha1.SecretKeyReference{Name: "My_Hook", Key: "url"}}},
+			errs: field.ErrorList{field.Invalid(np.Child("webhook", "webhookUrlSecretRef", "name"), "My_Hook",
+				"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")},
+		},
+		{
 			name: "empty destination",
 			n:    &v1alpha1.Notifications{Webhook: &v1alpha1.NotificationDestination{}},
 			errs: field.ErrorList{field.Required(np.Child("webhook", "webhookUrlSecretRef"), MsgNotificationSecretRequired)},

@@ -149,7 +149,11 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		}
 		return r
 	}
-	return delivery.Result{Outcome: d.MapResponse(req, resp)}
+	out := delivery.Result{Outcome: d.MapResponse(req, resp)}
+	if data := resp.Envelope.Data; data != nil {
+		out.Report = data.Result
+	}
+	return out
 }
 
 // beforeSend persists the call's write-ahead intent. When that fails nothing
