@@ -269,8 +269,11 @@ type Notifications struct {
 	Webhook *NotificationDestination `json:"webhook,omitempty"`
 }
 
-// NotificationDestination is one place notifications go to.
-// +kubebuilder:validation:XValidation:rule="!has(self.webhookUrl)",message="webhookUrl is not accepted: a webhook URL is a credential; store it in a Secret of the policy's namespace and name it in webhookUrlSecretRef"
+// NotificationDestination is one place notifications go to. A plain
+// webhookUrl is refused by the validating webhook (and the watcher marks such
+// a policy InvalidSpec); there is no CEL rule for it, because any CEL rule
+// in the schema adds a confusing "some validation rules were not checked"
+// cause to every other schema error.
 type NotificationDestination struct {
 	// webhookUrl is refused: it exists so that a policy written for the
 	// earlier controller fails with a clear message instead of losing the
