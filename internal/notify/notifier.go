@@ -69,6 +69,9 @@ type Notifier struct {
 	send    chan *outgoing
 	done    chan struct{} // closed when the dispatcher stops
 
+	stopMu  sync.Mutex
+	stopped bool // Start has returned from dispatching
+
 	mu      sync.Mutex
 	counts  map[policy.DestinationKind]*Counts
 	pending int64
@@ -161,10 +164,23 @@ func (n *Notifier) Notify(it Item, dests []policy.Destination) {
 		n.pending++
 		n.mu.Unlock()
 		metricOpenItems.Inc()
-		select {
-		case n.in <- entry{item: it, dest: d}:
-			metricQueueDepth.Inc()
-		default:
+		// stopMu orders this against Start's final drain of the queue.
+		n.stopMu.Lock()
+		stopped := n.stopped
+		queued := false
+		if !stopped {
+			select {
+			case n.in <- entry{item: it, dest: d}:
+				queued = true
+				metricQueueDepth.Inc()
+			default:
+			}
+		}
+		n.stopMu.Unlock()
+		switch {
+		case stopped:
+			n.count(d.Kind, Interrupted, 1)
+		case !queued:
 			n.count(d.Kind, DroppedQueueFull, 1)
 		}
 	}
@@ -221,6 +237,21 @@ func (n *Notifier) Start(ctx context.Context) error {
 	}
 	n.dispatch(ctx)
 	close(n.done)
+	// From now on Notify counts items as interrupted at once; what is still
+	// queued is counted so too (outcomes recorded while the watcher drains).
+	n.stopMu.Lock()
+	n.stopped = true
+	n.stopMu.Unlock()
+	for {
+		select {
+		case e := <-n.in:
+			metricQueueDepth.Dec()
+			n.count(e.dest.Kind, Interrupted, 1)
+			continue
+		default:
+		}
+		break
+	}
 	close(n.send)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

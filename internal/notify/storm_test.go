@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -96,4 +97,29 @@ func TestGrouping(t *testing.T) {
 	assert.Equal(t, 1, st.calls())
 	assert.Equal(t, Counts{Sent: 4, Grouped: 21}, counts[policy.DestinationSlack])
 	assert.Contains(t, string(st.bodies[0]), "…and 21 more not listed")
+}
+
+// TestStopCountsLateItems: on stop the open groups are sent at once, and
+// items handed over after the stop (outcomes recorded while the watcher
+// drains) are counted as interrupted, not lost.
+func TestStopCountsLateItems(t *testing.T) {
+	st := newStub(t, answer(200, "ok"))
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	cfg := testConfig(st.srv.URL + "/services/")
+	cfg.GroupWindow = time.Hour
+	n := New(cfg, secretReader(t, map[policy.DestinationKind]string{policy.DestinationSlack: st.url()}).Build(), Options{Clock: clk})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = n.Start(ctx); close(done) }()
+	d := []policy.Destination{dest(policy.DestinationSlack)}
+	for i := range 3 {
+		n.Notify(item(fmt.Sprint(i)), d)
+	}
+	require.Eventually(t, func() bool { return len(n.in) == 0 && clk.HasWaiters() }, 5*time.Second, time.Millisecond)
+	cancel()
+	<-done
+	n.Notify(item("late"), d)
+	counts := settled(t, n, 4)
+	assert.Equal(t, Counts{Sent: 3, Interrupted: 1}, counts[policy.DestinationSlack])
+	assert.Equal(t, 1, st.calls(), "the open group was sent at the stop, before its window ended")
 }
