@@ -64,6 +64,12 @@ func (s *stub) calls() int {
 	return len(s.bodies)
 }
 
+func (s *stub) body(i int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.bodies[i])
+}
+
 func readAll(r *http.Request) []byte {
 	var sb strings.Builder
 	buf := make([]byte, 4096)

@@ -96,7 +96,7 @@ func TestGrouping(t *testing.T) {
 	counts := settled(t, n, 25)
 	assert.Equal(t, 1, st.calls())
 	assert.Equal(t, Counts{Sent: 4, Grouped: 21}, counts[policy.DestinationSlack])
-	assert.Contains(t, string(st.bodies[0]), "…and 21 more not listed")
+	assert.Contains(t, st.body(0), "…and 21 more not listed")
 }
 
 // TestStopCountsLateItems: on stop the open groups are sent at once, and
