@@ -357,10 +357,11 @@ func (n *Notifier) flush(k groupKey) {
 func (n *Notifier) deliver(ctx context.Context, o *outgoing) {
 	m := &o.msg
 	listed, more := len(m.Items), m.More
+	// The status goes first: once the items are counted, it is reported.
 	fail := func(reason, msg string) {
 		metricMessages.WithLabelValues(string(m.Kind), "failed", reason).Inc()
-		n.count(m.Kind, Failed, listed+more)
 		n.status(m, false, reason, msg)
+		n.count(m.Kind, Failed, listed+more)
 	}
 	url, reason, err := n.destinationURL(ctx, m.Policy.Namespace, o.dest)
 	if err != nil {
@@ -386,9 +387,9 @@ func (n *Notifier) deliver(ctx context.Context, o *outgoing) {
 		n.count(m.Kind, Interrupted, listed+more)
 	case res.ok:
 		metricMessages.WithLabelValues(string(m.Kind), "sent", ReasonOK).Inc()
+		n.status(m, true, ReasonOK, "")
 		n.count(m.Kind, Sent, listed)
 		n.count(m.Kind, Grouped, more)
-		n.status(m, true, ReasonOK, "")
 	default:
 		fail(res.reason, "the "+string(m.Kind)+" destination refused the message: "+res.reason)
 	}
