@@ -169,11 +169,12 @@ func (n *Notifier) Notify(it Item, dests []policy.Destination) {
 		stopped := n.stopped
 		queued := false
 		if !stopped {
+			metricQueueDepth.Inc() // before the dispatcher can take it and Dec
 			select {
 			case n.in <- entry{item: it, dest: d}:
 				queued = true
-				metricQueueDepth.Inc()
 			default:
+				metricQueueDepth.Dec()
 			}
 		}
 		n.stopMu.Unlock()
