@@ -58,6 +58,11 @@ const (
 	McpToolPattern = `^[a-zA-Z0-9][a-zA-Z0-9_-]*$`
 
 	MaxConditions = 8
+
+	// MaxNotificationURLLength bounds the refused webhookUrl field (kept so
+	// the refusal can say what to do instead).
+	MaxNotificationURLLength   = 2048
+	MaxNotificationFilterKinds = 3
 )
 
 // Lengths of the text fields of a RemediationOutcome: what the controller

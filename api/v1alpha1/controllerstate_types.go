@@ -209,8 +209,37 @@ type AdmittedSpec struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
+// NotificationIntentState is the write-ahead intent of one notification
+// message (decision 21 (docs/design/decisions.md#d21)): written before the
+// message is sent, removed once its items are counted. An intent found
+// after a restart counts its items as interrupted; the message is never
+// sent again. It holds no content and never the destination's URL.
+type NotificationIntentState struct {
+	// messageId identifies the message (hex).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]+$`
+	MessageID string `json:"messageId,omitempty"`
+
+	// kind is the destination kind.
+	// +required
+	// +kubebuilder:validation:Enum=slack;googleChat;webhook
+	Kind string `json:"kind,omitempty"`
+
+	// items is how many notification items the message reports.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Items int32 `json:"items,omitempty"`
+
+	// createdAt is when the intent was written, just before the send.
+	// +required
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+}
+
 // ControllerStateSpec holds exactly one part of the controller's state.
-// +kubebuilder:validation:XValidation:rule="(has(self.checkpoint) ? 1 : 0) + (has(self.intent) ? 1 : 0) + (has(self.admission) ? 1 : 0) == 1",message="exactly one of checkpoint, intent and admission must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.checkpoint) ? 1 : 0) + (has(self.intent) ? 1 : 0) + (has(self.admission) ? 1 : 0) + (has(self.notification) ? 1 : 0) == 1",message="exactly one of checkpoint, intent, admission and notification must be set"
 type ControllerStateSpec struct {
 	// formatVersion is the version of this object's format.
 	// +required
@@ -233,6 +262,10 @@ type ControllerStateSpec struct {
 	// admission records the policy's admitted specs.
 	// +optional
 	Admission *AdmissionState `json:"admission,omitempty"`
+
+	// notification is the write-ahead intent of one notification message.
+	// +optional
+	Notification *NotificationIntentState `json:"notification,omitempty"`
 }
 
 // +kubebuilder:object:root=true

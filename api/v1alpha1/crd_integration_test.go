@@ -117,6 +117,11 @@ func TestCRDAgainstRealAPIServer(t *testing.T) {
 		"mcpTool with a slash": {func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.McpTool = "../admin"
 		}, "spec.mcpTool"},
+		"notification filter kind": {func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Notifications = &v1alpha1.Notifications{Webhook: &v1alpha1.NotificationDestination{
+				WebhookURLSecretRef: &v1alpha1.SecretKeyReference{Name: "h", Key: "url"},
+				Filter:              &v1alpha1.NotificationFilter{Outcomes: []v1alpha1.NotificationOutcomeKind{"all"}}}}
+		}, "spec.notifications.webhook.filter.outcomes[0]"},
 	}
 	for name, tc := range bounds {
 		t.Run("rejects "+name, func(t *testing.T) {

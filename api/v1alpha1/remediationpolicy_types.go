@@ -277,6 +277,12 @@ type RemediationPolicySpec struct {
 	// +kubebuilder:validation:Maximum=86400
 	OccurrenceWindowSeconds *int32 `json:"occurrenceWindowSeconds,omitempty"`
 
+	// notifications sends a message to chat or an HTTP receiver when an
+	// outcome is recorded (and, with notifyOnStart, when a call starts).
+	// Webhook URLs are credentials: they are only read from Secrets.
+	// +optional
+	Notifications *Notifications `json:"notifications,omitempty"`
+
 	// suspend stops the policy from acting on events without deleting it.
 	// Events that occur while suspended are not delivered later.
 	// +optional
@@ -290,6 +296,84 @@ type RemediationPolicySpec struct {
 	// allowed to read that.
 	// +optional
 	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+// Notifications are the destinations of a policy's notifications, at most
+// one of each kind.
+type Notifications struct {
+	// slack posts Block Kit messages to a Slack incoming webhook
+	// (https://hooks.slack.com/...).
+	// +optional
+	Slack *NotificationDestination `json:"slack,omitempty"`
+
+	// googleChat posts cards to a Google Chat space webhook
+	// (https://chat.googleapis.com/...).
+	// +optional
+	GoogleChat *NotificationDestination `json:"googleChat,omitempty"`
+
+	// webhook posts CloudEvents 1.0 (structured JSON) to an HTTP receiver in
+	// the installation's allow-list (chart value notifications.allowedURLs).
+	// +optional
+	Webhook *NotificationDestination `json:"webhook,omitempty"`
+}
+
+// NotificationDestination is one place notifications go to. A plain
+// webhookUrl is refused by the validating webhook (and the watcher marks such
+// a policy InvalidSpec); there is no CEL rule for it, because any CEL rule
+// in the schema adds a confusing "some validation rules were not checked"
+// cause to every other schema error.
+type NotificationDestination struct {
+	// webhookUrl is refused: it exists so that a policy written for the
+	// earlier controller fails with a clear message instead of losing the
+	// field. Use webhookUrlSecretRef.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	WebhookURL string `json:"webhookUrl,omitempty"`
+
+	// webhookUrlSecretRef names the Secret key, in the policy's namespace,
+	// that holds the webhook URL. It is read at send time, uncached.
+	// +optional
+	WebhookURLSecretRef *SecretKeyReference `json:"webhookUrlSecretRef,omitempty"`
+
+	// notifyOnStart sends a message when a call to dot-ai starts.
+	// +optional
+	NotifyOnStart *bool `json:"notifyOnStart,omitempty"`
+
+	// notifyOnComplete sends a message when an outcome is recorded.
+	// +optional
+	NotifyOnComplete *bool `json:"notifyOnComplete,omitempty"`
+
+	// filter narrows which outcomes are notified; empty notifies all.
+	// +optional
+	Filter *NotificationFilter `json:"filter,omitempty"`
+}
+
+// NotificationOutcomeKind groups outcomes for a notification filter.
+// +kubebuilder:validation:Enum=analyses;remediations;failures
+type NotificationOutcomeKind string
+
+// The outcome kinds a filter can select.
+const (
+	// NotifyAnalyses: dot-ai analysed and executed nothing.
+	NotifyAnalyses NotificationOutcomeKind = "analyses"
+	// NotifyRemediations: dot-ai executed a remediation that succeeded.
+	NotifyRemediations NotificationOutcomeKind = "remediations"
+	// NotifyFailures: delivery or remediation failed, or was interrupted.
+	NotifyFailures NotificationOutcomeKind = "failures"
+)
+
+// NotificationFilter narrows the notified outcomes.
+type NotificationFilter struct {
+	// outcomes lists the kinds of outcome notified; empty means all.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=3
+	Outcomes []NotificationOutcomeKind `json:"outcomes,omitempty"`
+
+	// minRisk skips outcomes whose proposed remediation's risk is below it;
+	// outcomes without a risk (failures) always pass.
+	// +optional
+	MinRisk RiskLevel `json:"minRisk,omitempty"`
 }
 
 // OutcomeResult is how one delivery of an event to dot-ai ended.
@@ -510,6 +594,16 @@ const (
 	// ReasonDeliveryFailing: several deliveries in a row failed
 	// (Delivering=False).
 	ReasonDeliveryFailing = "DeliveryFailing"
+
+	// ConditionNotifying says whether notifications reach their
+	// destinations; absent until the first one is sent. Its message names
+	// the destination kind and reason, never the URL.
+	ConditionNotifying = "Notifying"
+	// ReasonNotified: the last notification of every destination was sent.
+	ReasonNotified = "Notified"
+	// ReasonNotificationFailing: a destination refused a notification for
+	// good (a bad URL or Secret, an archived channel).
+	ReasonNotificationFailing = "NotificationFailing"
 )
 
 // +kubebuilder:object:root=true

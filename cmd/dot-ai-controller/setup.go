@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -12,6 +13,8 @@ import (
 	"dot-ai.io/controller/internal/delivery/guard"
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
+	"dot-ai.io/controller/internal/notify"
+	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
@@ -57,9 +60,24 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
 	}), s, clock.RealClock{})
-	w, err := watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)))
+	// The notifier reports each destination's health on the policy through
+	// the watcher, which is built after it.
+	var w *watcher.Watcher
+	notifier := notify.New(s.Notifications, mgr.GetAPIReader(), notify.Options{ // uncached: get on Secrets only
+		Journal: &notify.StateJournal{Store: &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()}},
+		OnStatus: func(p types.NamespacedName, kind policy.DestinationKind, ok bool, reason, msg string) {
+			if w != nil {
+				w.NotificationStatus(p, kind, ok, reason, msg)
+			}
+		},
+		Log: mgr.GetLogger().WithName("notify"),
+	})
+	w, err = watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier))
 	if err != nil {
 		return nil, fmt.Errorf("creating event watcher: %w", err)
+	}
+	if err := mgr.Add(notifier); err != nil {
+		return nil, fmt.Errorf("adding the notifier: %w", err)
 	}
 	if err := w.SetupWithManager(mgr); err != nil {
 		return nil, err

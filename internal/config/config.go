@@ -40,6 +40,10 @@ type PolicyDefaults struct {
 	LookbackMinutes         int32 `validate:"gte=1,lte=1440"`
 	IncludeResourceSpec     bool
 	IncludeMetrics          bool
+	// NotifyOnStart and NotifyOnComplete fill each notification
+	// destination's settings of the same names.
+	NotifyOnStart    bool
+	NotifyOnComplete bool
 }
 
 // Settings are the installation-wide settings of one controller process.
@@ -88,6 +92,10 @@ type Settings struct {
 
 	// Guardrails bound automatic mode, risk and the analysis budget.
 	Guardrails Guardrails
+
+	// Notifications tune notification delivery (the chart's notifications
+	// block).
+	Notifications Notifications
 }
 
 // ClusterPolicyNamespaceList is where policies may use namespaceSelector:
@@ -164,12 +172,15 @@ func Default() Settings {
 			LookbackMinutes:         DefaultLookbackMinutes,
 			IncludeResourceSpec:     DefaultIncludeResourceSpec,
 			IncludeMetrics:          DefaultIncludeMetrics,
+			NotifyOnStart:           DefaultNotifyOnStart,
+			NotifyOnComplete:        DefaultNotifyOnComplete,
 		},
 		Guardrails: Guardrails{
 			MaxRiskLevel:          DefaultMaxRiskLevelCap,
 			CallsPerHour:          DefaultCallsPerHour,
 			NamespaceCallsPerHour: DefaultNamespaceCallsPerHour,
 		},
+		Notifications: DefaultNotifications(),
 	}
 }
 
@@ -212,8 +223,11 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	int32Flag(fs, &d.LookbackMinutes, FlagDefaultLookbackMinutes, "Default contextGathering.lookbackMinutes.")
 	fs.BoolVar(&d.IncludeResourceSpec, FlagDefaultIncludeResourceSpec, d.IncludeResourceSpec, "Default contextGathering.includeResourceSpec.")
 	fs.BoolVar(&d.IncludeMetrics, FlagDefaultIncludeMetrics, d.IncludeMetrics, "Default contextGathering.includeMetrics.")
+	fs.BoolVar(&d.NotifyOnStart, FlagDefaultNotifyOnStart, d.NotifyOnStart, "Default notifications.*.notifyOnStart.")
+	fs.BoolVar(&d.NotifyOnComplete, FlagDefaultNotifyOnComplete, d.NotifyOnComplete, "Default notifications.*.notifyOnComplete.")
 
 	s.Guardrails.bindFlags(fs)
+	s.Notifications.bindFlags(fs)
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line from
@@ -265,6 +279,9 @@ func (s *Settings) Validate() error {
 	// Entries are named by index: an endpoint URL may carry a credential.
 	if _, err := endpoint.ParseAllowList(s.MCPAllowedEndpoints); err != nil {
 		errs = append(errs, fmt.Errorf("--%s: %w", FlagMCPAllowedEndpoints, err))
+	}
+	if _, err := endpoint.ParseAllowList(s.Notifications.AllowedURLs); err != nil {
+		errs = append(errs, fmt.Errorf("--%s: %w", FlagNotificationAllowedURLs, err))
 	}
 	if s.MCPCAFile != "" {
 		if _, err := os.Stat(s.MCPCAFile); err != nil {

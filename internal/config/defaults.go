@@ -25,6 +25,8 @@ const (
 	DefaultLookbackMinutes         = int32(5)
 	DefaultIncludeResourceSpec     = true
 	DefaultIncludeMetrics          = false
+	DefaultNotifyOnStart           = false
+	DefaultNotifyOnComplete        = true
 )
 
 // Built-in guardrails (the chart's guardrails block says the same): automatic

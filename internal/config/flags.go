@@ -71,6 +71,16 @@ const (
 	FlagDefaultLookbackMinutes         = "default-lookback-minutes"
 	FlagDefaultIncludeResourceSpec     = "default-include-resource-spec"
 	FlagDefaultIncludeMetrics          = "default-include-metrics"
+	FlagDefaultNotifyOnStart           = "default-notify-on-start"
+	FlagDefaultNotifyOnComplete        = "default-notify-on-complete"
+
+	// Notifications (Settings.BindFlags, the chart's notifications block).
+	FlagNotificationAllowedURLs   = "notification-allowed-urls"
+	FlagNotificationGroupWindow   = "notification-group-window"
+	FlagNotificationMaxPerMinute  = "notification-max-per-minute"
+	FlagNotificationQueueSize     = "notification-queue-size"
+	FlagNotificationWorkers       = "notification-workers"
+	FlagNotificationMaxGroupItems = "notification-max-group-items"
 )
 
 // The binary's default listener ports. The harness needs them to know which

@@ -16,7 +16,9 @@ func TestBindFlagsRegistersTheSharedNames(t *testing.T) {
 		FlagDefaultMaxLogBytes, FlagDefaultIncludePreviousLogs, FlagDefaultIncludeRelatedEvents,
 		FlagDefaultLookbackMinutes, FlagDefaultIncludeResourceSpec, FlagDefaultIncludeMetrics,
 		FlagAutomaticModeNamespaces, FlagMaxRiskLevel, FlagNamespaceMaxRiskLevels, FlagAnalysisCallsPerHour,
-		FlagNamespaceAnalysisCallsPerHour,
+		FlagNamespaceAnalysisCallsPerHour, FlagDefaultNotifyOnStart, FlagDefaultNotifyOnComplete,
+		FlagNotificationAllowedURLs, FlagNotificationGroupWindow, FlagNotificationMaxPerMinute,
+		FlagNotificationQueueSize, FlagNotificationWorkers, FlagNotificationMaxGroupItems,
 	}
 	s := Default()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

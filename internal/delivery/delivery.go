@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/policy"
 )
 
@@ -78,6 +79,10 @@ type Result struct {
 	// Empty after a successful call, which clears such a reason.
 	ConditionReason  string
 	ConditionMessage string
+	// Report is dot-ai's answer (data.result) when the call returned one:
+	// notifications show its confidence, risk, actions and validation.
+	// Read-only.
+	Report *mcp.Result
 	// RequeueAfter > 0 means the call was not made (for example the
 	// endpoint's circuit breaker is open): the event stays queued and is
 	// offered again after this delay instead of being counted as failed.

@@ -104,7 +104,7 @@ func Controller(o Options) []Permission {
 	if o.Secrets {
 		add(Permission{Group: "", Resource: "secrets", Verbs: get, ResourceNames: slices.Clone(o.SecretNames), Scope: ClusterWide,
 			Value: "rbac.secrets.enabled, rbac.secrets.resourceNames",
-			Why:   "policies' mcpAuthSecretRef, read with an uncached reader: get only, never list/watch"})
+			Why:   "policies' mcpAuthSecretRef and notifications' webhookUrlSecretRef, read with an uncached reader: get only, never list/watch"})
 	}
 	add(Permission{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Scope: ReleaseNamespace,
 		Why: "the leader Lease"})

@@ -56,6 +56,8 @@ const (
 	ReasonObjects       = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports the involved object's state, its owners and their Pods' states"
 	ReasonLogs          = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports container logs"
 	ReasonMetrics       = "a policy naming its own mcpEndpoint (or a dryRun policy, into its status) exports Pod metrics"
+	ReasonNotifySecret  = "its value is the URL notifications are sent to"
+	ReasonNotifyLogs    = "notifications carry dot-ai's analysis, which is derived from container logs, to a destination the policy names"
 	ReasonAllNamespaces = "; a namespaceSelector policy needs it in all namespaces, since namespaces labelled later join it"
 )
 
@@ -87,10 +89,12 @@ func AccessChecks(s *config.Settings, p *v1alpha1.RemediationPolicy, gathered ma
 		})
 	}
 	// Data leaves for an endpoint the policy names itself, or, for a dry
-	// run, for the policy's own status and Events.
+	// run, for the policy's own status and Events. The notification checks
+	// come after the endpoint's, so a shared one names the endpoint's field.
+	notify := notificationChecks(s, p, specPath)
 	dryRun := spec.DryRun != nil && *spec.DryRun
 	if spec.McpEndpoint == "" && !dryRun {
-		return out
+		return dedupe(append(out, notify...))
 	}
 	ns, suffix := p.Namespace, ""
 	if spec.NamespaceSelector != nil {
@@ -126,7 +130,50 @@ func AccessChecks(s *config.Settings, p *v1alpha1.RemediationPolicy, gathered ma
 	if cg.IncludeMetrics {
 		add("get", "metrics.k8s.io", "pods", "", ctxPath.Child("includeMetrics"), ReasonMetrics)
 	}
-	return slices.CompactFunc(out, func(a, b AccessCheck) bool { return a.Attributes == b.Attributes })
+	return dedupe(append(out, notify...))
+}
+
+// dedupe keeps the first check of each access.
+func dedupe(checks []AccessCheck) []AccessCheck {
+	seen := map[authorizationv1.ResourceAttributes]bool{}
+	return slices.DeleteFunc(checks, func(c AccessCheck) bool {
+		dup := seen[c.Attributes]
+		seen[c.Attributes] = true
+		return dup
+	})
+}
+
+// notificationChecks: get on every notification Secret, and get pods/log
+// when logs are gathered, since the analysis the destination receives is
+// derived from them (decision 20 (docs/design/decisions.md#d20)).
+func notificationChecks(s *config.Settings, p *v1alpha1.RemediationPolicy, specPath *field.Path) []AccessCheck {
+	dests := destinations(p.Spec.Notifications)
+	if len(dests) == 0 {
+		return nil
+	}
+	var out []AccessCheck
+	path := specPath.Child("notifications")
+	for _, e := range dests {
+		if ref := e.d.WebhookURLSecretRef; ref != nil && ref.Name != "" {
+			out = append(out, AccessCheck{
+				Attributes: authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: p.Namespace, Name: ref.Name},
+				Field:      path.Child(string(e.kind), "webhookUrlSecretRef", "name"),
+				Reason:     ReasonNotifySecret,
+			})
+		}
+	}
+	if Resolve(p, NoSelector, s).Context.IncludeLogs {
+		ns, suffix := p.Namespace, ""
+		if p.Spec.NamespaceSelector != nil {
+			ns, suffix = "", ReasonAllNamespaces
+		}
+		out = append(out, AccessCheck{
+			Attributes: authorizationv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "log", Namespace: ns},
+			Field:      path,
+			Reason:     ReasonNotifyLogs + suffix,
+		})
+	}
+	return out
 }
 
 // KeepsSpec reports an update that never needs checking again: one that

@@ -91,6 +91,37 @@ func TestAccessChecks(t *testing.T) {
 			},
 		},
 		{
+			name: "notifications: get on each Secret, and pods/log since the analysis comes from logs",
+			ns:   "team-a",
+			spec: v1alpha1.RemediationPolicySpec{Notifications: &v1alpha1.Notifications{
+				Slack:   &v1alpha1.NotificationDestination{WebhookURLSecretRef: &v1alpha1.SecretKeyReference{Name: "chat", Key: "url"}},
+				Webhook: &v1alpha1.NotificationDestination{WebhookURLSecretRef: &v1alpha1.SecretKeyReference{Name: "hook", Key: "url"}},
+			}},
+			want: []string{
+				`get secrets "chat" in namespace "team-a"@spec.notifications.slack.webhookUrlSecretRef.name`,
+				`get secrets "hook" in namespace "team-a"@spec.notifications.webhook.webhookUrlSecretRef.name`,
+				`get pods/log in namespace "team-a"@spec.notifications`,
+			},
+		},
+		{
+			name: "notifications with the policy's own endpoint: pods/log asked once, at the endpoint's field",
+			ns:   "team-a",
+			spec: v1alpha1.RemediationPolicySpec{McpEndpoint: policytest.OtherEndpoint, McpAuthSecretRef: secret,
+				Notifications: &v1alpha1.Notifications{
+					GoogleChat: &v1alpha1.NotificationDestination{WebhookURLSecretRef: &v1alpha1.SecretKeyReference{Name: "x", Key: "url"}},
+				}},
+			want: append(append([]string{secretGet}, objects...), logs),
+		},
+		{
+			name: "notifications without logs: the Secret only",
+			ns:   "team-a",
+			spec: v1alpha1.RemediationPolicySpec{ContextGathering: &v1alpha1.ContextGathering{IncludeLogs: new(false)},
+				Notifications: &v1alpha1.Notifications{
+					GoogleChat: &v1alpha1.NotificationDestination{WebhookURLSecretRef: &v1alpha1.SecretKeyReference{Name: "chat", Key: "url"}},
+				}},
+			want: []string{`get secrets "chat" in namespace "team-a"@spec.notifications.googleChat.webhookUrlSecretRef.name`},
+		},
+		{
 			name: "namespaceSelector with the installation endpoint: nothing",
 			ns:   "dot-ai",
 			spec: v1alpha1.RemediationPolicySpec{NamespaceSelector: &v1alpha1.NamespaceSelector{}},

@@ -51,6 +51,7 @@ func Default(s *config.Settings, p *v1alpha1.RemediationPolicy) {
 	setInt32(&cg.LookbackMinutes, d.LookbackMinutes)
 	setBool(&cg.IncludeResourceSpec, d.IncludeResourceSpec)
 	setBool(&cg.IncludeMetrics, d.IncludeMetrics)
+	defaultNotifications(d, spec.Notifications)
 }
 
 func setBool(p **bool, v bool) {

@@ -16,6 +16,10 @@ const (
 	MsgEndpointNotAllowed = "endpoint is not in the installation's allowed endpoints (chart value mcp.allowedEndpoints), " +
 		"so the installation's token is never sent to it: set spec.mcpAuthSecretRef to a Secret in this namespace holding a token for it"
 	MsgNotANumber = "must be a number between 0 and 1"
+	// A notification webhook URL is a credential: it lives in a Secret.
+	MsgNotificationURLPlain = "a plain-text webhook URL is not accepted: a webhook URL is a credential; store it in a Secret " +
+		"of this namespace and name it in webhookUrlSecretRef {name, key}"
+	MsgNotificationSecretRequired = "name the Secret key holding the webhook URL (a Secret of this namespace)"
 	// The guardrails name the chart value an installation's admin changes.
 	MsgAutomaticModeForbidden = "mode automatic is only allowed for policies in the namespaces %v " +
 		"(chart value guardrails.automaticModeNamespaces); a policy in namespace %q must use mode manual " +

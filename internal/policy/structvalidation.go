@@ -99,6 +99,10 @@ func newStructValidator() *validator.Validate {
 		"Key":  "required," + maxLen(v1alpha1.MaxSecretRefKeyLength) + "," + tagSecretKey,
 	}, v1alpha1.SecretKeyReference{})
 	v.RegisterStructValidationMapRules(map[string]string{
+		"Outcomes": maxLen(v1alpha1.MaxNotificationFilterKinds) + ",unique,dive,oneof=analyses remediations failures",
+		"MinRisk":  "omitempty," + risks,
+	}, v1alpha1.NotificationFilter{})
+	v.RegisterStructValidationMapRules(map[string]string{
 		"EventsPerMinute": between(v1alpha1.MinEventsPerMinute, v1alpha1.MaxEventsPerMinute),
 		"CooldownMinutes": between(v1alpha1.MinCooldownMinutes, v1alpha1.MaxCooldownMinutes),
 	}, v1alpha1.RateLimiting{})

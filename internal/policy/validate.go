@@ -61,6 +61,7 @@ func Validate(s *config.Settings, oldP, newP *v1alpha1.RemediationPolicy) (field
 
 	errs = append(errs, validateNamespaceSelector(s, newP, specPath.Child("namespaceSelector"))...)
 	errs = append(errs, validateGuardrails(s, newP, specPath)...)
+	errs = append(errs, validateNotifications(spec.Notifications, specPath.Child("notifications"))...)
 
 	epErrs, epWarnings := validateEndpoint(s, spec, specPath)
 	errs = append(errs, epErrs...)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -75,7 +76,7 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			Spec: v1alpha1.ControllerStateSpec{FormatVersion: 1, Policy: v1alpha1.StatePolicyReference{Namespace: "team", Name: "p"},
 				Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}, Admission: &v1alpha1.AdmissionState{}},
 		}
-		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent and admission")
+		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent, admission and notification")
 	})
 
 	t.Run("an intent is written once", func(t *testing.T) {
@@ -94,6 +95,25 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 		list, err = s.Intents(ctx, "uid-in")
 		require.NoError(t, err)
 		assert.Empty(t, list)
+	})
+
+	t.Run("notification intents through the journal", func(t *testing.T) {
+		j := &notify.StateJournal{Store: s, Now: func() metav1.Time { return metav1.NewTime(now) }}
+		r := notify.Record{ID: "0123456789abcdef0123456789abcdef", Policy: types.NamespacedName{Namespace: "team", Name: "p"},
+			PolicyUID: "uid-n", Kind: "slack", Items: 12}
+		require.NoError(t, j.Begin(ctx, r))
+		require.Error(t, j.Begin(ctx, r), "a second intent of the same message means it may have been sent")
+		recs, err := j.Pending(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, []notify.Record{r}, recs)
+		require.NoError(t, j.End(ctx, r.ID))
+		require.NoError(t, j.End(ctx, r.ID), "ending twice is fine")
+		recs, err = j.Pending(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, recs)
+		bad := r
+		bad.Kind = "email"
+		require.Error(t, j.Begin(ctx, bad), "the schema bounds the kind")
 	})
 
 	t.Run("admission ledger", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/text"
 )
 
@@ -36,6 +37,9 @@ type item struct {
 	// intentWritten: the write-ahead intent of this automatic-mode
 	// occurrence exists (only its worker touches it).
 	intentWritten bool
+	// startNotified: the notifyOnStart message was handed over (a held
+	// occurrence offered again is not announced twice).
+	startNotified bool
 }
 
 func (w *Watcher) worker(ctx context.Context, stopTaking <-chan struct{}) {
@@ -76,6 +80,12 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		return
 	}
 	metricLatency.Observe(w.clock.Since(it.req.SeenAt).Seconds())
+	if !it.startNotified {
+		it.startNotified = true
+		ps.mu.Lock()
+		w.notifyLocked(ps, it, notify.PhaseStart, nil, nil)
+		ps.mu.Unlock()
+	}
 	req := it.req
 	if req.Effective.Mode == v1alpha1.ModeAutomatic {
 		req.BeforeSend = w.beforeSend(it)
@@ -167,6 +177,8 @@ func (w *Watcher) finish(it *item, res delivery.Result) {
 		w.log.Info("Delivering condition changed", "policy", ps.key, "status", ps.delivering.cond.Status, "reason", ps.delivering.cond.Reason, "mcpStatus", out.McpStatus, "consecutiveFailures", ps.delivering.failures)
 	}
 	w.recordLocked(ps, ev, it.count, it.eventTime, now, oc, &out, out.Message)
+	// After the outcome is recorded; Notify never blocks.
+	w.notifyLocked(ps, it, notify.PhaseComplete, &out, res.Report)
 }
 
 // interrupted records an automatic-mode call cut off by the drain timeout

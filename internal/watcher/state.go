@@ -49,6 +49,11 @@ type policyState struct {
 	condMessage string
 	delivering  deliveryHealth
 	lastEmit    map[outcome]time.Time
+	// notifyFailures holds each failing notification destination kind's
+	// reason; notifying is the Notifying condition derived from it (nil
+	// until the first notification).
+	notifyFailures map[policy.DestinationKind]string
+	notifying      *metav1.Condition
 }
 
 // savedStatus is the part of a saved checkpoint the status shows.
@@ -147,9 +152,12 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		ps.mu.Unlock()
 		return nil
 	}
-	var delivering *metav1.Condition
+	var delivering, notifying *metav1.Condition
 	if c := ps.delivering.cond; c != nil {
 		delivering = new(*c)
+	}
+	if c := ps.notifying; c != nil {
+		notifying = new(*c)
 	}
 	saved := ps.saved
 	ps.statusDirty = false
@@ -176,6 +184,9 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		if delivering != nil {
 			meta.SetStatusCondition(&p.Status.Conditions, *delivering)
 		}
+		if notifying != nil {
+			meta.SetStatusCondition(&p.Status.Conditions, *notifying)
+		}
 		if gen > 0 {
 			p.Status.ObservedGeneration = gen
 		}
@@ -200,6 +211,9 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 		meta.SetStatusCondition(&ps.policy.Status.Conditions, cond)
 		if delivering != nil {
 			meta.SetStatusCondition(&ps.policy.Status.Conditions, *delivering)
+		}
+		if notifying != nil {
+			meta.SetStatusCondition(&ps.policy.Status.Conditions, *notifying)
 		}
 	}
 	ps.mu.Unlock()

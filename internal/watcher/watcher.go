@@ -67,6 +67,9 @@ type Options struct {
 	// (decision 20 (docs/design/decisions.md#d20)). Nil checks nothing
 	// (tests that create policies without the webhook).
 	Ledger admitted.Ledger
+	// Notifier, when set, is told of recorded outcomes and started calls
+	// of policies with spec.notifications.
+	Notifier Notifier
 }
 
 // Option sets an Option field.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/stretchr/testify/assert"
@@ -113,6 +114,41 @@ func TestGuardrailsMatchConfig(t *testing.T) {
 			NamespaceMaxRiskLevels:  map[string]v1alpha1.RiskLevel{"platform": "high", "ops": "medium"},
 			CallsPerHour:            7,
 			NamespaceCallsPerHour:   3,
+		}, got)
+	})
+}
+
+// TestNotificationsMatchConfig checks that the chart's notifications block
+// renders to flags that parse to the binary's built-in settings, and that
+// values set away from them reach the settings.
+func TestNotificationsMatchConfig(t *testing.T) {
+	parse := func(t *testing.T, values map[string]any) config.Notifications {
+		t.Helper()
+		c := managerContainer(t, deployment(t, mustRender(t, values, renderOpts{})))
+		s := config.Default()
+		s.Notifications = config.Notifications{}
+		fs := flag.NewFlagSet("chart", flag.ContinueOnError)
+		s.BindFlags(fs)
+		var args []string
+		for _, a := range c.Args {
+			if strings.HasPrefix(a, "--notification-") {
+				args = append(args, a)
+			}
+		}
+		require.NoError(t, fs.Parse(args))
+		return s.Notifications
+	}
+	t.Run("defaults", func(t *testing.T) {
+		assert.Equal(t, config.DefaultNotifications(), parse(t, nil))
+	})
+	t.Run("values reach the settings", func(t *testing.T) {
+		got := parse(t, map[string]any{"notifications": map[string]any{
+			"allowedURLs": []any{"http://127.0.0.1:8080/hooks", "http://localhost:9000/in"},
+			"groupWindow": "1m", "maxPerMinute": 3, "queueSize": 50, "workers": 2, "maxGroupItems": 5,
+		}})
+		assert.Equal(t, config.Notifications{
+			AllowedURLs: []string{"http://127.0.0.1:8080/hooks", "http://localhost:9000/in"},
+			GroupWindow: time.Minute, MaxPerMinute: 3, QueueSize: 50, Workers: 2, MaxGroupItems: 5,
 		}, got)
 	})
 }

@@ -187,6 +187,13 @@ func TestValuesReachArgs(t *testing.T) {
 		"--leader-elect-retry-period":         "5s",
 		"--zap-log-level":                     "debug",
 		"--kube-api-qps":                      "100",
+		"--default-notify-on-start":           "false",
+		"--default-notify-on-complete":        "true",
+		"--notification-group-window":         "30s",
+		"--notification-max-per-minute":       "10",
+		"--notification-queue-size":           "1000",
+		"--notification-workers":              "4",
+		"--notification-max-group-items":      "10",
 	}
 	assert.Equal(t, want, args)
 	assert.Equal(t, new(int64(120)), d.Spec.Template.Spec.TerminationGracePeriodSeconds)

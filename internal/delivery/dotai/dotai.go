@@ -152,7 +152,11 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		}
 		return r
 	}
-	return delivery.Result{Outcome: d.MapResponse(req, resp)}
+	out := delivery.Result{Outcome: d.MapResponse(req, resp)}
+	if data := resp.Envelope.Data; data != nil {
+		out.Report = data.Result
+	}
+	return out
 }
 
 // dryRun is the outcome of a dry-run policy's occurrence: the request was
