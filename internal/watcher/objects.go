@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"unique"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -61,16 +63,31 @@ func reduceAnnotations(in map[string]string) map[string]string {
 		if out == nil {
 			out = make(map[string]string, len(in))
 		}
-		out[k] = v
+		out[intern(k)] = intern(v)
 	}
 	return out
 }
+
+// internLabels shares the strings of labels: the replicas of a workload
+// carry the same keys and values, each decoded into its own allocation.
+func internLabels(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[intern(k)] = intern(v)
+	}
+	return out
+}
+
+func intern(s string) string { return unique.Make(s).Value() }
 
 // reduceMeta is the metadata every cached object keeps.
 func reduceMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		Labels: m.Labels, Annotations: reduceAnnotations(m.Annotations), OwnerReferences: m.OwnerReferences,
+		Labels: internLabels(m.Labels), Annotations: reduceAnnotations(m.Annotations), OwnerReferences: m.OwnerReferences,
 	}
 }
 
