@@ -56,6 +56,11 @@ CONTROLLER_BIN ?= $(BIN)/dot-ai-controller
 build: ## Build the controller binary into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X dot-ai.io/controller/internal/version.Version=$(VERSION)" -o $(CONTROLLER_BIN) ./cmd/dot-ai-controller
 
+PLUGIN_BIN ?= $(BIN)/kubectl-dot_ai
+.PHONY: plugin
+plugin: ## Build the kubectl plugin (kubectl dot-ai …) into bin/; put bin/ on PATH to use it.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X dot-ai.io/controller/internal/version.Version=$(VERSION)" -o $(PLUGIN_BIN) ./cmd/kubectl-dot_ai
+
 .PHONY: verify
 verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed.
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go' | grep -v '^hack/tools/'))" || { echo "gofmt needed:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }

@@ -74,7 +74,7 @@ type CheckpointState struct {
 	// threshold, one line each: "<sha256 of object, reason and message, 32
 	// hex> <unix seconds>,<unix seconds>,…".
 	// +optional
-	// +kubebuilder:validation:MaxLength=140000
+	// +kubebuilder:validation:MaxLength=150000
 	Recurrence string `json:"recurrence,omitempty"`
 
 	// bucket is the eventsPerMinute token bucket.

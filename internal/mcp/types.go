@@ -24,8 +24,10 @@ type Request struct {
 	// Context is the structured enrichment (event, logs, podSpec or
 	// resource, relatedEvents, metrics).
 	Context any `json:"context,omitempty"`
-	// Policy names the RemediationPolicy that selected the event.
-	Policy *PolicyRef `json:"policy,omitempty"`
+	// Policy is the name of the RemediationPolicy that selected the event
+	// (the product spec's field); PolicyRef names it fully.
+	Policy    string     `json:"policy,omitempty"`
+	PolicyRef *PolicyRef `json:"policyRef,omitempty"`
 }
 
 // PolicyRef names a RemediationPolicy.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 )
 
@@ -23,6 +24,10 @@ type EventMatcher interface {
 // CompileCELFunc compiles a selector's CEL expression once per policy
 // generation.
 type CompileCELFunc func(expr string) (EventMatcher, error)
+
+// CompileCEL is the CompileCELFunc of the controller and the kubectl plugin:
+// the expression language of internal/celevent.
+func CompileCEL(expr string) (EventMatcher, error) { return celevent.Compile(expr) }
 
 // PodStatusLookup returns the cached Pod (reduced to metadata and container
 // statuses) or nil when it is not cached.

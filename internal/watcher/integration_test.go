@@ -166,6 +166,42 @@ func TestIntegration(t *testing.T) {
 		assertAddsUp(t, st)
 	})
 
+	t.Run("recurrence threshold: below, at, and across a restart mid-window", func(t *testing.T) {
+		f := newFixture(t, env, "recur", v1alpha1.EventSelector{Type: "Warning"},
+			withPolicy(func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.MinOccurrences, p.Spec.OccurrenceWindowSeconds = new(int32(3)), new(int32(600))
+				p.Spec.RateLimiting.CooldownMinutes = new(int32(0))
+			}),
+			beforeStart(func() { createPod(t, c, "recur", "a") }))
+		msg := func(m string) evOpt { return func(ev *corev1.Event) { ev.Message = m } }
+		createEvent(t, c, "recur", "e1", "Warning", "BackOff", "Pod", "a", msg("Back-off restarting failed container"))
+		createEvent(t, c, "recur", "e2", "Warning", "BackOff", "Pod", "a", msg("Back-off restarting failed container"))
+		require.Eventually(t, func() bool { return status(f.policy).BelowThresholdEvents == 2 }, 10*time.Second, 20*time.Millisecond)
+		assert.Empty(t, f.rec.events(), "below the threshold: nothing delivered")
+
+		// A restart mid-window keeps the two occurrences counted.
+		f.run.stop(t)
+		rec := &recorder{}
+		h := newSeenHook()
+		r := startWatcher(t, env.Config, f.settings, rec, h.hook)
+		defer r.stop(t)
+		createEvent(t, c, "recur", "e3", "Warning", "BackOff", "Pod", "a", msg("Back-off restarting failed container"))
+		require.Eventually(t, func() bool { return len(rec.events()) == 1 }, 10*time.Second, 20*time.Millisecond)
+		assert.Equal(t, []string{"e3"}, rec.events(), "the third occurrence within the window is delivered")
+
+		// The count starts over; another problem (message) counts on its own.
+		createEvent(t, c, "recur", "e4", "Warning", "BackOff", "Pod", "a", msg("Back-off restarting failed container"))
+		createEvent(t, c, "recur", "other", "Warning", "BackOff", "Pod", "a", msg("another message"))
+		h.wait(t, "recur", "e4")
+		h.wait(t, "recur", "other")
+		require.Eventually(t, func() bool { return status(f.policy).TotalEventsProcessed == 5 }, 10*time.Second, 20*time.Millisecond)
+		st := status(f.policy)
+		assert.Equal(t, int64(4), st.BelowThresholdEvents)
+		assert.Equal(t, int64(1), st.AnalysesCompleted)
+		assertAddsUp(t, st)
+		assert.Equal(t, []string{"e3"}, rec.events())
+	})
+
 	t.Run("a CronJob's pods share one cooldown", func(t *testing.T) {
 		f := newFixture(t, env, "cron", v1alpha1.EventSelector{Type: "Warning"},
 			withPolicy(func(p *v1alpha1.RemediationPolicy) { p.Spec.RateLimiting.CooldownMinutes = new(int32(5)) }),

@@ -21,7 +21,7 @@ import (
 // restart neither resets nor double-counts it.
 
 // maxRecurrenceKeys bounds the problems a checkpoint tracks; with at most
-// MaxMinOccurrences-1 times each, ≤ 1000 × 133 bytes in the checkpoint.
+// MaxMinOccurrences-1 times each, ≤ 1000 × 141 bytes in the checkpoint.
 const maxRecurrenceKeys = 1000
 
 // recurrence holds, per problem (a hash), the times of its occurrences still

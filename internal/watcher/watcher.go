@@ -34,7 +34,6 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/admitted"
-	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/policy"
@@ -155,7 +154,7 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 		o.Clock = clock.RealClock{}
 	}
 	if o.CompileCEL == nil {
-		o.CompileCEL = func(expr string) (policy.EventMatcher, error) { return celevent.Compile(expr) }
+		o.CompileCEL = policy.CompileCEL
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Second

@@ -413,6 +413,21 @@ spec:
 	assert.Contains(t, body["issue"], "BackOff")
 	assert.Contains(t, body["issue"], "checkout-api")
 	assert.Contains(t, string(got.Body), crashLogLine, "the crash-looping pod's logs (served by kwok) are in the request")
+	// The product spec's request shape (docs/request.md).
+	var shape struct {
+		Policy  string `json:"policy"`
+		Context struct {
+			Event struct {
+				InvolvedObject struct{ Kind, Name, Namespace string } `json:"involvedObject"`
+			} `json:"event"`
+			Logs []string `json:"logs"`
+		} `json:"context"`
+	}
+	require.NoError(t, json.Unmarshal(got.Body, &shape), "context.event.involvedObject is an object and context.logs a list of lines")
+	assert.Equal(t, "crashloops", shape.Policy)
+	assert.Equal(t, "Pod", shape.Context.Event.InvolvedObject.Kind)
+	assert.Equal(t, s.workNS, shape.Context.Event.InvolvedObject.Namespace)
+	assert.Contains(t, strings.Join(shape.Context.Logs, "\n"), crashLogLine)
 
 	// The kubelet-like back-off keeps emitting BackOff (the Event's count
 	// grows); cooldown holds every repeat back.

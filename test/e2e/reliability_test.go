@@ -272,12 +272,15 @@ func (r *rel) stubRequests() []stubRequest {
 	var out []stubRequest
 	for _, req := range r.stub.Requests() {
 		var body struct {
-			Policy  *mcp.PolicyRef `json:"policy"`
-			Context struct {
+			PolicyRef *mcp.PolicyRef `json:"policyRef"`
+			Context   struct {
 				Event struct {
 					Namespace      string `json:"namespace"`
 					Name           string `json:"name"`
-					InvolvedObject string `json:"involvedObject"`
+					InvolvedObject struct {
+						Kind string `json:"kind"`
+						Name string `json:"name"`
+					} `json:"involvedObject"`
 				} `json:"event"`
 			} `json:"context"`
 		}
@@ -285,8 +288,8 @@ func (r *rel) stubRequests() []stubRequest {
 			continue
 		}
 		ev := body.Context.Event
-		out = append(out, stubRequest{policy: body.Policy, eventNamespace: ev.Namespace, eventName: ev.Name,
-			involvedObject: ev.InvolvedObject, idempotencyKey: req.Header.Get(mcp.IdempotencyHeader)})
+		out = append(out, stubRequest{policy: body.PolicyRef, eventNamespace: ev.Namespace, eventName: ev.Name,
+			involvedObject: ev.InvolvedObject.Kind + "/" + ev.InvolvedObject.Name, idempotencyKey: req.Header.Get(mcp.IdempotencyHeader)})
 	}
 	return out
 }

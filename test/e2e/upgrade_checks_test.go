@@ -36,17 +36,27 @@ func (u *upgradeRun) requests() ([]upgradeRequest, error) {
 	var out []upgradeRequest
 	for _, stub := range []*mcptest.Server{u.stub, u.allowed} {
 		for _, r := range stub.Requests() {
+			// The previous release sent policy as {namespace, name}; this one
+			// sends the product spec's policy name and policyRef.
 			var body struct {
-				Policy  *mcp.PolicyRef `json:"policy"`
-				Context struct {
+				Policy    json.RawMessage `json:"policy"`
+				PolicyRef *mcp.PolicyRef  `json:"policyRef"`
+				Context   struct {
 					Event struct{ Namespace, Name string } `json:"event"`
 				} `json:"context"`
 			}
-			if err := json.Unmarshal(r.Body, &body); err != nil || body.Policy == nil {
-				return nil, fmt.Errorf("a request names no policy (%v): %s", err, r.Body)
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				return nil, fmt.Errorf("a request is not JSON (%v): %s", err, r.Body)
+			}
+			ref := body.PolicyRef
+			if ref == nil {
+				_ = json.Unmarshal(body.Policy, &ref)
+			}
+			if ref == nil {
+				return nil, fmt.Errorf("a request names no policy: %s", r.Body)
 			}
 			out = append(out, upgradeRequest{
-				policy: body.Policy.Namespace + "/" + body.Policy.Name,
+				policy: ref.Namespace + "/" + ref.Name,
 				event:  body.Context.Event.Namespace + "/" + body.Context.Event.Name,
 				key:    r.Header.Get(mcp.IdempotencyHeader),
 			})

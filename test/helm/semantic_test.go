@@ -149,6 +149,8 @@ func TestValuesReachArgs(t *testing.T) {
 		"--default-mcp-tool":                  "remediate_v2",
 		"--default-events-per-minute":         "60",
 		"--default-cooldown-minutes":          "0",
+		"--default-min-occurrences":           "2",
+		"--default-occurrence-window-seconds": "900",
 		"--default-include-logs":              "false",
 		"--default-log-lines":                 "500",
 		"--default-max-log-bytes":             "10485760",

@@ -238,10 +238,11 @@ func (d *Deliverer) BuildRequest(ctx context.Context, req delivery.Request) *mcp
 func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
 	mode := req.Effective.Mode
 	body := &mcp.Request{
-		Issue:   ectx.Issue(mcp.MaxIssueUTF16),
-		Mode:    string(mode),
-		Context: ectx,
-		Policy:  &mcp.PolicyRef{Namespace: req.Policy.Namespace, Name: req.Policy.Name},
+		Issue:     ectx.Issue(mcp.MaxIssueUTF16),
+		Mode:      string(mode),
+		Context:   toWire(ectx),
+		Policy:    req.Policy.Name,
+		PolicyRef: &mcp.PolicyRef{Namespace: req.Policy.Namespace, Name: req.Policy.Name},
 	}
 	if mode == v1alpha1.ModeAutomatic {
 		ct := req.Effective.ConfidenceThreshold

@@ -209,6 +209,7 @@ func TestIntegration(t *testing.T) {
 		var body map[string]any
 		require.NoError(t, json.Unmarshal(srv.Requests()[0].Body, &body))
 		assert.True(t, strings.HasPrefix(body["issue"].(string), "Kubernetes Warning event BackOff on Pod/web-7d4b9c-x2x9z"))
-		assert.Equal(t, map[string]any{"namespace": "team-a", "name": "p"}, body["policy"])
+		assert.Equal(t, "p", body["policy"], "the product spec's field: the policy's name")
+		assert.Equal(t, map[string]any{"namespace": "team-a", "name": "p"}, body["policyRef"])
 	})
 }
