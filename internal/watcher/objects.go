@@ -105,6 +105,11 @@ func storeMeta(inf toolscache.SharedIndexInformer, key string) *metav1.ObjectMet
 	return nil
 }
 
+// MetaLookup returns an object's metadata, or nil when it is unknown; uid ""
+// matches any. The watcher reads its caches; kubectl dot-ai preview reads
+// the cluster.
+type MetaLookup func(apiVersion, kind, namespace, name string, uid types.UID) *metav1.ObjectMeta
+
 // objectMeta returns the cached metadata of an object (nil when its kind is
 // not cached, it is not in the cache, or uid is set and differs). The result
 // is the cache's own: read only.
@@ -132,8 +137,15 @@ func (w *Watcher) objectMeta(apiVersion, kind, namespace, name string, uid types
 
 // involvedMeta is CEL's object: the event's involved object's metadata.
 func (w *Watcher) involvedMeta(ev *corev1.Event) *metav1.ObjectMeta {
+	return involvedMetaFrom(ev, w.objectMeta)
+}
+
+func involvedMetaFrom(ev *corev1.Event, lookup MetaLookup) *metav1.ObjectMeta {
+	if lookup == nil {
+		return nil
+	}
 	ref := ev.InvolvedObject
-	return w.objectMeta(ref.APIVersion, ref.Kind, involvedNamespace(ev), ref.Name, ref.UID)
+	return lookup(ref.APIVersion, ref.Kind, involvedNamespace(ev), ref.Name, ref.UID)
 }
 
 func involvedNamespace(ev *corev1.Event) string {
@@ -148,14 +160,20 @@ func optedOut(m *metav1.ObjectMeta) bool {
 }
 
 // ignored reports whether the event's namespace, its involved object or one
-// of the object's controlling owners carries the opt-out annotation. An
-// object that is not cached (another kind, or already deleted) ends the walk.
-func (w *Watcher) ignored(ev *corev1.Event) bool {
+// of the object's controlling owners carries the opt-out annotation.
+func (w *Watcher) ignored(ev *corev1.Event) bool { return ignoredBy(ev, w.objectMeta) }
+
+// ignoredBy is ignored over any lookup. An object the lookup does not know
+// (another kind, or already deleted) ends the walk.
+func ignoredBy(ev *corev1.Event, lookup MetaLookup) bool {
+	if lookup == nil {
+		return false
+	}
 	ns := involvedNamespace(ev)
-	if ns != "" && optedOut(storeMeta(w.namespaces, ns)) {
+	if ns != "" && optedOut(lookup("v1", "Namespace", "", ns, "")) {
 		return true
 	}
-	m := w.involvedMeta(ev)
+	m := involvedMetaFrom(ev, lookup)
 	for range maxOwnerDepth {
 		if m == nil {
 			return false
@@ -167,7 +185,7 @@ func (w *Watcher) ignored(ev *corev1.Event) bool {
 		if o == nil {
 			return false
 		}
-		m = w.objectMeta(o.APIVersion, o.Kind, ns, o.Name, o.UID)
+		m = lookup(o.APIVersion, o.Kind, ns, o.Name, o.UID)
 	}
 	return false
 }
