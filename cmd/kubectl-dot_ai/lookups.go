@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
@@ -30,11 +32,13 @@ type clusterLookups struct {
 	pods       map[string]*corev1.Pod
 	namespaces map[string]map[string]string
 	owners     map[string]*metav1.OwnerReference
+	objects    map[string]*metav1.ObjectMeta
 }
 
 func newClusterLookups(ctx context.Context, kube kubernetes.Interface, _ *v1alpha1.RemediationPolicy) *clusterLookups {
 	return &clusterLookups{ctx: ctx, kube: kube, pods: map[string]*corev1.Pod{},
-		namespaces: map[string]map[string]string{}, owners: map[string]*metav1.OwnerReference{}}
+		namespaces: map[string]map[string]string{}, owners: map[string]*metav1.OwnerReference{},
+		objects: map[string]*metav1.ObjectMeta{}}
 }
 
 // events lists the Events the policy can see: its namespace, or every
@@ -136,4 +140,58 @@ func (l *clusterLookups) owner(kind, namespace, name string) (*metav1.OwnerRefer
 	o := metav1.GetControllerOfNoCopy(&metav1.ObjectMeta{OwnerReferences: refs})
 	l.owners[key] = o
 	return o, true
+}
+
+// object returns the metadata of a Pod, Namespace or workload (the kinds the
+// watcher caches), read once with the user's permissions; nil when it is
+// another kind, gone, forbidden or of another uid.
+func (l *clusterLookups) object(apiVersion, kind, namespace, name string, uid types.UID) *metav1.ObjectMeta {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return nil
+	}
+	key := gv.Group + "/" + kind + "/" + namespace + "/" + name
+	m, ok := l.objects[key]
+	if !ok {
+		m = l.getObject(gv.Group, kind, namespace, name)
+		l.objects[key] = m
+	}
+	if m == nil || (uid != "" && m.UID != uid) {
+		return nil
+	}
+	return m
+}
+
+func (l *clusterLookups) getObject(group, kind, namespace, name string) *metav1.ObjectMeta {
+	var obj metav1.Object
+	var err error
+	get := metav1.GetOptions{}
+	switch group + "/" + kind {
+	case "/Pod":
+		if p := l.pod(namespace, name); p != nil {
+			return &p.ObjectMeta
+		}
+		return nil
+	case "/Namespace":
+		obj, err = l.kube.CoreV1().Namespaces().Get(l.ctx, name, get)
+	case "apps/ReplicaSet":
+		obj, err = l.kube.AppsV1().ReplicaSets(namespace).Get(l.ctx, name, get)
+	case "apps/Deployment":
+		obj, err = l.kube.AppsV1().Deployments(namespace).Get(l.ctx, name, get)
+	case "apps/StatefulSet":
+		obj, err = l.kube.AppsV1().StatefulSets(namespace).Get(l.ctx, name, get)
+	case "apps/DaemonSet":
+		obj, err = l.kube.AppsV1().DaemonSets(namespace).Get(l.ctx, name, get)
+	case "batch/Job":
+		obj, err = l.kube.BatchV1().Jobs(namespace).Get(l.ctx, name, get)
+	case "batch/CronJob":
+		obj, err = l.kube.BatchV1().CronJobs(namespace).Get(l.ctx, name, get)
+	default:
+		return nil
+	}
+	if err != nil {
+		return nil
+	}
+	return &metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(), UID: obj.GetUID(),
+		Labels: obj.GetLabels(), Annotations: obj.GetAnnotations(), OwnerReferences: obj.GetOwnerReferences()}
 }

@@ -89,7 +89,8 @@ func (o *previewOptions) run(ctx context.Context, flags *genericclioptions.Confi
 	if err != nil {
 		return err
 	}
-	results := watcher.Preview(ctx, cp, events, watcher.PreviewLookups{Pods: lookups.pod, Namespaces: lookups.namespaceLabels, Owners: lookups.owner})
+	results := watcher.Preview(ctx, cp, events, watcher.PreviewLookups{Pods: lookups.pod, Namespaces: lookups.namespaceLabels,
+		Owners: lookups.owner, Objects: lookups.object})
 	pr := &printer{w: out}
 	printResults(pr, results)
 	o.printIssues(ctx, pr, kube, p, cp, results, events)
@@ -160,9 +161,9 @@ func printResults(out *printer, results []watcher.PreviewResult) {
 		return
 	}
 	out.printf("%s", table.String())
-	out.printf("\n%d events: %d would be sent, %d below threshold, %d cooled down, %d rate limited, %d excluded, %d not selected\n",
+	out.printf("\n%d events: %d would be sent, %d below threshold, %d cooled down, %d rate limited, %d excluded, %d ignored, %d not selected\n",
 		len(results), counts[watcher.FateSent], counts[watcher.FateBelowThreshold], counts[watcher.FateCooledDown],
-		counts[watcher.FateRateLimited], counts[watcher.FateExcluded], counts[watcher.FateNotSelected])
+		counts[watcher.FateRateLimited], counts[watcher.FateExcluded], counts[watcher.FateIgnored], counts[watcher.FateNotSelected])
 	out.printf("The controller acts only on events that happen after the policy is created; this preview treats the current ones as new.\n")
 }
 

@@ -1,7 +1,7 @@
 // Package celevent compiles and evaluates the CEL expressions of
 // RemediationPolicy event selectors (decision 8 (docs/design/decisions.md#d8)).
 //
-// An expression sees one variable, event, shaped like a core/v1 Event:
+// An expression sees two variables. event is shaped like a core/v1 Event:
 //
 //	event.metadata.{name,namespace,uid}
 //	event.involvedObject.{kind,name,namespace,uid,apiVersion,fieldPath}
@@ -16,6 +16,17 @@
 // recorders rarely set them), so an expression that names them is rejected
 // at compile time ("undefined field 'labels'") rather than admitted to never
 // match.
+//
+// object is the involved object's metadata, as the watcher's caches keep it:
+//
+//	object.metadata.{name,namespace,uid}
+//	object.metadata.labels, object.metadata.annotations (map(string, string))
+//	object.metadata.ownerReferences[].{apiVersion,kind,name,uid,controller}
+//
+// The caches hold Pods, ReplicaSets, Deployments, StatefulSets, DaemonSets,
+// Jobs, CronJobs and Namespaces; for any other kind, and for an object not
+// (or no longer) cached, object's fields are empty. Annotations longer than
+// MaxAnnotationValue bytes are not kept.
 //
 // Every field is always present, so no has() guard is needed: an unset string
 // is "", an unset number is 0 and an unset time is
@@ -37,6 +48,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/apiserver/pkg/cel/environment"
@@ -49,8 +61,17 @@ import (
 )
 
 const (
-	// VariableName is the name of the single variable an expression sees.
+	// VariableName is the name of the variable holding the Event.
 	VariableName = "event"
+
+	// ObjectVariableName is the name of the variable holding the involved
+	// object's metadata.
+	ObjectVariableName = "object"
+
+	// MaxAnnotationValue is the longest annotation value the watcher's caches
+	// keep (and object shows); longer ones (last-applied configurations,
+	// embedded JSON) are dropped to bound memory.
+	MaxAnnotationValue = 512
 
 	// MaxEstimatedCost bounds the worst-case cost CEL estimates for an
 	// expression at compile time, in CEL cost units. It is the apiserver's
@@ -74,10 +95,13 @@ const (
 	maxMessageLength    = 4096
 	maxShortString      = 128
 	maxLabelValue       = 63
+	maxMapEntries       = 64
+	maxOwnerReferences  = 8
 	zeroTimeRFC3339     = "0001-01-01T00:00:00Z"
 	compatibilityMajor  = 1
 	compatibilityMinor  = 33
 	typeNameForEventVar = "io.dot-ai.celevent.Event"
+	typeNameForObjVar   = "io.dot-ai.celevent.Object"
 )
 
 // Program is a compiled selector expression. It is safe for concurrent use.
@@ -93,7 +117,6 @@ func (p *Program) String() string { return p.expr }
 
 type compiler struct {
 	env       *cel.Env
-	declType  *apiservercel.DeclType
 	estimator *library.CostEstimator
 }
 
@@ -116,13 +139,21 @@ func newCompiler() (*compiler, error) {
 		return nil, errors.New("event schema has no CEL type")
 	}
 	declType = declType.MaybeAssignTypeName(typeNameForEventVar)
+	objType := openapi.SchemaDeclType(objectSchema, false)
+	if objType == nil {
+		return nil, errors.New("object schema has no CEL type")
+	}
+	objType = objType.MaybeAssignTypeName(typeNameForObjVar)
 	// A fixed compatibility version keeps the set of CEL libraries stable
 	// whatever apiserver library version the controller is built with.
 	base := environment.MustBaseEnvSet(version.MajorMinor(compatibilityMajor, compatibilityMinor))
 	envSet, err := base.Extend(environment.VersionedOptions{
 		IntroducedVersion: version.MajorMinor(1, 0),
-		EnvOptions:        []cel.EnvOption{cel.Variable(VariableName, declType.CelType())},
-		DeclTypes:         []*apiservercel.DeclType{declType},
+		EnvOptions: []cel.EnvOption{
+			cel.Variable(VariableName, declType.CelType()),
+			cel.Variable(ObjectVariableName, objType.CelType()),
+		},
+		DeclTypes: []*apiservercel.DeclType{declType, objType},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building CEL environment: %w", err)
@@ -131,10 +162,10 @@ func newCompiler() (*compiler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building CEL environment: %w", err)
 	}
+	roots := map[string]*apiservercel.DeclType{VariableName: declType, ObjectVariableName: objType}
 	return &compiler{
 		env:       env,
-		declType:  declType,
-		estimator: &library.CostEstimator{SizeEstimator: &sizeEstimator{root: declType}},
+		estimator: &library.CostEstimator{SizeEstimator: &sizeEstimator{roots: roots}},
 	}, nil
 }
 
@@ -200,10 +231,11 @@ func compile(expr string) (*Program, error) {
 	return &Program{expr: expr, program: prg, MaxCost: est.Max}, nil
 }
 
-// Matches evaluates the expression against ev. It returns an error when the
-// evaluation fails (for example a missing map key, or the runtime cost limit
-// is exceeded) or ctx is cancelled; it never panics.
-func (p *Program) Matches(ctx context.Context, ev *corev1.Event) (ok bool, err error) {
+// Matches evaluates the expression against ev and its involved object's
+// metadata obj (nil: unknown, every field empty). It returns an error when
+// the evaluation fails (for example a missing map key, or the runtime cost
+// limit is exceeded) or ctx is cancelled; it never panics.
+func (p *Program) Matches(ctx context.Context, ev *corev1.Event, obj *metav1.ObjectMeta) (ok bool, err error) {
 	if p == nil || p.program == nil {
 		return false, errors.New("nil program")
 	}
@@ -216,7 +248,8 @@ func (p *Program) Matches(ctx context.Context, ev *corev1.Event) (ok bool, err e
 		}
 	}()
 	val := openapi.UnstructuredToVal(EventToUnstructured(ev), eventSchema)
-	out, _, err := p.program.ContextEval(ctx, map[string]any{VariableName: val})
+	objVal := openapi.UnstructuredToVal(ObjectToUnstructured(obj), objectSchema)
+	out, _, err := p.program.ContextEval(ctx, map[string]any{VariableName: val, ObjectVariableName: objVal})
 	if err != nil {
 		return false, fmt.Errorf("evaluating expression: %w", err)
 	}
@@ -260,6 +293,40 @@ func EventToUnstructured(ev *corev1.Event) map[string]any {
 		"eventTime":          timeString(ev.EventTime.Time),
 		"series":             seriesMap(ev.Series),
 	}
+}
+
+// ObjectToUnstructured returns the map the expression sees as object. nil
+// gives empty fields, so every declared field is present.
+func ObjectToUnstructured(m *metav1.ObjectMeta) map[string]any {
+	if m == nil {
+		m = &metav1.ObjectMeta{}
+	}
+	refs := make([]any, 0, len(m.OwnerReferences))
+	for _, r := range m.OwnerReferences {
+		refs = append(refs, map[string]any{
+			"apiVersion": r.APIVersion,
+			"kind":       r.Kind,
+			"name":       r.Name,
+			"uid":        string(r.UID),
+			"controller": r.Controller != nil && *r.Controller,
+		})
+	}
+	return map[string]any{"metadata": map[string]any{
+		"name":            m.Name,
+		"namespace":       m.Namespace,
+		"uid":             string(m.UID),
+		"labels":          stringMap(m.Labels),
+		"annotations":     stringMap(m.Annotations),
+		"ownerReferences": refs,
+	}}
+}
+
+func stringMap(in map[string]string) map[string]any {
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
 }
 
 func seriesMap(s *corev1.EventSeries) map[string]any {
@@ -336,18 +403,60 @@ var eventSchema = func() *spec.Schema {
 	return &s
 }()
 
-// sizeEstimator gives CEL's cost estimator the declared bounds of the event
-// fields (the same approach the apiextensions apiserver uses for CRD rules).
+// stringMapOf is a map(string, string) of at most maxMapEntries entries
+// (for cost estimation; labels and annotations may have more).
+func stringMapOf(maxValue int64) spec.Schema {
+	v := str(maxValue)
+	s := *spec.MapProperty(&v)
+	n := int64(maxMapEntries)
+	s.MaxProperties = &n
+	return s
+}
+
+// objectSchema declares the shape of the object variable: only what the
+// watcher's caches keep.
+var objectSchema = func() *spec.Schema {
+	refs := spec.ArrayProperty(func() *spec.Schema {
+		r := object(map[string]spec.Schema{
+			"apiVersion": str(maxNameLength),
+			"kind":       str(maxLabelValue),
+			"name":       str(maxNameLength),
+			"uid":        str(maxLabelValue),
+			"controller": *spec.BoolProperty(),
+		})
+		return &r
+	}())
+	n := int64(maxOwnerReferences)
+	refs.MaxItems = &n
+	s := object(map[string]spec.Schema{
+		"metadata": object(map[string]spec.Schema{
+			"name":            str(maxNameLength),
+			"namespace":       str(maxLabelValue),
+			"uid":             str(maxLabelValue),
+			"labels":          stringMapOf(maxLabelValue),
+			"annotations":     stringMapOf(MaxAnnotationValue),
+			"ownerReferences": *refs,
+		}),
+	})
+	return &s
+}()
+
+// sizeEstimator gives CEL's cost estimator the declared bounds of the
+// variables' fields (the same approach the apiextensions apiserver uses for
+// CRD rules).
 type sizeEstimator struct {
-	root *apiservercel.DeclType
+	roots map[string]*apiservercel.DeclType
 }
 
 func (c *sizeEstimator) EstimateSize(element checker.AstNode) *checker.SizeEstimate {
 	path := element.Path()
-	if len(path) == 0 || path[0] != VariableName {
+	if len(path) == 0 {
 		return nil
 	}
-	node := c.root
+	node, ok := c.roots[path[0]]
+	if !ok {
+		return nil
+	}
 	for _, name := range path[1:] {
 		switch name {
 		case "@items", "@values":

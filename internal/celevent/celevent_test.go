@@ -45,7 +45,13 @@ func TestCompileErrors(t *testing.T) {
 		{"syntax error", `event.reason ==`, "compilation failed"},
 		{"unknown top-level field", `event.reasons == "BackOff"`, "undefined field 'reasons'"},
 		{"unknown nested field", `event.involvedObject.kindd == "Pod"`, "undefined field 'kindd'"},
-		{"unknown variable", `object.reason == "BackOff"`, "undeclared reference to 'object'"},
+		{"unknown variable", `pod.reason == "BackOff"`, "undeclared reference to 'pod'"},
+		// object carries metadata only: what the watcher's caches keep.
+		{"object spec", `object.spec.replicas > 1`, "undefined field 'spec'"},
+		{"object status", `object.status.phase == "Running"`, "undefined field 'status'"},
+		{"object managed fields", `size(object.metadata.managedFields) > 0`, "undefined field 'managedFields'"},
+		{"object creation time", `object.metadata.creationTimestamp > timestamp("2026-01-01T00:00:00Z")`, "undefined field 'creationTimestamp'"},
+		{"label value type", `object.metadata.labels['team'] == 1`, "compilation failed"},
 		// The Event cache keeps neither, so they are not declared.
 		{"event labels", `'team' in event.metadata.labels`, "undefined field 'labels'"},
 		{"event annotations", `event.metadata.annotations['note'] == 'x'`, "undefined field 'annotations'"},
@@ -106,10 +112,57 @@ func TestMatches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Compile(tc.expr)
 			require.NoError(t, err)
-			got, err := p.Matches(t.Context(), tc.ev)
+			got, err := p.Matches(t.Context(), tc.ev, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
 			assert.Equal(t, tc.expr, p.String())
+		})
+	}
+}
+
+func TestMatchesObject(t *testing.T) {
+	yes := true
+	pod := &metav1.ObjectMeta{
+		Name: "web-7d4b9c-abcde", Namespace: "shop", UID: "pod-uid",
+		Labels:      map[string]string{"team": "payments", "app.kubernetes.io/name": "web"},
+		Annotations: map[string]string{"example.com/tier": "gold"},
+		OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d4b9c", UID: "rs-uid", Controller: &yes},
+			{APIVersion: "v1", Kind: "ConfigMap", Name: "other", UID: "cm-uid"},
+		},
+	}
+	tests := []struct {
+		name    string
+		expr    string
+		obj     *metav1.ObjectMeta
+		want    bool
+		wantErr string
+	}{
+		{name: "label", expr: `object.metadata.labels['team'] == 'payments'`, obj: pod, want: true},
+		{name: "label differs", expr: `object.metadata.labels['team'] == 'search'`, obj: pod, want: false},
+		{name: "qualified label key", expr: `object.metadata.labels['app.kubernetes.io/name'] == 'web'`, obj: pod, want: true},
+		{name: "label presence", expr: `'team' in object.metadata.labels`, obj: pod, want: true},
+		{name: "label absent", expr: `'owner' in object.metadata.labels`, obj: pod, want: false},
+		{name: "optional label with default", expr: `object.metadata.labels[?'owner'].orValue('none') == 'none'`, obj: pod, want: true},
+		{name: "annotation", expr: `object.metadata.annotations['example.com/tier'] == 'gold'`, obj: pod, want: true},
+		{name: "identity", expr: `object.metadata.name == event.involvedObject.name && object.metadata.namespace == 'shop' && object.metadata.uid == 'pod-uid'`, obj: pod, want: true},
+		{name: "controller owner", expr: `object.metadata.ownerReferences.exists(r, r.controller && r.kind == 'ReplicaSet' && r.name.startsWith('web-') && r.apiVersion == 'apps/v1' && r.uid == 'rs-uid')`, obj: pod, want: true},
+		{name: "non-controller owner", expr: `object.metadata.ownerReferences.exists(r, r.kind == 'ConfigMap' && !r.controller)`, obj: pod, want: true},
+		{name: "unknown object is empty", expr: `object.metadata.name == '' && size(object.metadata.labels) == 0 && size(object.metadata.annotations) == 0 && size(object.metadata.ownerReferences) == 0`, obj: nil, want: true},
+		{name: "missing label key is an error", expr: `object.metadata.labels['team'] == 'payments'`, obj: nil, wantErr: "no such key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Compile(tc.expr)
+			require.NoError(t, err)
+			got, err := p.Matches(t.Context(), backOffEvent(), tc.obj)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
 		})
 	}
 }
@@ -142,7 +195,7 @@ func TestMatchesErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Compile(tc.expr)
 			require.NoError(t, err)
-			got, err := p.Matches(tc.ctx, tc.ev)
+			got, err := p.Matches(tc.ctx, tc.ev, nil)
 			require.Error(t, err)
 			assert.False(t, got)
 			assert.Contains(t, err.Error(), tc.wantErr)
@@ -152,7 +205,7 @@ func TestMatchesErrors(t *testing.T) {
 
 func TestNilProgram(t *testing.T) {
 	var p *Program
-	_, err := p.Matches(t.Context(), backOffEvent())
+	_, err := p.Matches(t.Context(), backOffEvent(), nil)
 	require.Error(t, err)
 }
 
@@ -165,7 +218,7 @@ func TestMatchesConcurrent(t *testing.T) {
 		wg.Go(func() {
 			ev := backOffEvent()
 			ev.Count = int32(i)
-			got, err := p.Matches(context.Background(), ev)
+			got, err := p.Matches(context.Background(), ev, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -187,7 +240,7 @@ func BenchmarkMatches(b *testing.B) {
 	require.NoError(b, err)
 	ev := backOffEvent()
 	for b.Loop() {
-		if _, err := p.Matches(context.Background(), ev); err != nil {
+		if _, err := p.Matches(context.Background(), ev, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -199,6 +252,9 @@ func TestCompileAcceptsTypicalExpressions(t *testing.T) {
 		`["foo", "bar"].exists(k, event.message.matches(k) && event.involvedObject.name.contains(k))`,
 		`event.involvedObject.fieldPath.split(".").all(p, p.startsWith("a"))`,
 		`event.message.split(" ").exists(w, w == "x")`,
+		`object.metadata.labels.exists(k, k.startsWith("team") && object.metadata.labels[k].matches("^pay"))`,
+		`object.metadata.annotations.all(k, object.metadata.annotations[k].size() < 100)`,
+		`object.metadata.ownerReferences.exists(r, r.controller && r.name.matches("^web-"))`,
 	} {
 		t.Run(expr, func(t *testing.T) {
 			p, err := Compile(expr)

@@ -32,7 +32,6 @@ func Forbidden(releaseNamespace, otherNamespace string) []Request {
 		requests(all, "", []string{"update", "delete", "deletecollection"}, "events"),
 		requests(all, "events.k8s.io", []string{"update", "delete", "deletecollection"}, "events"),
 		requests(all, "apps", writes, "deployments", "replicasets", "statefulsets", "daemonsets"),
-		requests(all, "apps", []string{"list", "watch"}, "deployments", "statefulsets", "daemonsets"),
 		requests(all, "apps", []string{"update", "patch"}, "deployments/scale"),
 		requests(all, "batch", writes, "jobs", "cronjobs"),
 		// Policies: the spec is the users'; status is written with Update.

@@ -65,13 +65,19 @@ var (
 
 const gatheredReason = "the enricher reads it (enricher.GatheredResources), as does the start-up object-gone check"
 
+const ownerChains = "owner chains for cooldowns and the opt-out annotation, CEL's object (metadata informer)"
+
 // informed are the resources the watcher keeps informers on (list/watch),
 // and why; Events are listed with the verbs that record them.
 var informed = []struct{ group, resource, why string }{
-	{"", "pods", "the watcher's Pod informer (container-status reasons)"},
-	{"", "namespaces", "namespace labels for cluster policies' namespaceSelector (metadata informer)"},
-	{"apps", "replicasets", "owner chains (metadata informer)"},
-	{"batch", "jobs", "owner chains (metadata informer)"},
+	{"", "pods", "the watcher's Pod informer (container-status reasons, CEL's object, the opt-out annotation)"},
+	{"", "namespaces", "namespace labels for cluster policies' namespaceSelector, the opt-out annotation (metadata informer)"},
+	{"apps", "replicasets", ownerChains},
+	{"apps", "deployments", ownerChains},
+	{"apps", "statefulsets", ownerChains},
+	{"apps", "daemonsets", ownerChains},
+	{"batch", "jobs", ownerChains},
+	{"batch", "cronjobs", ownerChains},
 }
 
 // Controller is every permission the controller's ServiceAccount needs with

@@ -15,9 +15,10 @@ import (
 	"dot-ai.io/controller/internal/config"
 )
 
-// EventMatcher evaluates a compiled CEL expression against one event.
+// EventMatcher evaluates a compiled CEL expression against one event and
+// its involved object's metadata (nil: unknown).
 type EventMatcher interface {
-	Matches(ctx context.Context, ev *corev1.Event) (bool, error)
+	Matches(ctx context.Context, ev *corev1.Event, obj *metav1.ObjectMeta) (bool, error)
 }
 
 // CompileCELFunc compiles a selector's CEL expression once per policy
@@ -34,6 +35,11 @@ type PodStatusLookup func(namespace, name string) *corev1.Pod
 
 // NamespaceLabels returns the labels of a namespace and whether it is known.
 type NamespaceLabels func(name string) (map[string]string, bool)
+
+// ObjectLookup returns the cached metadata of the event's involved object
+// (nil when not cached). It is called only when a CEL expression runs, so
+// callers may resolve it lazily.
+type ObjectLookup func() *metav1.ObjectMeta
 
 type compiledSelector struct {
 	sel     v1alpha1.EventSelector
@@ -133,13 +139,13 @@ func (cp *Compiled) InScope(ns string, nsLabels NamespaceLabels) bool {
 // does, or Excluded when an exclude selector matches it (they are matched
 // first). A CEL error counts as no match for that selector: an exclude
 // selector that cannot be evaluated excludes nothing.
-func (cp *Compiled) Match(ctx context.Context, ev *corev1.Event, pods PodStatusLookup, nsLabels NamespaceLabels) (int, error) {
+func (cp *Compiled) Match(ctx context.Context, ev *corev1.Event, pods PodStatusLookup, nsLabels NamespaceLabels, object ObjectLookup) (int, error) {
 	if !cp.InScope(ev.Namespace, nsLabels) {
 		return -1, nil
 	}
 	var firstErr error
 	for i := range cp.excludes {
-		ok, err := cp.excludes[i].matches(ctx, ev, pods)
+		ok, err := cp.excludes[i].matches(ctx, ev, pods, object)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -148,7 +154,7 @@ func (cp *Compiled) Match(ctx context.Context, ev *corev1.Event, pods PodStatusL
 		}
 	}
 	for i := range cp.selectors {
-		ok, err := cp.selectors[i].matches(ctx, ev, pods)
+		ok, err := cp.selectors[i].matches(ctx, ev, pods, object)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -159,7 +165,7 @@ func (cp *Compiled) Match(ctx context.Context, ev *corev1.Event, pods PodStatusL
 	return -1, firstErr
 }
 
-func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods PodStatusLookup) (bool, error) {
+func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods PodStatusLookup, object ObjectLookup) (bool, error) {
 	s := cs.sel
 	if s.Type != "" && string(s.Type) != ev.Type {
 		return false, nil
@@ -177,7 +183,11 @@ func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods 
 		return false, nil
 	}
 	if cs.cel != nil {
-		return cs.cel.Matches(ctx, ev)
+		var obj *metav1.ObjectMeta
+		if object != nil {
+			obj = object()
+		}
+		return cs.cel.Matches(ctx, ev, obj)
 	}
 	return true, nil
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/policy/policytest"
 )
@@ -23,7 +24,9 @@ type fakeCEL struct {
 	err error
 }
 
-func (f fakeCEL) Matches(context.Context, *corev1.Event) (bool, error) { return f.ok, f.err }
+func (f fakeCEL) Matches(context.Context, *corev1.Event, *metav1.ObjectMeta) (bool, error) {
+	return f.ok, f.err
+}
 
 func TestMatch(t *testing.T) {
 	crashPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web-1"}}
@@ -155,9 +158,56 @@ func TestMatch(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cp, errs := Compile(compileSettings(), tc.p, tc.cel)
 			require.Empty(t, errs)
-			got, err := cp.Match(t.Context(), tc.ev, pods, nsLabels)
+			got, err := cp.Match(t.Context(), tc.ev, pods, nsLabels, nil)
 			assert.Equal(t, tc.want, got)
 			assert.Equal(t, tc.wantErr, err != nil)
+		})
+	}
+}
+
+// TestMatchObject: CEL expressions see the involved object's metadata from
+// the lookup, with the same compiler the webhook uses, and the lookup runs
+// only when an expression is evaluated.
+func TestMatchObject(t *testing.T) {
+	pod := &metav1.ObjectMeta{Namespace: "app", Name: "web-1", Labels: map[string]string{"team": "payments"},
+		Annotations: map[string]string{"example.com/oncall": "alice"}}
+	ev := policytest.Event("app", "Warning", "BackOff", "Pod", "web-1", "Back-off restarting failed container c in pod web-1")
+	celCompile := func(expr string) (EventMatcher, error) { return celevent.Compile(expr) }
+	tests := map[string]struct {
+		sels     []v1alpha1.EventSelector
+		excludes []v1alpha1.EventSelector
+		obj      *metav1.ObjectMeta
+		want     int
+		wantErr  bool
+		lookups  int
+	}{
+		"label matches": {
+			sels: []v1alpha1.EventSelector{{Expression: "object.metadata.labels['team'] == 'payments'"}}, obj: pod, want: 0, lookups: 1,
+		},
+		"label differs": {
+			sels: []v1alpha1.EventSelector{{Expression: "object.metadata.labels['team'] == 'search'"}}, obj: pod, want: -1, lookups: 1,
+		},
+		"annotation excludes": {
+			sels:     []v1alpha1.EventSelector{{}},
+			excludes: []v1alpha1.EventSelector{{Expression: "'example.com/oncall' in object.metadata.annotations"}},
+			obj:      pod, want: Excluded, lookups: 1,
+		},
+		"uncached object: a missing key is an error, no match": {
+			sels: []v1alpha1.EventSelector{{Expression: "object.metadata.labels['team'] == 'payments'"}}, obj: nil, want: -1, wantErr: true, lookups: 1,
+		},
+		"no expression: no lookup": {
+			sels: []v1alpha1.EventSelector{{Reason: "BackOff"}}, obj: pod, want: 0, lookups: 0,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cp, errs := Compile(compileSettings(), excluding(policytest.Policy("app", tc.sels...), tc.excludes...), celCompile)
+			require.Empty(t, errs)
+			lookups := 0
+			got, err := cp.Match(t.Context(), ev, nil, nil, func() *metav1.ObjectMeta { lookups++; return tc.obj })
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.wantErr, err != nil)
+			assert.Equal(t, tc.lookups, lookups)
 		})
 	}
 }

@@ -163,7 +163,7 @@ func validateMatchFields(p *v1alpha1.RemediationPolicy, sel *v1alpha1.EventSelec
 	}
 	if sel.Expression != "" && len(sel.Expression) <= v1alpha1.MaxExpressionLength {
 		if _, err := celevent.Compile(sel.Expression); err != nil {
-			errs = append(errs, field.Invalid(sp.Child("expression"), sel.Expression, "must be a CEL expression over event returning bool: "+err.Error()))
+			errs = append(errs, field.Invalid(sp.Child("expression"), sel.Expression, "must be a CEL expression over event and object returning bool: "+err.Error()))
 		}
 	}
 	return errs

@@ -50,7 +50,7 @@ func celErr(expr string) string {
 	if err == nil {
 		panic("expected a CEL error for " + expr)
 	}
-	return "must be a CEL expression over event returning bool: " + err.Error()
+	return "must be a CEL expression over event and object returning bool: " + err.Error()
 }
 
 func TestValidate(t *testing.T) {
@@ -276,6 +276,18 @@ func TestValidate(t *testing.T) {
 			name:   "expression unknown field",
 			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = `event.pod.name == "x"` },
 			errs:   field.ErrorList{field.Invalid(sel0("expression"), `event.pod.name == "x"`, celErr(`event.pod.name == "x"`))},
+		},
+		{
+			name: "expression over the involved object's metadata",
+			mutate: func(p *v1alpha1.RemediationPolicy) {
+				p.Spec.EventSelectors[0].Expression = `object.metadata.labels['team'] == 'payments'`
+			},
+		},
+		{
+			// The caches keep metadata only: the spec never reaches object.
+			name:   "expression over the involved object's spec",
+			mutate: func(p *v1alpha1.RemediationPolicy) { p.Spec.EventSelectors[0].Expression = `object.spec.replicas > 1` },
+			errs:   field.ErrorList{field.Invalid(sel0("expression"), `object.spec.replicas > 1`, celErr(`object.spec.replicas > 1`))},
 		},
 		{
 			name:   "expression not bool",

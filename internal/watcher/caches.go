@@ -12,8 +12,8 @@ import (
 )
 
 // The caches the pipeline reads: Events (through the handler-kept event
-// index), Pods, ReplicaSets, Jobs and Namespaces, each reduced by transform to
-// what selection and enrichment need.
+// index), Pods, Namespaces and the workload kinds of objects.go, each reduced
+// by transform to what selection and enrichment need.
 
 const (
 	// maxMessageBytes bounds a cached event's message.
@@ -26,22 +26,15 @@ func transform(obj any) (any, error) {
 	case *corev1.Event:
 		return newEventRecord(o), nil
 	case *corev1.Pod:
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
-			Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
-			OwnerReferences: o.OwnerReferences,
-		}}
+		p := &corev1.Pod{ObjectMeta: reduceMeta(&o.ObjectMeta)}
 		p.Status.ContainerStatuses = reduceStatuses(o.Status.ContainerStatuses)
 		p.Status.InitContainerStatuses = reduceStatuses(o.Status.InitContainerStatuses)
 		return p, nil
 	case *metav1.PartialObjectMetadata:
-		o.ManagedFields = nil
-		o.Annotations = nil
-		// Namespaces keep their labels (namespaceSelector matches them); they
-		// are the one cluster-scoped kind cached here. The metadata
-		// informer's objects carry no kind, so scope tells them apart.
-		if o.Namespace != "" {
-			o.Labels = nil
-		}
+		// Labels: namespaceSelector and CEL's object; short annotations:
+		// CEL's object and the opt-out annotation; owner references: owner
+		// chains.
+		o.ObjectMeta = reduceMeta(&o.ObjectMeta)
 		return o, nil
 	}
 	return obj, nil
@@ -96,14 +89,12 @@ func (w *Watcher) ownerLookup(kind, namespace, name string) (*metav1.OwnerRefere
 			return metav1.GetControllerOfNoCopy(p), true
 		}
 	case "ReplicaSet", "Job":
-		inf := w.replicaSets
+		gk := schema.GroupKind{Group: "apps", Kind: kind}
 		if kind == "Job" {
-			inf = w.jobs
+			gk.Group = "batch"
 		}
-		if obj, ok, err := inf.GetStore().GetByKey(key); err == nil && ok {
-			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				return metav1.GetControllerOfNoCopy(m), true
-			}
+		if m := storeMeta(w.workloads[gk], key); m != nil {
+			return metav1.GetControllerOfNoCopy(m), true
 		}
 	}
 	return nil, false

@@ -32,7 +32,7 @@ var (
 	})
 	metricSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dotai_events_skipped_total",
-		Help: "Events not delivered: object_gone (a counted outcome), before_policy (older than the policy or its resume) or excluded (an excludeSelector matched); the last two are not occurrences of the policy.",
+		Help: "Events not delivered: object_gone (a counted outcome), before_policy (older than the policy or its resume), excluded (an excludeSelector matched) or ignored (the object, an owner or the namespace has the opt-out annotation); the last three are not occurrences of the policy.",
 	}, []string{"reason"})
 	metricQueueDepth = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dotai_delivery_queue_depth",

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -32,17 +33,24 @@ func newUnitWatcher(clk *clocktesting.FakeClock, queueSize int) *Watcher {
 	s.QueueSize = queueSize
 	return &Watcher{
 		settings: s, opts: Options{CheckpointBatch: 256, StatusInterval: 2 * time.Second}, clock: clk,
-		recorder:    events.NewFakeRecorder(100),
-		log:         logr.Discard(),
-		pods:        toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &corev1.Pod{}, 0, toolscache.Indexers{}),
-		replicaSets: toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
-		jobs:        toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
-		namespaces:  toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
-		policies:    map[types.UID]*policyState{},
-		queue:       make(chan *item, queueSize),
-		kick:        make(chan struct{}, 1),
-		done:        make(chan struct{}),
+		recorder:   events.NewFakeRecorder(100),
+		log:        logr.Discard(),
+		pods:       toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &corev1.Pod{}, 0, toolscache.Indexers{}),
+		workloads:  unitWorkloadInformers(),
+		namespaces: toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{}),
+		policies:   map[types.UID]*policyState{},
+		queue:      make(chan *item, queueSize),
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
+}
+
+func unitWorkloadInformers() map[schema.GroupKind]toolscache.SharedIndexInformer {
+	out := map[schema.GroupKind]toolscache.SharedIndexInformer{}
+	for gk := range workloadResources {
+		out[gk] = toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{})
+	}
+	return out
 }
 
 // TestPipelineLimits drives process() on a fake clock: dedup, cooldown by

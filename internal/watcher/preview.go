@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"dot-ai.io/controller/internal/eventtime"
 	"dot-ai.io/controller/internal/policy"
@@ -24,6 +26,7 @@ type Fate string
 const (
 	FateNotSelected    Fate = "not selected"
 	FateExcluded       Fate = "excluded"
+	FateIgnored        Fate = "ignored"
 	FateBelowThreshold Fate = "below threshold"
 	FateCooledDown     Fate = "cooled down"
 	FateRateLimited    Fate = "rate limited"
@@ -41,12 +44,15 @@ type PreviewResult struct {
 }
 
 // PreviewLookups are what selection reads besides the Event: the Pods'
-// container statuses (decision 7 (docs/design/decisions.md#d7)), namespace labels (namespaceSelector) and
-// owners (cooldown and recurrence keys). Nil lookups find nothing.
+// container statuses (decision 7 (docs/design/decisions.md#d7)), namespace labels (namespaceSelector),
+// owners (cooldown and recurrence keys) and objects' metadata (CEL's object,
+// the opt-out annotation; reduced here as the watcher's caches reduce it).
+// Nil lookups find nothing.
 type PreviewLookups struct {
 	Pods       policy.PodStatusLookup
 	Namespaces policy.NamespaceLabels
 	Owners     OwnerLookup
+	Objects    MetaLookup
 }
 
 // Preview returns each event's fate under cp, in event-time order.
@@ -56,12 +62,25 @@ func Preview(ctx context.Context, cp *policy.Compiled, events []*corev1.Event, l
 	recur, cool := recurrence{}, cooldowns{}
 	var bucket tokenBucket
 	out := make([]PreviewResult, 0, len(sorted))
+	var objects MetaLookup
+	if l.Objects != nil {
+		objects = func(apiVersion, kind, namespace, name string, uid types.UID) *metav1.ObjectMeta {
+			m := l.Objects(apiVersion, kind, namespace, name, uid)
+			if m == nil {
+				return nil
+			}
+			r := reduceMeta(m)
+			return &r
+		}
+	}
 	for _, ev := range sorted {
 		r := PreviewResult{Event: ev, Selector: -1}
-		idx, err := cp.Match(ctx, ev, l.Pods, l.Namespaces)
+		idx, err := cp.Match(ctx, ev, l.Pods, l.Namespaces, func() *metav1.ObjectMeta { return involvedMetaFrom(ev, objects) })
 		switch {
 		case idx == policy.Excluded:
 			r.Fate = FateExcluded
+		case idx >= 0 && ignoredBy(ev, objects):
+			r.Fate = FateIgnored
 		case idx < 0:
 			r.Fate = FateNotSelected
 			if err != nil {

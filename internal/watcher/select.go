@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -70,7 +71,7 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 	if ps.deleted || ps.checkpoint == nil || ps.compiled == nil || ps.suspended {
 		return
 	}
-	idx, err := ps.compiled.Match(ctx, ev, w.podLookup, w.nsLabels)
+	idx, err := ps.compiled.Match(ctx, ev, w.podLookup, w.nsLabels, func() *metav1.ObjectMeta { return w.involvedMeta(ev) })
 	if err != nil {
 		w.log.V(1).Info("CEL expression failed on an event", "policy", ps.key, "error", err.Error())
 	}
@@ -79,6 +80,10 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 		return
 	}
 	if idx < 0 {
+		return
+	}
+	if w.ignored(ev) {
+		metricSkipped.WithLabelValues("ignored").Inc()
 		return
 	}
 	t := eventtime.Of(ev)

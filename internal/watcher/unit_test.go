@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/policy/policytest"
 )
@@ -195,28 +197,48 @@ func TestTransform(t *testing.T) {
 	assert.Empty(t, gp.Status.ContainerStatuses[0].State.Waiting.Message)
 }
 
-// TestTransformMetadata: objects as the metadata informer delivers them (no
-// kind or apiVersion): a Namespace keeps the labels namespaceSelector
-// matches, a ReplicaSet or Job does not.
+// TestTransformMetadata: Pods and objects as the metadata informer delivers
+// them (no kind or apiVersion) keep name, namespace, UID, labels, owner
+// references and annotations short enough to select on; managed fields,
+// kubectl's last-applied copy, long annotations and the rest go.
 func TestTransformMetadata(t *testing.T) {
+	yes := true
+	long := strings.Repeat("x", celevent.MaxAnnotationValue+1)
+	full := metav1.ObjectMeta{Name: "x", Namespace: "a", UID: "u", ResourceVersion: "7", GenerateName: "x-",
+		Labels:          map[string]string{"team": "a"},
+		Annotations:     map[string]string{v1alpha1.IgnoreAnnotation: "true", "long": long, lastApplied: "{}", "short": "v"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "x-1", UID: "rs", Controller: &yes}},
+		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "x"}}, Finalizers: []string{"f"}}
+	want := metav1.ObjectMeta{Name: "x", Namespace: "a", UID: "u", ResourceVersion: "7",
+		Labels:          map[string]string{"team": "a"},
+		Annotations:     map[string]string{v1alpha1.IgnoreAnnotation: "true", "short": "v"},
+		OwnerReferences: full.OwnerReferences}
+	nsWant := *want.DeepCopy()
+	nsWant.Namespace = ""
+	nsFull := *full.DeepCopy()
+	nsFull.Namespace = ""
+	onlyLong := metav1.ObjectMeta{Name: "y", Namespace: "a", Annotations: map[string]string{"long": long}}
 	tests := map[string]struct {
-		namespace  string
-		wantLabels map[string]string
+		in   any
+		want metav1.ObjectMeta
 	}{
-		"namespace keeps its labels":   {namespace: "", wantLabels: map[string]string{"team": "a"}},
-		"namespaced object drops them": {namespace: "a", wantLabels: nil},
+		"pod":                   {in: &corev1.Pod{ObjectMeta: *full.DeepCopy()}, want: want},
+		"namespaced metadata":   {in: &metav1.PartialObjectMetadata{ObjectMeta: *full.DeepCopy()}, want: want},
+		"namespace":             {in: &metav1.PartialObjectMetadata{ObjectMeta: nsFull}, want: nsWant},
+		"only long annotations": {in: &metav1.PartialObjectMetadata{ObjectMeta: onlyLong}, want: metav1.ObjectMeta{Name: "y", Namespace: "a"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: tc.namespace,
-				Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"big": "value"},
-				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}}
-			out, err := transform(in)
+			out, err := transform(tc.in)
 			require.NoError(t, err)
-			got := out.(*metav1.PartialObjectMetadata)
-			assert.Equal(t, tc.wantLabels, got.Labels)
-			assert.Nil(t, got.Annotations)
-			assert.Nil(t, got.ManagedFields)
+			switch o := out.(type) {
+			case *corev1.Pod:
+				assert.Equal(t, tc.want, o.ObjectMeta)
+			case *metav1.PartialObjectMetadata:
+				assert.Equal(t, tc.want, o.ObjectMeta)
+			default:
+				t.Fatalf("unexpected %T", out)
+			}
 		})
 	}
 }

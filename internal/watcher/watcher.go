@@ -118,8 +118,7 @@ type Watcher struct {
 	activity    *watchActivity // of the Event watch: the metric and WatchLivenessCheck
 	eventIndex  *EventIndex    // filled by the Event handlers: by involved object and UID
 	pods        toolscache.SharedIndexInformer
-	replicaSets toolscache.SharedIndexInformer
-	jobs        toolscache.SharedIndexInformer
+	workloads   map[schema.GroupKind]toolscache.SharedIndexInformer // metadata-only owners (objects.go)
 	namespaces  toolscache.SharedIndexInformer
 
 	mu       sync.RWMutex
@@ -208,8 +207,7 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	podFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
 	w.pods = podFactory.Core().V1().Pods().Informer()
 	w.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(mc, 0, metadatainformer.WithTransform(transform))
-	w.replicaSets = w.metaFactory.ForResource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}).Informer()
-	w.jobs = w.metaFactory.ForResource(schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}).Informer()
+	w.workloads = newWorkloadInformers(w.metaFactory)
 	w.namespaces = w.metaFactory.ForResource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Informer()
 	w.podFactory = podFactory
 	return w, nil
@@ -272,8 +270,12 @@ func (w *Watcher) Start(ctx context.Context) error {
 	defer close(auxStop)
 	w.podFactory.Start(auxStop)
 	w.metaFactory.Start(auxStop)
-	if !toolscache.WaitForCacheSync(ctx.Done(), w.pods.HasSynced, w.replicaSets.HasSynced, w.jobs.HasSynced, w.namespaces.HasSynced) {
-		return fmt.Errorf("waiting for Pod, ReplicaSet, Job and Namespace caches: %w", ctx.Err())
+	synced := []toolscache.InformerSynced{w.pods.HasSynced, w.namespaces.HasSynced}
+	for _, inf := range w.workloads {
+		synced = append(synced, inf.HasSynced)
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("waiting for the Pod, Namespace and workload caches: %w", ctx.Err())
 	}
 
 	// 3. Workers, then the event intake.
