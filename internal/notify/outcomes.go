@@ -1,7 +1,7 @@
 package notify
 
 // Outcome is how one notification item ended: every item handed to the
-// Notifier ends in exactly one, counted (decision 4
+// Notifier ends in exactly one, counted (decision 4 (docs/design/decisions.md#d4)
 // (docs/design/decisions.md#d4) applied to notifications).
 type Outcome int
 

@@ -86,7 +86,7 @@ func retryAfter(v string, now time.Time) time.Duration {
 // destinationURL reads the destination's URL from its Secret (uncached) and
 // checks it: Slack only on https://hooks.slack.com, Google Chat only on
 // https://chat.googleapis.com, anything (webhook, or a test's loopback
-// stub) also when the installation's allow-list admits it (decision 19
+// stub) also when the installation's allow-list admits it (decision 19 (docs/design/decisions.md#d19)
 // (docs/design/decisions.md#d19)). Errors never repeat the URL.
 func (n *Notifier) destinationURL(ctx context.Context, ns string, d policy.Destination) (url, reason string, err error) {
 	url, err = n.readURL(ctx, ns, d)

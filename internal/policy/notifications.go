@@ -87,7 +87,7 @@ func defaultNotifications(d config.PolicyDefaults, n *v1alpha1.Notifications) {
 }
 
 // validateNotifications refuses plain-text URLs and destinations without a
-// Secret reference: a webhook URL is a credential (decision 21
+// Secret reference: a webhook URL is a credential (decision 21 (docs/design/decisions.md#d21)
 // (docs/design/decisions.md#d21)).
 func validateNotifications(n *v1alpha1.Notifications, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
