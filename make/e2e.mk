@@ -22,17 +22,17 @@ ct-install: node-image helm ct ## ct install --all of charts/ against the local 
 
 .PHONY: e2e
 e2e: cluster-up build helm ## End-to-end tests against the local cluster (controller binary run as the chart's Deployment).
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
 
 RELIABILITY_RUN ?= TestReliability
 
 .PHONY: reliability
 reliability: cluster-up build helm ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) RELIABILITY_SCALE=full go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 90m
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=full go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 90m
 
 .PHONY: reliability-short
 reliability-short: cluster-up build helm ## Reliability suite at the sizes CI runs (.cache/reliability/short.md).
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) RELIABILITY_SCALE=short go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 30m
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=short go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 30m
 
 .PHONY: demo
 demo: ## One-command demo: cluster, chart, example policy, crash-looping workload, the MCP request (hack/demo.sh).
