@@ -243,7 +243,7 @@ func TestE2E(t *testing.T) {
 	t.Run("invalid policy rejected with field errors", s.testInvalidRejected)
 	t.Run("minimal policy defaulted from chart values", s.testDefaulted)
 	t.Run("crash loop yields one enriched request then cooldown holds", s.testCrashLoop)
-	t.Run("real crash loop on the real node reaches the stub with its logs", s.testRealCrashLoop)
+	t.Run("real crash loop and OOM kill on the real node reach the stub with their logs", s.testRealNode)
 	t.Run("certificate rotation without restart", s.testCertRotation)
 }
 

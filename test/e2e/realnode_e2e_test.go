@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -68,41 +70,106 @@ type realRequest struct {
 	} `json:"context"`
 }
 
-// testRealCrashLoop: a real container crash-loops on the real node; the
-// kubelet's BackOff Event is selected by `reason: CrashLoopBackOff` (a
-// container-status reason, decision 7) and reaches the stub with the crashed
-// attempt's real log lines; the kubelet's "unable to retrieve container
-// logs" answer is never a log line.
-func (s *suite) testRealCrashLoop(t *testing.T) {
+// testRealNode: real containers crash-loop on the real node (a crash with
+// exit code 1; an OOM kill under a memory limit far below what the container
+// allocates). The kubelet's BackOff Event is selected by the
+// container-status reason (decision 7) and reaches the stub with the
+// container status and the failed attempt's real log lines; the kubelet's
+// "unable to retrieve container logs" answer is never a log line.
+func (s *suite) testRealNode(t *testing.T) {
 	if s.external {
 		t.Skip("the workload image is the local cluster's")
 	}
+	tests := []struct {
+		name   string
+		reason string // the policy's selector reason
+		app    corev1.Container
+		// The failed attempt's reason and exit code, now or as the last termination.
+		wantReason string
+		wantExit   int32
+		wantLines  []string // in the failed attempt's logs
+	}{
+		{
+			name: "crash loop", reason: "CrashLoopBackOff",
+			// Each attempt logs, runs 3 s, then fails.
+			app:        corev1.Container{Args: []string{"crash", "--run=3s", "--message=" + realCrashMessage}},
+			wantReason: "Error", wantExit: 1,
+			wantLines: []string{"crash: line 3", realCrashMessage},
+		},
+		{
+			name: "OOM kill", reason: "OOMKilled",
+			app: corev1.Container{Args: []string{"memhog", "256"}, Resources: corev1.ResourceRequirements{
+				Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}}},
+			wantReason: "OOMKilled", wantExit: 137,
+			wantLines: []string{"memhog: allocated 1 MiB"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, raw := s.realFailure(t, tc.reason, tc.app)
+			t.Logf("The request's issue:\n%s", got.Issue)
+
+			// The kubelet's Event, selected by the container-status reason.
+			assert.Equal(t, "BackOff", got.Context.Event.Reason)
+			assert.Contains(t, got.Context.Event.InvolvedObject, "Pod/payments")
+			assert.Contains(t, got.Context.Event.Source, "kubelet")
+
+			// The container status as the kubelet reported it.
+			require.NotEmpty(t, got.Context.ContainerStatuses)
+			cs := got.Context.ContainerStatuses[0]
+			assert.Equal(t, "app", cs.Container)
+			failed := (cs.Reason == tc.wantReason && cs.ExitCode != nil && *cs.ExitCode == tc.wantExit) ||
+				(cs.LastReason == tc.wantReason && cs.LastExitCode != nil && *cs.LastExitCode == tc.wantExit)
+			assert.Truef(t, failed, "container status shows the failure (%s, exit code %d): %+v", tc.wantReason, tc.wantExit, cs)
+
+			// The failed attempt's real lines are in the request.
+			var lines []string
+			for _, l := range got.Context.Logs {
+				if l.Pod == "payments" && l.Container == "app" {
+					lines = append(lines, l.Lines...)
+				}
+			}
+			for _, want := range tc.wantLines {
+				assert.Contains(t, strings.Join(lines, "\n"), want, "the failed attempt's output")
+			}
+			// A previous instance's log is real lines (above) or an explicit note.
+			for _, n := range got.Context.Notes {
+				if strings.Contains(n, "(previous)") {
+					assert.Contains(t, n, "unavailable (the kubelet no longer has them)")
+				}
+			}
+			assert.NotContains(t, raw, "unable to retrieve container logs", "the kubelet's no-logs answer is never sent as logs")
+		})
+	}
+}
+
+// realFailure creates a namespace with a policy selecting reason, runs app
+// (image and name filled in) as pod "payments" without a node choice (the
+// scheduler puts it on the real node: kwok is tainted) and returns the
+// first request about it the stub receives.
+func (s *suite) realFailure(t *testing.T, reason string, app corev1.Container) (realRequest, string) {
+	t.Helper()
 	ctx := t.Context()
 	ns := "real-e2e-" + randSuffix()
 	_, err := s.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.kube.CoreV1().Namespaces().Delete(t.Context(), ns, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = s.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	policy := fmt.Sprintf(`apiVersion: remediation.dot-ai.io/v1alpha1
 kind: RemediationPolicy
-metadata: {name: real-crashloops, namespace: %s}
+metadata: {name: real-failures, namespace: %s}
 spec:
   eventSelectors:
   - type: Warning
-    reason: CrashLoopBackOff
+    reason: %s
     involvedObjectKind: Pod
   contextGathering: {includePreviousLogs: true}
-`, ns)
+`, ns, reason)
 	out, err := s.kubectl(policy, "apply", "-f", "-")
 	require.NoErrorf(t, err, "%s", out)
-
-	// Each attempt logs, runs 3 s, then fails (exit code 1). No node choice:
-	// the scheduler puts it on the real node (kwok is tainted).
+	app.Name, app.Image, app.ImagePullPolicy = "app", workloadImage, corev1.PullNever
 	_, err = s.kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "payments"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "app", Image: workloadImage, ImagePullPolicy: corev1.PullNever,
-			Args: []string{"crash", "--run=3s", "--message=" + realCrashMessage},
-		}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{app}},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
@@ -117,51 +184,13 @@ spec:
 			}
 		}
 		return false
-	}, 120*time.Second, 500*time.Millisecond, "no request for the real crash loop reached the stub; controller log: %s", s.ctrl.LogFile)
+	}, 120*time.Second, 500*time.Millisecond, "no request about the real pod reached the stub; controller log: %s", s.ctrl.LogFile)
+	assert.Equal(t, "real-failures", got.Policy.Name)
 
-	t.Logf("The request's issue:\n%s", got.Issue)
 	pod, err := s.kube.CoreV1().Pods(ns).Get(ctx, "payments", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, realNodeName, pod.Spec.NodeName, "ran on the real node")
 	require.Len(t, pod.Status.ContainerStatuses, 1)
 	assert.True(t, strings.HasPrefix(pod.Status.ContainerStatuses[0].ContainerID, "containerd://"), "a real container")
-
-	// The kubelet's Event, selected by the container-status reason.
-	assert.Equal(t, "BackOff", got.Context.Event.Reason)
-	assert.Contains(t, got.Context.Event.InvolvedObject, "payments")
-	assert.Contains(t, got.Context.Event.Source, "kubelet")
-	assert.Equal(t, "real-crashloops", got.Policy.Name)
-
-	// The container status as the kubelet reported it: the crashed attempt
-	// ended with exit code 1, reason Error (now or as the last termination).
-	require.NotEmpty(t, got.Context.ContainerStatuses)
-	cs := got.Context.ContainerStatuses[0]
-	assert.Equal(t, "app", cs.Container)
-	crashed := (cs.Reason == "Error" && cs.ExitCode != nil && *cs.ExitCode == 1) ||
-		(cs.LastReason == "Error" && cs.LastExitCode != nil && *cs.LastExitCode == 1)
-	assert.Truef(t, crashed, "container status shows the crash (exit code 1, Error): %+v", cs)
-
-	// The crashed attempt's real lines (stdout and stderr) are in the request.
-	var lines []string
-	for _, l := range got.Context.Logs {
-		if l.Pod == "payments" && l.Container == "app" {
-			lines = append(lines, l.Lines...)
-		}
-	}
-	joined := strings.Join(lines, "\n")
-	assert.Contains(t, joined, "crash: line 3", "the crashed attempt's stdout")
-	assert.Contains(t, joined, realCrashMessage, "the crashed attempt's stderr")
-	assert.Contains(t, got.Issue, realCrashMessage, "the issue text names the crash")
-	// A previous instance's log is real lines or an explicit note.
-	for _, l := range got.Context.Logs {
-		if l.Previous {
-			assert.Contains(t, strings.Join(l.Lines, "\n"), "crash: started", "previous instance's lines")
-		}
-	}
-	for _, n := range got.Context.Notes {
-		if strings.Contains(n, "(previous)") {
-			assert.Contains(t, n, "unavailable (the kubelet no longer has them)")
-		}
-	}
-	assert.NotContains(t, raw, "unable to retrieve container logs", "the kubelet's no-logs answer is never sent as logs")
+	return got, raw
 }
