@@ -3,6 +3,8 @@
 CLUSTER_DIR ?= $(ROOT)/.cache/cluster
 # Chart values that put pods on the kwok node (tolerating its taint).
 KWOK_PLACEMENT_VALUES := $(ROOT)/hack/cluster/kwok-placement-values.yaml
+# Chart values that run the chart's pods on the real node (make ct-install).
+REAL_NODE_VALUES := $(ROOT)/hack/cluster/real-node-values.yaml
 export CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
 CLUSTER_TOOLS := etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kubelet
 # The real node's CRI and OCI runtimes and CNI plugins, from Debian (see
@@ -50,8 +52,8 @@ cluster-test: ## Unit tests of the cluster harness (its own Go module).
 NODE_IMAGE ?= $(IMAGE_REPO):local
 
 .PHONY: node-image
-node-image: cluster-up build ## Build the controller's OCI image from bin/dot-ai-controller and import it into the real node.
-	$(CLUSTER_BIN) image --dir $(CLUSTER_DIR) --ref $(NODE_IMAGE) --binary $(BIN)/dot-ai-controller
+node-image: cluster-up build ## Build the controller's OCI image from bin/dot-ai-controller (CONTROLLER_BIN) and import it into the real node.
+	$(CLUSTER_BIN) image --dir $(CLUSTER_DIR) --ref $(NODE_IMAGE) --binary $(CONTROLLER_BIN)
 
 .PHONY: node-smoke
 node-smoke: node-image ## Real node smoke test: a real crash loop (kubelet BackOff Event, previous logs via the apiserver), the controller image runs.

@@ -28,6 +28,8 @@ const nonRoot = 65532
 const (
 	pauseImage    = "dot-ai.local/pause:1"
 	workloadImage = "dot-ai.local/workload:1"
+	// kubectlImage is bin/kubectl for the chart's `helm test` pod.
+	kubectlImage = "dot-ai.local/kubectl:1"
 )
 
 // imageFile is one entry of an image's single layer.
@@ -36,6 +38,7 @@ type imageFile struct {
 	mode int64  // permission bits (and os.ModeSticky for /tmp); a directory when data is nil and dir is set
 	dir  bool
 	data []byte
+	uid  int // owner and group; 0 is root
 }
 
 // imageSpec describes a single-layer image without a base: what the
@@ -69,12 +72,12 @@ func buildImage(spec imageSpec) (v1.Image, error) {
 		entry := strings.TrimPrefix(f.path, "/")
 		if f.dir {
 			seen[entry] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: entry + "/", Mode: f.mode, ModTime: time.Unix(0, 0)}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: entry + "/", Mode: f.mode, Uid: f.uid, Gid: f.uid, ModTime: time.Unix(0, 0)}); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: entry, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: entry, Mode: f.mode, Uid: f.uid, Gid: f.uid, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
 			return nil, err
 		}
 		if _, err := tw.Write(f.data); err != nil {
@@ -201,7 +204,8 @@ func rootFiles() []imageFile {
 	files := []imageFile{
 		{path: "/etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
 		{path: "/etc/group", mode: 0o644, data: []byte("root:x:0:\nnonroot:x:65532:\n")},
-		{path: "/home/nonroot", mode: 0o700, dir: true},
+		// The user's own, as in distroless (kubectl reads ~/.kube there).
+		{path: "/home/nonroot", mode: 0o700, dir: true, uid: nonRoot},
 		{path: "/tmp", mode: 0o1777, dir: true},
 	}
 	if ca, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt"); err == nil {
@@ -257,4 +261,77 @@ func writeImage(spec imageSpec, out string) error {
 		return fmt.Errorf("building %s: %w", spec.ref, err)
 	}
 	return writeOCITar(img, spec.ref, out)
+}
+
+// kubectlImageSpec is bin/kubectl at /usr/local/bin/kubectl (on PATH, as in
+// registry.k8s.io/kubectl) on the distroless-like root, user 65532. bin/kubectl
+// is built with cgo (the Kubernetes tools share one build cache, and a static
+// build would compile its ~1000 packages again), so the image carries the
+// dynamic loader and libraries it links: libs from elfLibraries.
+func kubectlImageSpec(binary []byte, libs []imageFile) imageSpec {
+	files := append(rootFiles(), libs...)
+	return imageSpec{
+		ref:   kubectlImage,
+		files: append(files, imageFile{path: "/usr/local/bin/kubectl", mode: 0o755, data: binary}),
+		config: v1.Config{
+			Entrypoint: []string{"/usr/local/bin/kubectl"},
+			User:       fmt.Sprintf("%d:%d", nonRoot, nonRoot),
+			WorkingDir: "/",
+			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		},
+	}
+}
+
+// libDirs are where the host's dynamic libraries live (Debian multiarch).
+var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+
+// elfLibraries returns the dynamic loader and the libraries the ELF
+// executable data names (DT_NEEDED), read from the host under the paths the
+// loader looks them up by; none for a static binary.
+func elfLibraries(data []byte) ([]imageFile, error) {
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not an ELF executable: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	var files []imageFile
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		interp, err := io.ReadAll(p.Open())
+		if err != nil {
+			return nil, err
+		}
+		path := strings.TrimRight(string(interp), "\x00")
+		lib, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("the dynamic loader: %w", err)
+		}
+		files = append(files, imageFile{path: path, mode: 0o755, data: lib})
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	needed, err := f.ImportedLibraries()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range needed {
+		found := false
+		for _, dir := range libDirs {
+			path := filepath.Join(dir, name)
+			lib, err := os.ReadFile(path) // follows the soname link
+			if err != nil {
+				continue
+			}
+			files = append(files, imageFile{path: path, mode: 0o755, data: lib})
+			found = true
+			break
+		}
+		if !found {
+			return nil, fmt.Errorf("library %s not found in %s", name, strings.Join(libDirs, ", "))
+		}
+	}
+	return files, nil
 }

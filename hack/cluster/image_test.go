@@ -104,6 +104,8 @@ func TestControllerImageLayout(t *testing.T) {
 	assert.Equal(t, int64(len(data)), layer["dot-ai-controller"].Size, "the binary as built")
 	assert.Equal(t, int64(0o1777), layer["tmp/"].Mode&0o7777)
 	assert.Contains(t, layer, "etc/passwd")
+	assert.Equal(t, nonRoot, layer["home/nonroot/"].Uid, "the user's home is its own")
+	assert.Equal(t, 0, layer["etc/passwd"].Uid)
 	for name := range layer {
 		assert.NotContains(t, []string{"bin/sh", "bin/busybox", "bin/bash"}, name, "no shell")
 	}
@@ -161,6 +163,37 @@ func TestStaticBinary(t *testing.T) {
 				return
 			}
 			assert.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
+
+func TestELFLibraries(t *testing.T) {
+	tests := []struct {
+		name      string
+		path      func(t *testing.T) string
+		wantPaths []string
+	}{
+		{name: "static Go binary needs none", path: staticTestBinary},
+		{name: "dynamic binary brings its loader and libc", path: func(*testing.T) string { return "/bin/ls" },
+			wantPaths: []string{"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile(tc.path(t))
+			require.NoError(t, err)
+			libs, err := elfLibraries(data)
+			require.NoError(t, err)
+			var paths []string
+			for _, l := range libs {
+				assert.NotEmpty(t, l.data, l.path)
+				paths = append(paths, l.path)
+			}
+			for _, want := range tc.wantPaths {
+				assert.Contains(t, paths, want)
+			}
+			if tc.wantPaths == nil {
+				assert.Empty(t, paths)
+			}
 		})
 	}
 }

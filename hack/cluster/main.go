@@ -4,14 +4,16 @@
 // whose pods "run" without running anything, with container logs served
 // from files), cert-manager's controllers and CA injector (run by this
 // program from the cert-manager library) and a forwarder for the kubernetes
-// Service (serviceproxy.go). Everything binds 127.0.0.1; the Service range is
+// Service and the Services of hostNetwork pods on the real node
+// (serviceproxy.go, services.go). Everything binds 127.0.0.1; the Service range is
 // 127.0.1.0/24 and the kwok pod range 127.0.2.0/24.
 //
 //	cluster up    [--dir .cache/cluster] [--bin bin]   start (or reuse) the cluster
 //	cluster down  [--dir .cache/cluster]               stop exactly the recorded PIDs
 //	cluster status [--dir .cache/cluster]              show the processes, check loopback
 //	cluster cert-manager --kubeconfig FILE             (internal) run cert-manager
-//	cluster service-proxy --target 127.0.0.1:PORT     (internal) forward the kubernetes Service
+//	cluster service-proxy --target 127.0.0.1:PORT [--kubeconfig FILE]
+//	                                                  (internal) forward the kubernetes Service (and the others)
 package main
 
 import (

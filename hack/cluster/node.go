@@ -145,7 +145,8 @@ func (c *cluster) importImage(ctx context.Context, tarPath string) error {
 }
 
 // importWorkloadImages builds hack/cluster/workload statically and imports
-// the sandbox (pause) and workload images made from it.
+// the sandbox (pause) and workload images made from it, and the kubectl
+// image made from bin/kubectl.
 func (c *cluster) importWorkloadImages(ctx context.Context) error {
 	imgDir := filepath.Join(nodeDir(c.dir), "images")
 	bin := filepath.Join(imgDir, "workload")
@@ -159,7 +160,15 @@ func (c *cluster) importWorkloadImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, spec := range workloadImageSpecs(data) {
+	kubectl, err := os.ReadFile(filepath.Join(c.bin, "kubectl"))
+	if err != nil {
+		return err
+	}
+	libs, err := elfLibraries(kubectl)
+	if err != nil {
+		return fmt.Errorf("bin/kubectl: %w", err)
+	}
+	for _, spec := range append(workloadImageSpecs(data), kubectlImageSpec(kubectl, libs)) {
 		out := filepath.Join(imgDir, imageFileName(spec.ref))
 		if err := writeImage(spec, out); err != nil {
 			return err

@@ -18,13 +18,15 @@ import (
 // every pod as KUBERNETES_SERVICE_HOST/PORT) would lead nowhere. This
 // component (`cluster service-proxy`) forwards it to the apiserver, so
 // in-cluster clients of hostNetwork pods on the real node reach it; the
-// apiserver's certificate names serviceIP. Other Services are not forwarded
-// yet (issue 16, point 3).
+// apiserver's certificate names serviceIP. With --kubeconfig it also
+// forwards every other Service to its hostNetwork pods on the real node
+// (services.go): a tiny kube-proxy.
 
 func cmdServiceProxy(args []string) error {
 	fs := flag.NewFlagSet("service-proxy", flag.ContinueOnError)
 	listen := fs.String("listen", serviceIP+":443", "Address to listen on (a ClusterIP and port).")
 	target := fs.String("target", "", "Address to forward to (the apiserver's 127.0.0.1:port).")
+	kubeconfig := fs.String("kubeconfig", "", "Forward the other Services too, watched with this kubeconfig.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,12 +40,24 @@ func cmdServiceProxy(args []string) error {
 		return fmt.Errorf("listening on %s (does another local cluster serve it?): %w", *listen, err)
 	}
 	fmt.Printf("Forwarding %s to %s\n", *listen, *target)
-	return forward(ctx, l, *target)
+	errs := make(chan error, 2)
+	if *kubeconfig != "" {
+		go func() { errs <- forwardServices(ctx, *kubeconfig) }()
+	}
+	go func() { errs <- forward(ctx, l, fixedTarget(*target)) }()
+	err = <-errs
+	cancel()
+	return err
 }
 
-// forward copies each connection accepted on l to a new connection to
-// target, both ways, until ctx ends.
-func forward(ctx context.Context, l net.Listener, target string) error {
+// fixedTarget is a forward target that is always addr.
+func fixedTarget(addr string) func() (string, error) {
+	return func() (string, error) { return addr, nil }
+}
+
+// forward copies each connection accepted on l to a new connection to the
+// address target returns at that moment, both ways, until ctx ends.
+func forward(ctx context.Context, l net.Listener, target func() (string, error)) error {
 	go func() {
 		<-ctx.Done()
 		_ = l.Close()
@@ -60,10 +74,15 @@ func forward(ctx context.Context, l net.Listener, target string) error {
 		}
 		wg.Go(func() {
 			defer func() { _ = in.Close() }()
-			var d net.Dialer
-			out, err := d.DialContext(ctx, "tcp", target)
+			addr, err := target()
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "Dialing %s failed: %v\n", target, err)
+				fmt.Fprintf(os.Stderr, "No target for %s: %v\n", l.Addr(), err)
+				return
+			}
+			var d net.Dialer
+			out, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "Dialing %s failed: %v\n", addr, err)
 				return
 			}
 			defer func() { _ = out.Close() }()

@@ -30,7 +30,7 @@ func TestForward(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- forward(t.Context(), l, echo.Addr().String()) }()
+	go func() { done <- forward(t.Context(), l, fixedTarget(echo.Addr().String())) }()
 
 	for _, msg := range []string{"first\n", "second\n"} {
 		c, err := net.Dial("tcp", l.Addr().String())

@@ -134,10 +134,10 @@ func (c *cluster) up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.start("service-proxy", self, "service-proxy", fmt.Sprintf("--target=127.0.0.1:%d", apiPort)); err != nil {
+	if err := c.start("service-proxy", self, "service-proxy", fmt.Sprintf("--target=127.0.0.1:%d", apiPort), "--kubeconfig="+c.kubeconfig); err != nil {
 		return err
 	}
-	t.done("etcd + kube-apiserver ready, kubernetes Service forwarded")
+	t.done("etcd + kube-apiserver ready, Services forwarded")
 
 	kc := "--kubeconfig=" + c.kubeconfig
 	if err := c.start("kube-controller-manager", filepath.Join(c.bin, "kube-controller-manager"),
@@ -210,11 +210,11 @@ func (c *cluster) printUsage() {
 	fmt.Printf(`cluster: use it with
   export KUBECONFIG=%s
   bin/kubectl get nodes
-cluster: real node %s (kubelet + containerd + runc; pods have only lo; images %s and %s, imagePullPolicy: Never)
+cluster: real node %s (kubelet + containerd + runc; pods have only lo; images %s, %s and %s, imagePullPolicy: Never)
 cluster: Service range %s, pod range %s, node %s (kwok, tainted %s:NoSchedule: pods "run" without running
          anything; label a pod crashloop.kwok.dot-ai.io/enabled=true to make it crash-loop; its logs come from %s)
 cluster: stop it with: make cluster-down
-`, c.kubeconfig, realNodeName, pauseImage, workloadImage, serviceCIDR, podCIDR, nodeName, kwokTaintKey, filepath.Join(c.dir, "pod-logs"))
+`, c.kubeconfig, realNodeName, pauseImage, workloadImage, kubectlImage, serviceCIDR, podCIDR, nodeName, kwokTaintKey, filepath.Join(c.dir, "pod-logs"))
 }
 
 // reuse reports whether a complete cluster from an earlier `up` still runs.

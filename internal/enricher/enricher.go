@@ -369,6 +369,10 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 			}
 			continue
 		}
+		if kubeletLogError(lines) {
+			notes = append(notes, "logs of "+which+": unavailable (the kubelet no longer has them)")
+			continue
+		}
 		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: lines, Truncated: truncated})
 	}
 	return out, notes

@@ -423,3 +423,50 @@ func TestGetReadsExactlyTheGatheredResources(t *testing.T) {
 		assert.Empty(t, kube.Actions(), "%s: no API call", kind)
 	}
 }
+
+// A kubelet answers HTTP 200 with an error text when it cannot read a log
+// (a crash loop's previous container during the back-off): a note, never
+// log lines.
+func TestEnrichKubeletLogAnswerIsNoLogs(t *testing.T) {
+	const pod = "web-7d4b9c-ddddd"
+	tests := []struct {
+		name      string
+		previous  string
+		wantLines []string // the previous stream's lines; nil: none
+		wantNote  string
+	}{
+		{name: "previous container gone", previous: "unable to retrieve container logs for containerd://0123abcd",
+			wantNote: "logs of " + pod + "/app (previous): unavailable (the kubelet no longer has them)"},
+		{name: "log file gone", previous: `failed to try resolving symlinks in path "/var/log/pods/x/app/1.log": lstat /var/log/pods/x/app/1.log: no such file or directory`,
+			wantNote: "logs of " + pod + "/app (previous): unavailable (the kubelet no longer has them)"},
+		{name: "the container said it among other lines", previous: "starting\nunable to retrieve container logs for containerd://0123abcd\n",
+			wantLines: []string{"starting", "unable to retrieve container logs for containerd://0123abcd"}},
+		{name: "real previous lines", previous: "panic: boom\n", wantLines: []string{"panic: boom"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &fakeLogs{streams: map[string]func() io.Reader{
+				pod + "/app/false": func() io.Reader { return strings.NewReader("current line\n") },
+				pod + "/app/true":  func() io.Reader { return strings.NewReader(tc.previous) },
+			}}
+			e := New(Options{Kube: fake.NewClientset(workload()...), Logs: logs, Metrics: notServed{}, Clock: clocktesting.NewFakePassiveClock(now)})
+			p := &v1alpha1.RemediationPolicy{}
+			c := e.Enrich(context.Background(), event("backoff", "Pod", pod, "BackOff", "Warning", 0), gathering(p))
+			var previous []string
+			for _, l := range c.Logs {
+				if l.Previous {
+					previous = append(previous, l.Lines...)
+				} else {
+					assert.Equal(t, []string{"current line"}, l.Lines)
+				}
+			}
+			assert.Equal(t, tc.wantLines, previous)
+			if tc.wantNote != "" {
+				assert.Contains(t, c.Notes, tc.wantNote)
+			}
+			for _, n := range c.Notes {
+				assert.NotContains(t, n, "empty", "the kubelet's answer is not an empty log")
+			}
+		})
+	}
+}

@@ -85,3 +85,26 @@ func compact(lines []string) []string {
 	}
 	return append(make([]string, 0, len(lines)), lines...)
 }
+
+// kubeletLogErrors start the text a kubelet writes into a log response it
+// already answered with HTTP 200 when it cannot read the log, e.g. a crash
+// loop's previous container during the back-off (observed with kubelet
+// v1.37: "unable to retrieve container logs for containerd://…").
+var kubeletLogErrors = []string{
+	"unable to retrieve container logs for ",
+	"failed to try resolving symlinks in path ",
+}
+
+// kubeletLogError reports whether lines are such a kubelet answer rather
+// than the container's output.
+func kubeletLogError(lines []string) bool {
+	if len(lines) != 1 {
+		return false
+	}
+	for _, p := range kubeletLogErrors {
+		if strings.HasPrefix(lines[0], p) {
+			return true
+		}
+	}
+	return false
+}

@@ -195,6 +195,12 @@ func (cs *compiledSelector) matches(ctx context.Context, ev *corev1.Event, pods 
 // containerStatusMatch implements decision 7 (docs/design/decisions.md#d7): a container-status reason in a
 // selector matches a Pod's Warning event while the Pod's container status
 // (current waiting/terminated state or last termination) shows it.
+// CrashLoopBackOff also matches the kubelet's restart BackOff Event of a
+// container that has terminated: a real kubelet shows the waiting reason
+// CrashLoopBackOff for well under a second per cycle (the rest of the
+// back-off the container is terminated, reason Error or OOMKilled), so the
+// Pod seldom shows it by the time the Event is matched. An image pull
+// BackOff has no terminated container and does not match.
 func containerStatusMatch(reason string, ev *corev1.Event, pods PodStatusLookup) bool {
 	if !v1alpha1.IsContainerStatusReason(reason) || ev.Type != corev1.EventTypeWarning || ev.InvolvedObject.Kind != "Pod" || pods == nil {
 		return false
@@ -214,10 +220,20 @@ func containerStatusMatch(reason string, ev *corev1.Event, pods PodStatusLookup)
 			if t := cs.LastTerminationState.Terminated; t != nil && t.Reason == reason {
 				return true
 			}
+			if reason == crashLoopBackOff && ev.Reason == restartBackOff &&
+				(cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil) {
+				return true
+			}
 		}
 	}
 	return false
 }
+
+// The container-status reason of a crash loop and the kubelet's Event reason for it.
+const (
+	crashLoopBackOff = "CrashLoopBackOff"
+	restartBackOff   = "BackOff"
+)
 
 // Effective returns the settings in force for events selector i matches.
 func (cp *Compiled) Effective(i int) Effective { return cp.effective[i] }

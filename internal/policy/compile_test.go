@@ -33,8 +33,15 @@ func TestMatch(t *testing.T) {
 	crashPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 	oomPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "oom-1"}}
 	oomPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}}
+	// What a real kubelet's Pod shows during most of a crash loop's back-off.
+	backingOffPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "real-1"}}
+	backingOffPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", RestartCount: 2,
+		State:                corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}}}
+	pullPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "pull-1"}}
+	pullPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}
 	pods := func(ns, name string) *corev1.Pod {
-		for _, p := range []*corev1.Pod{crashPod, oomPod} {
+		for _, p := range []*corev1.Pod{crashPod, oomPod, backingOffPod, pullPod} {
 			if p.Namespace == ns && p.Name == name {
 				return p
 			}
@@ -105,6 +112,18 @@ func TestMatch(t *testing.T) {
 		},
 		"container status reason CrashLoopBackOff matches BackOff event": {
 			p: policytest.Policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}), ev: warnBackOff, want: 0,
+		},
+		"CrashLoopBackOff matches a restart BackOff of a terminated container (real kubelet)": {
+			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
+			ev: policytest.Event("app", "Warning", "BackOff", "Pod", "real-1", "Back-off restarting failed container c in pod real-1"), want: 0,
+		},
+		"CrashLoopBackOff needs the BackOff event for a terminated container": {
+			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
+			ev: policytest.Event("app", "Warning", "Unhealthy", "Pod", "real-1", "Liveness probe failed"), want: -1,
+		},
+		"CrashLoopBackOff does not match an image pull BackOff": {
+			p:  policytest.Policy("app", v1alpha1.EventSelector{Reason: "CrashLoopBackOff"}),
+			ev: policytest.Event("app", "Warning", "BackOff", "Pod", "pull-1", "Back-off pulling image x"), want: -1,
 		},
 		"container status reason not shown by the pod": {
 			p: policytest.Policy("app", v1alpha1.EventSelector{Reason: "ImagePullBackOff"}), ev: warnBackOff, want: -1,

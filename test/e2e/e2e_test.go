@@ -166,7 +166,7 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		}
 	})
 	if !s.external {
-		bin := filepath.Join(s.root, "bin", "dot-ai-controller")
+		bin := controllerBinary(s.root)
 		_, err := os.Stat(bin)
 		require.NoErrorf(t, err, "%s missing: run `make build`", bin)
 		logw := &testLogWriter{t: t}
@@ -243,6 +243,7 @@ func TestE2E(t *testing.T) {
 	t.Run("invalid policy rejected with field errors", s.testInvalidRejected)
 	t.Run("minimal policy defaulted from chart values", s.testDefaulted)
 	t.Run("crash loop yields one enriched request then cooldown holds", s.testCrashLoop)
+	t.Run("real crash loop and OOM kill on the real node reach the stub with their logs", s.testRealNode)
 	t.Run("certificate rotation without restart", s.testCertRotation)
 }
 

@@ -368,7 +368,7 @@ func (r *rel) restartController(t *testing.T, noServices bool, extraArgs ...stri
 	dir, err := os.MkdirTemp(r.tmp, "controller-")
 	require.NoError(t, err)
 	ctrl, err := harness.Start(t.Context(), harness.Options{
-		Config: r.cfg, Namespace: r.releaseNS, Release: r.release, Binary: filepath.Join(r.root, "bin", "dot-ai-controller"),
+		Config: r.cfg, Namespace: r.releaseNS, Release: r.release, Binary: controllerBinary(r.root),
 		WorkDir: dir, NoServices: noServices, ExtraArgs: extraArgs,
 	})
 	require.NoError(t, err)

@@ -115,9 +115,10 @@ func TestUpgrade(t *testing.T) {
 	assert.Equal(t, 1, u.revision(t), "the failed upgrade left the release at its first revision")
 
 	// 3. helm upgrade to this tree's chart with the same values (the /* entry
-	// still installs), then this tree's binary.
+	// still installs), then this tree's binary. --take-ownership: CRDs the
+	// previous release lacks may be kept from an earlier release (make e2e's).
 	u.helm(t, "upgrade", u.release, filepath.Join(u.root, "charts", "dot-ai-controller"), "--namespace", u.releaseNS,
-		"--wait", "--timeout", "120s", "-f", u.valuesFile, "-f", filepath.Join(u.root, kwokPlacementFile))
+		"--wait", "--timeout", "120s", "--take-ownership", "-f", u.valuesFile, "-f", filepath.Join(u.root, kwokPlacementFile))
 	assert.Equal(t, 2, u.revision(t))
 	cur := u.startController(t, currentBinary(u.root), "current")
 	u.waitWebhookServing(t)

@@ -368,6 +368,39 @@ func TestOptionalObjects(t *testing.T) {
 	assert.Equal(t, 1, minimal.kinds()["Service"], "only the webhook Service")
 }
 
+func TestHostNetworkAndBindAddress(t *testing.T) {
+	cases := []struct {
+		name                             string
+		values                           map[string]any
+		wantHostNetwork                  bool
+		wantMetrics, wantHealth, hostArg string
+	}{
+		{name: "defaults: every interface, pod network", wantMetrics: ":8443", wantHealth: ":8081"},
+		{name: "local cluster's real node", values: map[string]any{"hostNetwork": true, "bindAddress": "127.0.0.1"},
+			wantHostNetwork: true, wantMetrics: "127.0.0.1:8443", wantHealth: "127.0.0.1:8081", hostArg: "127.0.0.1"},
+		{name: "IPv6 gets brackets", values: map[string]any{"bindAddress": "::1"},
+			wantMetrics: "[::1]:8443", wantHealth: "[::1]:8081", hostArg: "::1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustRender(t, tc.values, renderOpts{})
+			d := deployment(t, r)
+			args := argMap(t, managerContainer(t, d).Args)
+			assert.Equal(t, tc.wantMetrics, args["--metrics-bind-address"])
+			assert.Equal(t, tc.wantHealth, args["--health-probe-bind-address"])
+			assert.Equal(t, tc.hostArg, args["--webhook-host"])
+			assert.Equal(t, tc.wantHostNetwork, d.Spec.Template.Spec.HostNetwork)
+			// The helm test pod runs where the controller runs, in the same network.
+			testPod := into[corev1.Pod](t, r.find(t, "Pod", fullname+"-test"))
+			assert.Equal(t, tc.wantHostNetwork, testPod.Spec.HostNetwork)
+			if tc.wantHostNetwork {
+				assert.Equal(t, corev1.DNSClusterFirstWithHostNet, d.Spec.Template.Spec.DNSPolicy)
+				assert.Equal(t, corev1.DNSClusterFirstWithHostNet, testPod.Spec.DNSPolicy)
+			}
+		})
+	}
+}
+
 func TestValuesRejected(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -401,6 +434,8 @@ func TestValuesRejected(t *testing.T) {
 		{"grace period too short", map[string]any{"terminationGracePeriodSeconds": 45}, "must exceed gracefulShutdownTimeout"},
 		{"shutdown not drain + 10s", map[string]any{"drainTimeout": "1m", "gracefulShutdownTimeout": "65s", "terminationGracePeriodSeconds": 120}, "must be at least drainTimeout"},
 		{"no service account name", map[string]any{"serviceAccount": map[string]any{"create": false}}, "serviceAccount.name is required"},
+		{"bind address a host name", map[string]any{"bindAddress": "localhost"}, "/bindAddress"},
+		{"bind address with a port", map[string]any{"bindAddress": "127.0.0.1:80"}, "/bindAddress"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,6 +53,15 @@ app.kubernetes.io/part-of: dot-ai
 {{- end }}
 {{- end }}
 
+{{/*
+host:port of a server's bind-address flag from (list bindAddress port): an
+empty host is every interface, an IPv6 address gets brackets.
+*/}}
+{{- define "dot-ai-controller.bindAddress" -}}
+{{- $host := index . 0 }}{{- $port := index . 1 }}
+{{- if contains ":" $host }}[{{ $host }}]{{ else }}{{ $host }}{{ end }}:{{ $port }}
+{{- end }}
+
 {{- define "dot-ai-controller.image" -}}
 {{- $tag := default .Chart.AppVersion .Values.image.tag }}
 {{- if .Values.image.digest }}
