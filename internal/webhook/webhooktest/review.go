@@ -14,6 +14,18 @@ import (
 // CreateReview is the AdmissionReview body the apiserver sends a webhook
 // for creating p, for tests that call the webhooks directly.
 func CreateReview(p *v1alpha1.RemediationPolicy, uid types.UID) ([]byte, error) {
+	return review(p, uid, false)
+}
+
+// DryRunCreateReview is CreateReview for a server-side dry run: the webhook
+// validates and defaults as for a create but records nothing (its admission
+// record, decision 20 (docs/design/decisions.md#d20), is written only for
+// objects that will be stored).
+func DryRunCreateReview(p *v1alpha1.RemediationPolicy, uid types.UID) ([]byte, error) {
+	return review(p, uid, true)
+}
+
+func review(p *v1alpha1.RemediationPolicy, uid types.UID, dryRun bool) ([]byte, error) {
 	obj := p.DeepCopy()
 	obj.TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "RemediationPolicy"}
 	raw, err := json.Marshal(obj)
@@ -31,6 +43,7 @@ func CreateReview(p *v1alpha1.RemediationPolicy, uid types.UID) ([]byte, error) 
 			Namespace: p.Namespace,
 			Operation: admissionv1.Create,
 			Object:    runtime.RawExtension{Raw: raw},
+			DryRun:    &dryRun,
 		},
 	})
 }
