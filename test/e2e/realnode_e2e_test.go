@@ -73,7 +73,7 @@ type realRequest struct {
 // testRealNode: real containers crash-loop on the real node (a crash with
 // exit code 1; an OOM kill under a memory limit far below what the container
 // allocates). The kubelet's BackOff Event is selected by the
-// container-status reason (decision 7) and reaches the stub with the
+// container-status reason (decision 7 (docs/design/decisions.md#d7)) and reaches the stub with the
 // container status and the failed attempt's real log lines; the kubelet's
 // "unable to retrieve container logs" answer is never a log line.
 func (s *suite) testRealNode(t *testing.T) {
