@@ -43,19 +43,22 @@ type realRequest struct {
 	Policy struct {
 		Namespace string `json:"namespace"`
 		Name      string `json:"name"`
-	} `json:"policy"`
+	} `json:"policyRef"`
 	Context struct {
 		Event struct {
 			Reason         string `json:"reason"`
-			InvolvedObject string `json:"involvedObject"`
-			Source         string `json:"source"`
+			InvolvedObject struct {
+				Kind string `json:"kind"`
+				Name string `json:"name"`
+			} `json:"involvedObject"`
+			Source string `json:"source"`
 		} `json:"event"`
 		Logs []struct {
 			Pod       string   `json:"pod"`
 			Container string   `json:"container"`
 			Previous  bool     `json:"previous"`
 			Lines     []string `json:"lines"`
-		} `json:"logs"`
+		} `json:"logStreams"`
 		ContainerStatuses []struct {
 			Pod          string `json:"pod"`
 			Container    string `json:"container"`
@@ -111,7 +114,7 @@ func (s *suite) testRealNode(t *testing.T) {
 
 			// The kubelet's Event, selected by the container-status reason.
 			assert.Equal(t, "BackOff", got.Context.Event.Reason)
-			assert.Contains(t, got.Context.Event.InvolvedObject, "Pod/payments")
+			assert.Equal(t, "Pod/payments", got.Context.Event.InvolvedObject.Kind+"/"+got.Context.Event.InvolvedObject.Name)
 			assert.Contains(t, got.Context.Event.Source, "kubelet")
 
 			// The container status as the kubelet reported it.
