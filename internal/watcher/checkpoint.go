@@ -176,13 +176,7 @@ func checkpointFromState(s *v1alpha1.CheckpointState) *checkpoint {
 	}
 	c.Suspended = s.Suspended
 	parseHandled(c, s.Handled)
-	sc := bufio.NewScanner(strings.NewReader(s.Cooldowns))
-	for sc.Scan() {
-		ms, key, ok := strings.Cut(sc.Text(), " ")
-		if v, err := strconv.ParseInt(ms, 10, 64); ok && err == nil {
-			c.Cooldowns[key] = time.UnixMilli(v)
-		}
-	}
+	parseCooldowns(c, s.Cooldowns, func(key string) string { return key })
 	c.Bucket = bucketFromState(s.Bucket)
 	c.Recurrence = decodeRecurrence(s.Recurrence)
 	c.Counts = s.Counts
@@ -209,6 +203,18 @@ func parseHandled(c *checkpoint, data string) {
 	}
 }
 
+// parseCooldowns reads "<unix milliseconds> <key>" lines into c, the key
+// stored as key(…) gives it; unparsable lines are skipped.
+func parseCooldowns(c *checkpoint, data string, key func(string) string) {
+	sc := bufio.NewScanner(strings.NewReader(data))
+	for sc.Scan() {
+		ms, k, ok := strings.Cut(sc.Text(), " ")
+		if v, err := strconv.ParseInt(ms, 10, 64); ok && err == nil {
+			c.Cooldowns[key(k)] = time.UnixMilli(v)
+		}
+	}
+}
+
 // checkpointFromLegacy migrates a checkpoint ConfigMap of the first format.
 // That format kept no counters: they are taken from the policy's status,
 // which that controller wrote (docs/upgrading.md).
@@ -227,13 +233,7 @@ func checkpointFromLegacy(data map[string]string, st *v1alpha1.RemediationPolicy
 	}
 	c.Suspended = data["suspended"] == "true"
 	parseHandled(c, data["handled"])
-	sc := bufio.NewScanner(strings.NewReader(data["cooldowns"]))
-	for sc.Scan() {
-		ms, key, ok := strings.Cut(sc.Text(), " ")
-		if v, err := strconv.ParseInt(ms, 10, 64); ok && err == nil {
-			c.Cooldowns[hashCooldownKey(key)] = time.UnixMilli(v)
-		}
-	}
+	parseCooldowns(c, data["cooldowns"], hashCooldownKey) // the first format kept raw keys
 	if v := data["bucket"]; v != "" {
 		var b struct {
 			Tokens float64   `json:"tokens"`
