@@ -38,3 +38,5 @@ mv "$dst.tmp" "$dst"
 sync remediationpolicies
 # Internal: the controller's state (docs/design/state.md).
 sync controllerstates
+# People decide on analyses here (docs/remediations.md).
+sync remediations

@@ -82,3 +82,20 @@ const (
 // condition's message to. metav1.Condition allows far more (its schema says
 // 32768); a short message keeps `kubectl describe` readable.
 const MaxConditionMessageLength = 1024
+
+// Lengths and counts of a Remediation record's fields (remediation_types.go): what the controller writes is
+// shortened to them.
+const (
+	MaxRemediationMessageLength   = 1024
+	MaxRemediationRootCauseLength = 2048
+	MaxRemediationFactors         = 10
+	MaxRemediationFactorLength    = 512
+	MaxRemediationActions         = 20
+	MaxRemediationTextLength      = 1024
+	MaxRemediationCommandLength   = 2048
+	MaxRemediationResults         = 20
+	MaxRemediationOutputLength    = 2048
+	MaxApprovalReasonLength       = 512
+	MaxApprovalUserLength         = 512
+	MaxRemediationSealLength      = 128
+)

@@ -24,7 +24,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &RemediationPolicy{}, &RemediationPolicyList{}, &ControllerState{}, &ControllerStateList{})
+	s.AddKnownTypes(GroupVersion, &RemediationPolicy{}, &RemediationPolicyList{}, &ControllerState{}, &ControllerStateList{},
+		&Remediation{}, &RemediationList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"dot-ai.io/controller/internal/testenv"
 )
 
 // TestChartRepositoryRoundTrip builds the chart repository with
@@ -103,7 +105,13 @@ func TestChartRepositoryRoundTrip(t *testing.T) {
 	// testenv installed the CRDs from config/crd; the chart owns them on
 	// install.
 	var crd *unstructured.Unstructured
-	for _, name := range []string{"controllerstates.remediation.dot-ai.io", "remediationpolicies.remediation.dot-ai.io"} {
+	files, err := filepath.Glob(filepath.Join(testenv.CRDDir(), "remediation.dot-ai.io_*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		// config/crd/<group>_<plural>.yaml holds <plural>.<group>.
+		group, plural, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".yaml"), "_")
+		name := plural + "." + group
 		crd = &unstructured.Unstructured{}
 		crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
 		crd.SetName(name)
