@@ -60,13 +60,24 @@ func (p RemediationPhase) Terminal() bool {
 	return false
 }
 
+// RemediationResource is the plural resource name of Remediation.
+const RemediationResource = "remediations"
+
+// VerbApprove is the custom RBAC verb on remediations that deciding on a
+// proposal needs (as CertificateSigningRequest approval has its own): the
+// admission webhook asks a SubjectAccessReview for it, so editing rights
+// alone are not enough.
+const VerbApprove = "approve"
+
 // ApprovalDecision is a person's answer to a proposal.
 // +kubebuilder:validation:Enum=Approve;Reject
 type ApprovalDecision string
 
 const (
+	// DecisionApprove lets the controller execute the proposal, once.
 	DecisionApprove ApprovalDecision = "Approve"
-	DecisionReject  ApprovalDecision = "Reject"
+	// DecisionReject closes the proposal without executing anything.
+	DecisionReject ApprovalDecision = "Reject"
 )
 
 // RemediationApproval is the decision a person takes on a proposal.
@@ -162,7 +173,7 @@ type RemediationEvent struct {
 
 // RemediationSpec is set by the controller at creation and never changes,
 // except spec.approval, which a person sets.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)",message="approval is decided once and cannot be changed or removed"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)",message="approval is decided once and cannot be changed or removed",fieldPath=".approval"
 type RemediationSpec struct {
 	// policy that selected the event.
 	// +required
