@@ -140,8 +140,6 @@ func (s *Settings) allowList() endpoint.AllowList {
 	return list
 }
 
-// EffectiveEndpoint resolves a policy's mcpEndpoint: empty means the
-// installation's default.
 // DefaultServiceAccount is the chart's ServiceAccount name for a release
 // named dot-ai-controller; the chart always passes its own.
 const DefaultServiceAccount = "dot-ai-controller"
@@ -152,6 +150,8 @@ func (s *Settings) ControllerUsername() string {
 	return "system:serviceaccount:" + s.Namespace + ":" + s.ServiceAccount
 }
 
+// EffectiveEndpoint resolves a policy's mcpEndpoint: empty means the
+// installation's default.
 func (s *Settings) EffectiveEndpoint(policyEndpoint string) string {
 	if policyEndpoint != "" {
 		return policyEndpoint

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -110,8 +109,8 @@ func (e *RemediationEnv) userClient(tb testing.TB, u envtest.User) client.Client
 
 // User returns a client for user name, who holds role (a key of Roles) in
 // namespace ns, once the authorizer honours the grant. It also returns the
-// user's rest config (the plugin's tests write it to a kubeconfig).
-func (e *RemediationEnv) User(tb testing.TB, name, role, ns string) (client.Client, *rest.Config) {
+// user's kubeconfig (the plugin's tests run with it).
+func (e *RemediationEnv) User(tb testing.TB, name, role, ns string) (client.Client, []byte) {
 	tb.Helper()
 	ctx := context.Background()
 	require.NoError(tb, e.Admin.Create(ctx, &rbacv1.RoleBinding{
@@ -129,7 +128,9 @@ func (e *RemediationEnv) User(tb testing.TB, name, role, ns string) (client.Clie
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Group: v1alpha1.GroupVersion.Group, Resource: v1alpha1.RemediationResource}}}
 		return e.Admin.Create(ctx, sar) == nil && sar.Status.Allowed
 	}, 30*time.Second, 20*time.Millisecond, "RBAC grants of %s not in force", name)
-	return c, au.Config()
+	kubeconfig, err := au.KubeConfig()
+	require.NoError(tb, err)
+	return c, kubeconfig
 }
 
 // Record is a valid record as the controller creates it, before its status.
