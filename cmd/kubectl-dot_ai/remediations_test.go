@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/permissions"
+	"dot-ai.io/controller/internal/testenv"
 	"dot-ai.io/controller/internal/webhook/webhooktest"
 )
 
@@ -184,6 +187,20 @@ func TestRemediationCommands(t *testing.T) {
 				got.Spec.Approval.DecidedAt = nil
 				assert.Equal(t, tc.want, got.Spec.Approval)
 			})
+		}
+	})
+
+	t.Run("kubectl explain remediation.status reads well", func(t *testing.T) {
+		out, err := exec.CommandContext(ctx, filepath.Join(testenv.Root(), "bin", "kubectl"), "--kubeconfig", admin,
+			"explain", "remediation.status").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		for _, w := range []string{
+			"status is what happened, written only by the controller",
+			"phase is where the record is in its life",
+			"sessionId is dot-ai's remediation session",
+			"expiresAt is when an undecided proposal becomes Expired",
+		} {
+			assert.Contains(t, strings.Join(strings.Fields(string(out)), " "), w)
 		}
 	})
 
