@@ -2,16 +2,20 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"dot-ai.io/controller/api/v1alpha1"
 )
@@ -141,4 +145,62 @@ func TestApproveAttributes(t *testing.T) {
 
 func authnUser(name string, groups ...string) authenticationv1.UserInfo {
 	return authenticationv1.UserInfo{Username: name, Groups: groups}
+}
+
+// TestRemediationHandlers drives both webhooks as the apiserver would, for
+// what the envtest suite cannot reach: the controller's own requests (the
+// chart's match condition keeps them away; the handlers admit them anyway)
+// and the number of access reviews a decision costs.
+func TestRemediationHandlers(t *testing.T) {
+	s := runtime.NewScheme()
+	require.NoError(t, v1alpha1.AddToScheme(s))
+	raw := func(r *v1alpha1.Remediation) runtime.RawExtension {
+		b, err := json.Marshal(r)
+		require.NoError(t, err)
+		return runtime.RawExtension{Raw: b}
+	}
+	awaiting := record(v1alpha1.PhaseAwaitingApproval, nil)
+	decided := record(v1alpha1.PhaseAwaitingApproval, &v1alpha1.RemediationApproval{Decision: v1alpha1.DecisionApprove})
+	now := time.Date(2026, 11, 29, 23, 0, 0, 0, time.UTC)
+	stamped := record(v1alpha1.PhaseAwaitingApproval, &v1alpha1.RemediationApproval{Decision: v1alpha1.DecisionApprove,
+		DecidedBy: "alice", DecidedAt: &metav1.Time{Time: now}})
+	tests := map[string]struct {
+		user, sub  string
+		op         admissionv1.Operation
+		old, new   *v1alpha1.Remediation
+		allowed    bool
+		mutateOnly bool
+		reviews    int
+		patched    bool
+	}{
+		"the controller creates":              {user: "ctrl", op: admissionv1.Create, new: awaiting, allowed: true},
+		"the controller writes status":        {user: "ctrl", op: admissionv1.Update, sub: "status", old: awaiting, new: record(v1alpha1.PhaseApproved, nil), allowed: true},
+		"someone else creates":                {user: "alice", op: admissionv1.Create, new: awaiting},
+		"someone else writes status":          {user: "alice", op: admissionv1.Update, sub: "status", old: awaiting, new: record(v1alpha1.PhaseApproved, nil)},
+		"a decision is stamped":               {user: "alice", op: admissionv1.Update, old: awaiting, new: decided, mutateOnly: true, allowed: true, patched: true},
+		"the controller's decision is not":    {user: "ctrl", op: admissionv1.Update, old: awaiting, new: decided, mutateOnly: true, allowed: true},
+		"a stamped decision costs one review": {user: "alice", op: admissionv1.Update, old: awaiting, new: stamped, allowed: true, reviews: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeReviewer{allowed: true}
+			w := &RemediationWebhook{ControllerUsername: "ctrl", Reviewer: f, Now: func() time.Time { return now }}
+			req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				UID: "1", Operation: tc.op, SubResource: tc.sub, Name: tc.new.Name, Namespace: tc.new.Namespace,
+				UserInfo: authenticationv1.UserInfo{Username: tc.user}, Object: raw(tc.new),
+			}}
+			if tc.old != nil {
+				req.OldObject = raw(tc.old)
+			}
+			var resp admission.Response
+			if tc.mutateOnly {
+				resp = admission.WithDefaulter[*v1alpha1.Remediation](s, w).Handle(context.Background(), req)
+			} else {
+				resp = admission.WithValidator[*v1alpha1.Remediation](s, w).Handle(context.Background(), req)
+			}
+			assert.Equal(t, tc.allowed, resp.Allowed, "%+v", resp.Result)
+			assert.Equal(t, tc.patched, len(resp.Patches) > 0, "%+v", resp.Patches)
+			assert.Len(t, f.asked, tc.reviews)
+		})
+	}
 }
