@@ -459,6 +459,8 @@ func TestValuesRejected(t *testing.T) {
 		{"threshold above CRD bound", map[string]any{"policyDefaults": map[string]any{"confidenceThreshold": 1.5}}, "/policyDefaults/confidenceThreshold"},
 		{"log bytes below CRD bound", map[string]any{"policyDefaults": map[string]any{"maxLogBytes": 100}}, "/policyDefaults/maxLogBytes"},
 		{"failure policy", map[string]any{"webhook": map[string]any{"failurePolicy": "Retry"}}, "/webhook/failurePolicy"},
+		{"approver aggregated to view", map[string]any{"rbac": map[string]any{"remediationApprover": map[string]any{"aggregateTo": []any{"view"}}}}, "/rbac/remediationApprover/aggregateTo/0"},
+		{"viewer aggregated to a custom role", map[string]any{"rbac": map[string]any{"remediationViewer": map[string]any{"aggregateTo": []any{"ops"}}}}, "/rbac/remediationViewer/aggregateTo/0"},
 		{"guardrails typo", map[string]any{"guardrails": map[string]any{"automaticNamespaces": []any{"x"}}}, "additional properties 'automaticNamespaces' not allowed"},
 		{"guardrails bad namespace", map[string]any{"guardrails": map[string]any{"automaticModeNamespaces": []any{"Team_A"}}}, "/guardrails/automaticModeNamespaces/0"},
 		{"guardrails bad cap", map[string]any{"guardrails": map[string]any{"maxRiskLevel": map[string]any{"default": "extreme"}}}, "/guardrails/maxRiskLevel/default"},
