@@ -81,6 +81,10 @@ func (o *listOptions) run(ctx context.Context, s *session, out io.Writer) error 
 		recs, skipped, err = listVisible(ctx, s.c)
 	} else {
 		recs, err = listIn(ctx, s.c, s.namespace)
+		if apierrors.IsForbidden(err) {
+			err = fmt.Errorf("you may not list remediations in namespace %s (the remediation-viewer ClusterRole grants it; "+
+				"it is aggregated to view by default): %w", s.namespace, err)
+		}
 	}
 	if err != nil {
 		return err

@@ -92,7 +92,7 @@ func TestRemediationCommands(t *testing.T) {
 			{name: "all namespaces for a cluster-wide reader", who: "admin", args: []string{"list", "-A"},
 				want: []string{`team-a\s+open-1`, `team-b\s+elsewhere`}, not: []string{"Not shown"}},
 			{name: "nothing to list", who: "admin", args: []string{"list", "-n", "dot-ai"}, want: []string{"No proposals awaiting a decision in namespace dot-ai"}},
-			{name: "a namespace the user may not read", who: "approver", args: []string{"list", "-n", "team-b"}, wantErr: "forbidden"},
+			{name: "a namespace the user may not read", who: "approver", args: []string{"list", "-n", "team-b"}, wantErr: "you may not list remediations in namespace team-b"},
 			{name: "all namespaces without any way to look", who: "approver", args: []string{"list", "-A"}, wantErr: "use -n NAMESPACE"},
 		}
 		for _, tc := range tests {
