@@ -20,31 +20,31 @@ import (
 type RemediationPhase string
 
 const (
-	// PhaseAnalyzing: the analysis call is in flight (manual mode; it may be
+	// PhaseAnalyzing means the analysis call is in flight (manual mode; it may be
 	// re-sent with the same Idempotency-Key).
 	PhaseAnalyzing RemediationPhase = "Analyzing"
-	// PhaseAwaitingApproval: dot-ai proposed a remediation and waits for a
+	// PhaseAwaitingApproval means dot-ai proposed a remediation and waits for a
 	// person's decision in spec.approval.
 	PhaseAwaitingApproval RemediationPhase = "AwaitingApproval"
-	// PhaseAnalyzed: the analysis needs no decision (nothing to execute, or
+	// PhaseAnalyzed means the analysis needs no decision (nothing to execute, or
 	// automatic mode below its thresholds).
 	PhaseAnalyzed RemediationPhase = "Analyzed"
-	// PhaseApproved: a person approved; the execute call has not left yet.
+	// PhaseApproved means a person approved; the execute call has not left yet.
 	PhaseApproved RemediationPhase = "Approved"
-	// PhaseExecuting: a call that can change the cluster (automatic mode, or
+	// PhaseExecuting means a call that can change the cluster (automatic mode, or
 	// the execute call after an approval) may have left. Never sent again.
 	PhaseExecuting RemediationPhase = "Executing"
-	// PhaseSucceeded: the remediation was executed and validated.
+	// PhaseSucceeded means the remediation was executed and validated.
 	PhaseSucceeded RemediationPhase = "Succeeded"
-	// PhasePartiallyResolved: executed, but validation found leftovers.
+	// PhasePartiallyResolved means it was executed, but validation found leftovers.
 	PhasePartiallyResolved RemediationPhase = "PartiallyResolved"
-	// PhaseFailed: the delivery or the executed commands failed.
+	// PhaseFailed means the delivery or the executed commands failed.
 	PhaseFailed RemediationPhase = "Failed"
-	// PhaseRejected: a person rejected the proposal.
+	// PhaseRejected means a person rejected the proposal.
 	PhaseRejected RemediationPhase = "Rejected"
-	// PhaseExpired: nobody decided within the installation's approval window.
+	// PhaseExpired means nobody decided within the installation's approval window.
 	PhaseExpired RemediationPhase = "Expired"
-	// PhaseInterrupted: the controller stopped while a call that can change
+	// PhaseInterrupted means the controller stopped while a call that can change
 	// the cluster was in flight; check the session in dot-ai.
 	PhaseInterrupted RemediationPhase = "Interrupted"
 )
@@ -60,13 +60,24 @@ func (p RemediationPhase) Terminal() bool {
 	return false
 }
 
+// RemediationResource is the plural resource name of Remediation.
+const RemediationResource = "remediations"
+
+// VerbApprove is the custom RBAC verb on remediations that deciding on a
+// proposal needs (as CertificateSigningRequest approval has its own): the
+// admission webhook asks a SubjectAccessReview for it, so editing rights
+// alone are not enough.
+const VerbApprove = "approve"
+
 // ApprovalDecision is a person's answer to a proposal.
 // +kubebuilder:validation:Enum=Approve;Reject
 type ApprovalDecision string
 
 const (
+	// DecisionApprove lets the controller execute the proposal, once.
 	DecisionApprove ApprovalDecision = "Approve"
-	DecisionReject  ApprovalDecision = "Reject"
+	// DecisionReject closes the proposal without executing anything.
+	DecisionReject ApprovalDecision = "Reject"
 )
 
 // RemediationApproval is the decision a person takes on a proposal.
@@ -97,14 +108,17 @@ type RemediationApproval struct {
 type RemediationPolicyReference struct {
 	// namespace of the policy.
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 	// name of the policy.
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name,omitempty"`
 	// uid of the policy.
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=36
 	UID string `json:"uid,omitempty"`
 }
@@ -113,10 +127,12 @@ type RemediationPolicyReference struct {
 type RemediationObjectReference struct {
 	// kind of the object.
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind,omitempty"`
 	// name of the object.
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name,omitempty"`
 	// namespace of the object; empty for cluster-scoped objects.
@@ -133,6 +149,7 @@ type RemediationObjectReference struct {
 type RemediationEvent struct {
 	// name of the Kubernetes Event (in the record's namespace).
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name,omitempty"`
 	// uid of the Event.
@@ -162,7 +179,7 @@ type RemediationEvent struct {
 
 // RemediationSpec is set by the controller at creation and never changes,
 // except spec.approval, which a person sets.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)",message="approval is decided once and cannot be changed or removed"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)",message="approval is decided once and cannot be changed or removed",fieldPath=".approval"
 type RemediationSpec struct {
 	// policy that selected the event.
 	// +required
@@ -190,6 +207,7 @@ type RemediationSpec struct {
 	// idempotencyKey is the occurrence's Idempotency-Key; the record's name
 	// is derived from it.
 	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="recorded by the controller at creation; immutable"
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
@@ -299,6 +317,13 @@ type RemediationExecution struct {
 
 // RemediationStatus is written only by the controller.
 type RemediationStatus struct {
+	// conditions of the record.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// phase is where the record is in its life.
 	// +optional
 	Phase RemediationPhase `json:"phase,omitempty"`
@@ -350,13 +375,6 @@ type RemediationStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	Seal string `json:"seal,omitempty"`
-
-	// conditions of the record.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	// +kubebuilder:validation:MaxItems=8
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -373,7 +391,10 @@ type RemediationStatus struct {
 // Remediation is the record of one delivered event occurrence: dot-ai's
 // analysis and proposal, a person's decision and what was executed.
 type Remediation struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is what the controller recorded at creation, and the approval.

@@ -20,13 +20,16 @@ import (
 	"dot-ai.io/controller/internal/webhook"
 )
 
-// setupWebhooks registers the RemediationPolicy defaulting and validating
+// setupWebhooks registers the RemediationPolicy and Remediation defaulting and validating
 // webhooks (internal/webhook) on the manager's webhook server. That server
 // reads tls.crt/tls.key from --webhook-cert-dir through controller-runtime's
 // certwatcher, so a rotated cert-manager Secret is picked up without a
 // restart.
 func setupWebhooks(mgr manager.Manager, s *config.Settings) error {
-	return (&webhook.RemediationPolicyWebhook{Settings: s, Ledger: ledger(mgr, s)}).SetupWebhookWithManager(mgr)
+	if err := (&webhook.RemediationPolicyWebhook{Settings: s, Ledger: ledger(mgr, s)}).SetupWebhookWithManager(mgr); err != nil {
+		return err
+	}
+	return (&webhook.RemediationWebhook{ControllerUsername: s.ControllerUsername()}).SetupWebhookWithManager(mgr)
 }
 
 // ledger is where the validating webhook records admitted specs and the

@@ -50,6 +50,11 @@ type PolicyDefaults struct {
 type Settings struct {
 	// Namespace is the controller's own namespace (the Helm release's).
 	Namespace string `validate:"required"`
+	// ServiceAccount is the controller's own ServiceAccount (in Namespace).
+	// Its user, ControllerUsername, is the only one that may create
+	// Remediation records, write their status or change their recorded spec
+	// (docs/remediations.md). Empty matches no user: nobody may.
+	ServiceAccount string
 
 	// MCPEndpoint is the installation's default remediate URL, used by
 	// policies whose mcpEndpoint is empty. Resolved at delivery time.
@@ -135,6 +140,16 @@ func (s *Settings) allowList() endpoint.AllowList {
 	return list
 }
 
+// DefaultServiceAccount is the chart's ServiceAccount name for a release
+// named dot-ai-controller; the chart always passes its own.
+const DefaultServiceAccount = "dot-ai-controller"
+
+// ControllerUsername is the user the API server authenticates the
+// controller's ServiceAccount as.
+func (s *Settings) ControllerUsername() string {
+	return "system:serviceaccount:" + s.Namespace + ":" + s.ServiceAccount
+}
+
 // EffectiveEndpoint resolves a policy's mcpEndpoint: empty means the
 // installation's default.
 func (s *Settings) EffectiveEndpoint(policyEndpoint string) string {
@@ -149,6 +164,7 @@ func (s *Settings) EffectiveEndpoint(policyEndpoint string) string {
 func Default() Settings {
 	return Settings{
 		Namespace:          "dot-ai",
+		ServiceAccount:     DefaultServiceAccount,
 		MCPTimeout:         5 * time.Minute,
 		MCPOutageHold:      30 * time.Minute,
 		MCPBreakerCooldown: 30 * time.Second,
@@ -188,6 +204,7 @@ func Default() Settings {
 // defaults.
 func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Namespace, FlagNamespace, s.Namespace, "Namespace the controller runs in (the Helm release namespace).")
+	fs.StringVar(&s.ServiceAccount, FlagServiceAccount, s.ServiceAccount, "Name of the controller's own ServiceAccount in --namespace; only its user may create Remediation records, write their status or change their recorded spec.")
 	fs.StringVar(&s.MCPEndpoint, FlagMCPEndpoint, s.MCPEndpoint, "Default dot-ai remediate URL for policies without mcpEndpoint.")
 	listFlag(fs, &s.MCPAllowedEndpoints, FlagMCPAllowedEndpoints, "Comma-separated endpoints that may receive the installation token: scheme, host and port exact, the path a prefix on a / boundary (a trailing /* means the same prefix).")
 	fs.StringVar(&s.MCPTokenFile, FlagMCPTokenFile, s.MCPTokenFile, "File holding the installation's bearer token for the MCP endpoint.")

@@ -35,6 +35,7 @@ const (
 
 	// Settings flags (Settings.BindFlags).
 	FlagNamespace               = "namespace"
+	FlagServiceAccount          = "service-account"
 	FlagMCPEndpoint             = "mcp-endpoint"
 	FlagMCPAllowedEndpoints     = "mcp-allowed-endpoints"
 	FlagMCPTokenFile            = "mcp-token-file"

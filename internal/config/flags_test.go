@@ -9,7 +9,7 @@ import (
 
 func TestBindFlagsRegistersTheSharedNames(t *testing.T) {
 	names := []string{
-		FlagNamespace, FlagMCPEndpoint, FlagMCPAllowedEndpoints, FlagMCPTokenFile, FlagMCPCAFile, FlagMCPTimeout,
+		FlagNamespace, FlagServiceAccount, FlagMCPEndpoint, FlagMCPAllowedEndpoints, FlagMCPTokenFile, FlagMCPCAFile, FlagMCPTimeout,
 		FlagMCPBreakerCooldown, FlagMCPOutageHold, FlagClusterPolicyNamespaces, FlagConcurrency, FlagQueueSize,
 		FlagDrainTimeout, FlagDefaultMode, FlagDefaultConfidenceThreshold, FlagDefaultMaxRiskLevel, FlagDefaultMCPTool,
 		FlagDefaultEventsPerMinute, FlagDefaultCooldownMinutes, FlagDefaultMinOccurrences, FlagDefaultOccurrenceWindowSeconds, FlagDefaultIncludeLogs, FlagDefaultLogLines,

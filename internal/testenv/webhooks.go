@@ -48,3 +48,44 @@ func WebhookOptions(mutatePath, validatePath string) *envtest.WebhookInstallOpti
 		}},
 	}
 }
+
+// WithRemediationWebhooks adds to o (nil: new options) the Remediation
+// webhooks as the chart renders them: failurePolicy Fail, the mutating one on
+// updates, the validating one on creates and updates of remediations and
+// remediations/status, and neither for controllerUser (a match condition),
+// so the controller's own writes never wait on its webhook.
+func WithRemediationWebhooks(o *envtest.WebhookInstallOptions, mutatePath, validatePath, controllerUser string) *envtest.WebhookInstallOptions {
+	if o == nil {
+		o = &envtest.WebhookInstallOptions{}
+	}
+	fail := admissionregv1.Fail
+	none := admissionregv1.SideEffectClassNone
+	rule := func(ops []admissionregv1.OperationType, resources ...string) []admissionregv1.RuleWithOperations {
+		return []admissionregv1.RuleWithOperations{{Operations: ops, Rule: admissionregv1.Rule{
+			APIGroups: []string{v1alpha1.GroupVersion.Group}, APIVersions: []string{v1alpha1.GroupVersion.Version}, Resources: resources,
+		}}}
+	}
+	notController := []admissionregv1.MatchCondition{{Name: "not-the-controller", Expression: "request.userInfo.username != '" + controllerUser + "'"}}
+	svc := func(path string) admissionregv1.WebhookClientConfig {
+		p := strings.TrimPrefix(path, "/")
+		return admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "dot-ai-controller-webhook", Namespace: "dot-ai", Path: &p}}
+	}
+	o.MutatingWebhooks = append(o.MutatingWebhooks, &admissionregv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller-remediations"},
+		Webhooks: []admissionregv1.MutatingWebhook{{
+			Name: "mutate.remediations.remediation.dot-ai.io", ClientConfig: svc(mutatePath),
+			Rules: rule([]admissionregv1.OperationType{admissionregv1.Update}, "remediations"), MatchConditions: notController,
+			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+		}},
+	})
+	o.ValidatingWebhooks = append(o.ValidatingWebhooks, &admissionregv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "dot-ai-controller-remediations"},
+		Webhooks: []admissionregv1.ValidatingWebhook{{
+			Name: "validate.remediations.remediation.dot-ai.io", ClientConfig: svc(validatePath),
+			Rules:           rule([]admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update}, "remediations", "remediations/status"),
+			MatchConditions: notController,
+			FailurePolicy:   &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+		}},
+	})
+	return o
+}

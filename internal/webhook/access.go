@@ -44,8 +44,30 @@ func reviewAccess(ctx context.Context, r AccessReviewer, timeout time.Duration, 
 	if len(checks) == 0 {
 		return nil, nil
 	}
+	attrs := make([]authorizationv1.ResourceAttributes, len(checks))
+	for i, c := range checks {
+		attrs[i] = c.Attributes
+	}
+	allowed, err := askAccess(ctx, r, timeout, user, attrs)
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "Access review failed", "user", user.Username)
+		return nil, errReviewFailed
+	}
+	var errs field.ErrorList
+	for i, c := range checks {
+		if !allowed[i] {
+			errs = append(errs, field.Forbidden(c.Field, fmt.Sprintf(MsgAccessDenied, c.Describe(), c.Reason)))
+		}
+	}
+	return errs, nil
+}
+
+// askAccess asks, concurrently and within timeout, whether user (with its
+// groups, UID and extra, so group grants count) may do each of attrs. It
+// fails if any review fails: an unanswered question never allows.
+func askAccess(ctx context.Context, r AccessReviewer, timeout time.Duration, user authenticationv1.UserInfo, attrs []authorizationv1.ResourceAttributes) ([]bool, error) {
 	if r == nil {
-		return nil, fmt.Errorf("%w: no access reviewer configured", errReviewFailed)
+		return nil, errors.New("no access reviewer configured")
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -53,14 +75,13 @@ func reviewAccess(ctx context.Context, r AccessReviewer, timeout time.Duration, 
 	for k, v := range user.Extra {
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
-	allowed := make([]bool, len(checks))
-	failed := make([]error, len(checks))
+	allowed := make([]bool, len(attrs))
+	failed := make([]error, len(attrs))
 	var wg sync.WaitGroup
-	for i, c := range checks {
+	for i := range attrs {
 		wg.Go(func() {
-			attrs := c.Attributes
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				ResourceAttributes: &attrs,
+				ResourceAttributes: &attrs[i],
 				User:               user.Username,
 				Groups:             user.Groups,
 				UID:                user.UID,
@@ -75,16 +96,8 @@ func reviewAccess(ctx context.Context, r AccessReviewer, timeout time.Duration, 
 		})
 	}
 	wg.Wait()
-	log := logf.FromContext(ctx)
-	var errs field.ErrorList
-	for i, c := range checks {
-		if failed[i] != nil {
-			log.Error(failed[i], "Access review failed", "access", c.Describe(), "user", user.Username)
-			return nil, errReviewFailed
-		}
-		if !allowed[i] {
-			errs = append(errs, field.Forbidden(c.Field, fmt.Sprintf(MsgAccessDenied, c.Describe(), c.Reason)))
-		}
+	if err := errors.Join(failed...); err != nil {
+		return nil, err
 	}
-	return errs, nil
+	return allowed, nil
 }

@@ -3,8 +3,9 @@
 // user left empty from the chart's policyDefaults (decision 2 (docs/design/decisions.md#d2)), and a
 // validating webhook that rejects invalid policies with every failing field
 // path at once, then checks with SubjectAccessReviews that the requesting
-// user may read what the policy would send (decision 20 (docs/design/decisions.md#d20)
-// (docs/design/decisions.md#d20)), and records the admitted spec.
+// user may read what the policy would send (decision 20 (docs/design/decisions.md#d20)), and records the admitted spec. The
+// Remediation webhooks (remediation_webhook.go) keep records the
+// controller's and let a person with the verb approve decide, once.
 package webhook
 
 import (

@@ -121,7 +121,7 @@ func installRBAC(t *testing.T, c client.Client, r *rendered, ns string) authoriz
 		require.NoError(t, c.Create(ctx, obj), "%s %s", o.GetKind(), o.GetName())
 		created = append(created, obj)
 	}
-	require.Len(t, created, 6, "ServiceAccount, two ClusterRoles, ClusterRoleBinding, Role, RoleBinding")
+	require.Len(t, created, 8, "ServiceAccount, four ClusterRoles (the controller's, metrics reader, remediation viewer and approver), ClusterRoleBinding, Role, RoleBinding")
 	t.Cleanup(func() {
 		for _, o := range created {
 			if err := client.IgnoreNotFound(c.Delete(context.Background(), o)); err != nil {

@@ -183,6 +183,34 @@ func TestRBAC(t *testing.T) {
 		_, problems := chartGrants(t, r, releaseNamespace)
 		assert.NotEmpty(t, problems)
 	})
+	t.Run("remediation roles are permissions.UserRoles", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			values map[string]any
+			want   map[string][]string
+		}{
+			{name: "defaults", want: map[string][]string{permissions.RemediationViewer: {"view"}, permissions.RemediationApprover: nil}},
+			{name: "approver aggregated to edit and admin", values: map[string]any{"rbac": map[string]any{
+				"remediationViewer": map[string]any{"aggregateTo": []any{}}, "remediationApprover": map[string]any{"aggregateTo": []any{"edit", "admin"}}}},
+				want: map[string][]string{permissions.RemediationViewer: nil, permissions.RemediationApprover: {"edit", "admin"}}},
+		} {
+			r := mustRender(t, tc.values, renderOpts{})
+			for _, ur := range permissions.UserRoles() {
+				cr := into[rbacv1.ClusterRole](t, r.find(t, "ClusterRole", fullname+"-"+ur.Suffix))
+				assert.Equal(t, ur.Rules, cr.Rules, ur.Suffix)
+				var aggregated []string
+				for _, to := range []string{"view", "edit", "admin"} {
+					if cr.Labels["rbac.authorization.k8s.io/aggregate-to-"+to] == "true" {
+						aggregated = append(aggregated, to)
+					}
+				}
+				assert.ElementsMatch(t, tc.want[ur.Suffix], aggregated, "%s: %s", tc.name, ur.Suffix)
+				if tc.name == "defaults" {
+					assert.ElementsMatch(t, ur.AggregateTo, aggregated, "permissions.UserRoles states the chart's default")
+				}
+			}
+		}
+	})
 	t.Run("metrics reader role", func(t *testing.T) {
 		r := mustRender(t, nil, renderOpts{})
 		mr := into[rbacv1.ClusterRole](t, r.find(t, "ClusterRole", fullname+"-metrics-reader"))

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/webhook"
 )
 
 const fullname = releaseName + "-dot-ai-controller"
@@ -142,6 +143,7 @@ func TestValuesReachArgs(t *testing.T) {
 	args := argMap(t, c.Args)
 	want := map[string]string{
 		"--namespace":                         "$(POD_NAMESPACE)",
+		"--service-account":                   "dot-ai-sa",
 		"--mcp-endpoint":                      "https://dot-ai.dot-ai.svc:3456/",
 		"--mcp-allowed-endpoints":             "https://dot-ai-staging.dot-ai.svc:3456/,http://127.0.0.1:3456/*",
 		"--mcp-token-file":                    "/etc/dot-ai/mcp-token/token",
@@ -304,15 +306,56 @@ func TestWebhookConfigurations(t *testing.T) {
 				assert.Empty(t, cc.CABundle, "cert-manager injects the CA")
 			}
 			m := into[admissionregistrationv1.MutatingWebhookConfiguration](t, r.find(t, "MutatingWebhookConfiguration", fullname))
-			require.Len(t, m.Webhooks, 1)
+			require.Len(t, m.Webhooks, 2, "RemediationPolicy's, then Remediation's (TestRemediationWebhookConfigurations)")
 			w := m.Webhooks[0]
 			check("mutating", m.Annotations, w.Name, w.ClientConfig, w.Rules, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions,
 				w.NamespaceSelector, w.ObjectSelector, "/mutate-remediation-dot-ai-io-v1alpha1-remediationpolicy")
 			v := into[admissionregistrationv1.ValidatingWebhookConfiguration](t, r.find(t, "ValidatingWebhookConfiguration", fullname))
-			require.Len(t, v.Webhooks, 1)
+			require.Len(t, v.Webhooks, 2)
 			vw := v.Webhooks[0]
 			check("validating", v.Annotations, vw.Name, vw.ClientConfig, vw.Rules, vw.FailurePolicy, vw.SideEffects, vw.TimeoutSeconds, vw.AdmissionReviewVersions,
 				vw.NamespaceSelector, vw.ObjectSelector, "/validate-remediation-dot-ai-io-v1alpha1-remediationpolicy")
+		})
+	}
+}
+
+// TestRemediationWebhookConfigurations: the Remediation webhooks always fail
+// closed, see status writes, skip only the chart's own ServiceAccount, and
+// call the paths the binary serves.
+func TestRemediationWebhookConfigurations(t *testing.T) {
+	for _, policy := range []string{"Fail", "Ignore"} {
+		t.Run("policies' failurePolicy "+policy, func(t *testing.T) {
+			r := mustRender(t, map[string]any{"webhook": map[string]any{"failurePolicy": policy}}, renderOpts{})
+			notController := []admissionregistrationv1.MatchCondition{{Name: "not-the-controller",
+				Expression: "request.userInfo.username != 'system:serviceaccount:" + releaseNamespace + ":" + fullname + "'"}}
+			rules := func(ops []admissionregistrationv1.OperationType, resources ...string) []admissionregistrationv1.RuleWithOperations {
+				return []admissionregistrationv1.RuleWithOperations{{Operations: ops, Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{"remediation.dot-ai.io"}, APIVersions: []string{"v1alpha1"},
+					Resources: resources, Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+				}}}
+			}
+			fail := new(admissionregistrationv1.Fail)
+			m := into[admissionregistrationv1.MutatingWebhookConfiguration](t, r.find(t, "MutatingWebhookConfiguration", fullname))
+			require.Len(t, m.Webhooks, 2)
+			w := m.Webhooks[1]
+			assert.Equal(t, "mutate.remediations.remediation.dot-ai.io", w.Name)
+			assert.Equal(t, fail, w.FailurePolicy)
+			assert.Equal(t, notController, w.MatchConditions)
+			assert.Equal(t, rules([]admissionregistrationv1.OperationType{admissionregistrationv1.Update}, "remediations"), w.Rules)
+			assert.Equal(t, new(webhook.RemediationMutatePath), w.ClientConfig.Service.Path)
+			v := into[admissionregistrationv1.ValidatingWebhookConfiguration](t, r.find(t, "ValidatingWebhookConfiguration", fullname))
+			require.Len(t, v.Webhooks, 2)
+			vw := v.Webhooks[1]
+			assert.Equal(t, "validate.remediations.remediation.dot-ai.io", vw.Name)
+			assert.Equal(t, fail, vw.FailurePolicy)
+			assert.Equal(t, new(admissionregistrationv1.SideEffectClassNone), vw.SideEffects)
+			assert.Equal(t, notController, vw.MatchConditions)
+			assert.Equal(t, rules([]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				"remediations", "remediations/status"), vw.Rules)
+			assert.Equal(t, new(webhook.RemediationValidatePath), vw.ClientConfig.Service.Path)
+			d := deployment(t, r)
+			assert.Contains(t, d.Spec.Template.Spec.Containers[0].Args, "--service-account="+d.Spec.Template.Spec.ServiceAccountName,
+				"the binary knows the user the match conditions skip")
 		})
 	}
 }
@@ -416,6 +459,8 @@ func TestValuesRejected(t *testing.T) {
 		{"threshold above CRD bound", map[string]any{"policyDefaults": map[string]any{"confidenceThreshold": 1.5}}, "/policyDefaults/confidenceThreshold"},
 		{"log bytes below CRD bound", map[string]any{"policyDefaults": map[string]any{"maxLogBytes": 100}}, "/policyDefaults/maxLogBytes"},
 		{"failure policy", map[string]any{"webhook": map[string]any{"failurePolicy": "Retry"}}, "/webhook/failurePolicy"},
+		{"approver aggregated to view", map[string]any{"rbac": map[string]any{"remediationApprover": map[string]any{"aggregateTo": []any{"view"}}}}, "/rbac/remediationApprover/aggregateTo/0"},
+		{"viewer aggregated to a custom role", map[string]any{"rbac": map[string]any{"remediationViewer": map[string]any{"aggregateTo": []any{"ops"}}}}, "/rbac/remediationViewer/aggregateTo/0"},
 		{"guardrails typo", map[string]any{"guardrails": map[string]any{"automaticNamespaces": []any{"x"}}}, "additional properties 'automaticNamespaces' not allowed"},
 		{"guardrails bad namespace", map[string]any{"guardrails": map[string]any{"automaticModeNamespaces": []any{"Team_A"}}}, "/guardrails/automaticModeNamespaces/0"},
 		{"guardrails bad cap", map[string]any{"guardrails": map[string]any{"maxRiskLevel": map[string]any{"default": "extreme"}}}, "/guardrails/maxRiskLevel/default"},
