@@ -27,11 +27,11 @@ e2e: cluster-up build helm ## End-to-end tests against the local cluster (contro
 RELIABILITY_RUN ?= TestReliability
 
 .PHONY: reliability
-reliability: cluster-up build helm ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
+reliability: cluster-up build helm node-image ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=full go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 90m
 
 .PHONY: reliability-short
-reliability-short: cluster-up build helm ## Reliability suite at the sizes CI runs (.cache/reliability/short.md).
+reliability-short: cluster-up build helm node-image ## Reliability suite at the sizes CI runs (.cache/reliability/short.md).
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=short go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 30m
 
 .PHONY: demo

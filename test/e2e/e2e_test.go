@@ -78,7 +78,12 @@ type suite struct {
 	releaseNS  string
 	workNS     string
 	stub       *mcptest.Server
-	ctrl       *harness.Controller
+	// ctrl is the controller binary the harness runs; nil when the chart's
+	// own pod runs on the real node (realPod).
+	ctrl *harness.Controller
+	// realPod: the chart's controller runs as a real pod on the real node
+	// (realpod_test.go), not as a host process.
+	realPod bool
 }
 
 func repoRoot() string {
@@ -93,10 +98,18 @@ func randSuffix() string {
 }
 
 // setup installs the chart (extraHelm are added to helm install's
-// arguments), starts the stub MCP server and the controller.
+// arguments), starts the stub MCP server and the controller binary.
 func setup(t *testing.T, extraHelm ...string) *suite {
 	t.Helper()
-	s := &suite{root: repoRoot(), external: os.Getenv("E2E_EXTERNAL_CONTROLLER") == "1"}
+	return setupWith(t, false, extraHelm...)
+}
+
+// setupWith is setup; with realPod the chart's own pod runs the controller
+// on the real node (hack/cluster/real-node-values.yaml, image from `make
+// node-image`) and no host binary is started.
+func setupWith(t *testing.T, realPod bool, extraHelm ...string) *suite {
+	t.Helper()
+	s := &suite{root: repoRoot(), external: os.Getenv("E2E_EXTERNAL_CONTROLLER") == "1", realPod: realPod}
 	s.kubeconfig = os.Getenv("KUBECONFIG")
 	if s.kubeconfig == "" {
 		s.kubeconfig = filepath.Join(s.root, ".cache", "cluster", "kubeconfig")
@@ -155,7 +168,10 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
 		"--set", "guardrails.automaticModeNamespaces={*},guardrails.maxRiskLevel.default=high",
 	}
-	if !s.external {
+	switch {
+	case realPod:
+		install = append(install, "--values", filepath.Join(s.root, realNodeValuesFile), "--set", "replicaCount=1")
+	case !s.external:
 		install = append(install, "--values", filepath.Join(s.root, kwokPlacementFile))
 	}
 	s.helm(t, append(install, extraHelm...)...)
@@ -165,7 +181,7 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 			t.Logf("helm uninstall: %v\n%s", err, out)
 		}
 	})
-	if !s.external {
+	if !s.external && !realPod {
 		bin := controllerBinary(s.root)
 		_, err := os.Stat(bin)
 		require.NoErrorf(t, err, "%s missing: run `make build`", bin)

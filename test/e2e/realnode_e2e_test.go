@@ -187,7 +187,7 @@ spec:
 			}
 		}
 		return false
-	}, 120*time.Second, 500*time.Millisecond, "no request about the real pod reached the stub; controller log: %s", s.ctrl.LogFile)
+	}, 120*time.Second, 500*time.Millisecond, "no request about the real pod reached the stub; controller log: %s", s.controllerLog())
 	assert.Equal(t, "real-failures", got.Policy.Name)
 
 	pod, err := s.kube.CoreV1().Pods(ns).Get(ctx, "payments", metav1.GetOptions{})
