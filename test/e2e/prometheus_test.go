@@ -58,7 +58,7 @@ func (s *suite) startPrometheus(t *testing.T, metricsURL, token string) *prometh
 	rulesFile := filepath.Join(dir, "rules.yaml")
 	require.NoError(t, os.WriteFile(rulesFile, s.chartRules(t), 0o600))
 	cfg := map[string]any{
-		"global": map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"},
+		"global":     map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"},
 		"rule_files": []string{rulesFile},
 		"scrape_configs": []any{map[string]any{
 			"job_name": "dot-ai-controller", "scheme": target.Scheme, "metrics_path": target.Path,
@@ -82,7 +82,7 @@ func (s *suite) startPrometheus(t *testing.T, metricsURL, token string) *prometh
 	require.NoError(t, p.cmd.Start())
 	go func() {
 		_ = p.cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 		close(p.exited)
 	}()
 	t.Cleanup(p.stop)
@@ -154,7 +154,7 @@ func (s *suite) chartRules(t *testing.T) []byte {
 
 // alertStates returns the state (pending, firing) of each active alert.
 func (p *prometheus) alertStates(ctx context.Context) (map[string]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+"/api/v1/alerts", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+"/api/v1/alerts", http.NoBody)
 	if err != nil {
 		return nil, err
 	}
@@ -183,9 +183,9 @@ func (p *prometheus) alertStates(ctx context.Context) (map[string]string, error)
 	return out, nil
 }
 
-// scrapeHealthy reports whether Prometheus' scrape of the controller is up.
+// targetUp reports whether Prometheus' scrape of the controller is up.
 func (p *prometheus) targetUp(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+"/api/v1/query?query=up", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+"/api/v1/query?query=up", http.NoBody)
 	if err != nil {
 		return false
 	}
@@ -212,8 +212,9 @@ func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }
 
 // alertWatch records, every 500 ms until stopped, when each alert was first

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,11 +109,11 @@ func containerPID(containerID string) (int, error) {
 }
 
 func inCgroup(pid int, id string) bool {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "cgroup"))
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if strings.HasSuffix(sc.Text(), "/"+id) {
@@ -122,7 +124,7 @@ func inCgroup(pid int, id string) bool {
 }
 
 func runsController(pid int) bool {
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return false
 	}
@@ -149,4 +151,76 @@ func killContainer(containerID string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return errors.New("the killed process is still running")
+}
+
+// controllerPID is the controller's host PID: the harness's child, or the
+// real container's process.
+func (s *suite) controllerPID(t *testing.T) int {
+	t.Helper()
+	if s.ctrl != nil {
+		return s.ctrl.PID()
+	}
+	pid, err := containerPID(s.controllerContainer(t).id)
+	require.NoError(t, err)
+	return pid
+}
+
+// metricsURL is the controller's secure metrics endpoint: the harness's
+// local port, or the real pod's (hostNetwork: its --metrics-bind-address on
+// the node's 127.0.0.1).
+func (s *suite) metricsURL(t *testing.T) string {
+	t.Helper()
+	if s.ctrl != nil {
+		return s.ctrl.MetricsURL
+	}
+	for _, c := range s.controllerPod(t).Spec.Containers {
+		for _, a := range c.Args {
+			if addr, ok := strings.CutPrefix(a, "--metrics-bind-address="); ok && addr != "0" {
+				return "https://" + addr + "/metrics"
+			}
+		}
+	}
+	return ""
+}
+
+// webhookService returns the webhook Service's name and the address the
+// apiserver calls: the harness's forwarded ClusterIP, or the ClusterIP
+// bin/cluster's service-proxy forwards to the real pod.
+func (s *suite) webhookService(t *testing.T) (name, addr string) {
+	t.Helper()
+	if s.ctrl != nil {
+		for k, v := range s.ctrl.Services {
+			if name, ok := strings.CutSuffix(k, ":443"); ok {
+				return name, v
+			}
+		}
+		return "", ""
+	}
+	svcs, err := s.kube.CoreV1().Services(s.releaseNS).List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, svc := range svcs.Items {
+		for _, p := range svc.Spec.Ports {
+			if p.Port == 443 {
+				return svc.Name, net.JoinHostPort(svc.Spec.ClusterIP, "443")
+			}
+		}
+	}
+	return "", ""
+}
+
+// testControllerPod: the controller is the chart's own pod, a Ready real
+// container on the real node, whose process runs the controller binary.
+func (s *suite) testControllerPod(t *testing.T) {
+	if !s.realPod {
+		t.Skip("the controller runs on this machine (E2E_HOST_CONTROLLER=1) or in an external cluster")
+	}
+	pod := s.controllerPod(t)
+	assert.Equal(t, realNodeName, pod.Spec.NodeName, "scheduled to the real node")
+	assert.True(t, pod.Spec.HostNetwork, "hostNetwork (real-node values)")
+	c := s.controllerContainer(t)
+	assert.True(t, strings.HasPrefix(c.id, "containerd://"), "a real container: %q", c.id)
+	assert.True(t, c.ready, "Ready through the kubelet's probes")
+	pid, err := containerPID(c.id)
+	require.NoError(t, err, "the container's process on this machine")
+	assert.Positive(t, pid)
 }

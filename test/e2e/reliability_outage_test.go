@@ -107,10 +107,10 @@ func (r *rel) testOutage(t *testing.T) {
 	resolvedIn := time.Since(recovered)
 	alerts.Stop()
 	prom.stop()
-	fired, ok := alerts.firstFiring[mcpAlert]
-	assert.Truef(t, ok && fired.Before(recovered), "%s fired during the outage (fired: %s; log %s)", mcpAlert, alertNames(alerts.firstFiring), prom.log)
-	assert.Truef(t, resolved, "%s resolved after the recovery", mcpAlert)
 	require.Truef(t, ok, "only %d of %d events reached an outcome after the recovery: %+v", st.TotalEventsProcessed, n, st)
+	fired, firedOK := alerts.firstFiring[mcpAlert]
+	assert.Truef(t, firedOK && fired.Before(recovered), "%s fired during the outage (fired: %s; log %s)", mcpAlert, alertNames(alerts.firstFiring), prom.log)
+	assert.Truef(t, resolved, "%s resolved after the recovery", mcpAlert)
 	assert.Equal(t, int64(n), st.AnalysesCompleted, "every event delivered after the recovery: %+v", st)
 	assert.Zero(t, st.FailedRemediations)
 	assert.Zero(t, st.DroppedEvents, "%d events are well within the queue bound", n)
