@@ -260,13 +260,17 @@ spec:
 // image of `make node-image`); E2E_HOST_CONTROLLER=1 runs the binary on this
 // machine through the harness instead (no image needed).
 func TestE2E(t *testing.T) {
-	s := setupWith(t, os.Getenv("E2E_HOST_CONTROLLER") != "1")
+	s := setupWith(t, os.Getenv("E2E_HOST_CONTROLLER") != "1",
+		// A held event is retried within seconds once the endpoint is back
+		// (the slow-crash scenario); the chart default (30s) is for real outages.
+		"--set", "mcp.breakerCooldown=5s")
 	t.Run("controller runs as the chart's pod on the real node", s.testControllerPod)
 	t.Run("loopback only", s.testLoopback)
 	t.Run("invalid policy rejected with field errors", s.testInvalidRejected)
 	t.Run("minimal policy defaulted from chart values", s.testDefaulted)
 	t.Run("crash loop yields one enriched request then cooldown holds", s.testCrashLoop)
 	t.Run("real crash loop and OOM kill on the real node reach the stub with their logs", s.testRealNode)
+	t.Run("slow real crash: the previous container's lines after the restart", s.testSlowCrash)
 	t.Run("certificate rotation without restart", s.testCertRotation)
 }
 
