@@ -27,7 +27,7 @@ func TestReliabilityRealPod(t *testing.T) {
 	}
 	sc := reliabilityScale(t)
 	s := setupWith(t, true, reliabilityHelm...)
-	r := newRel(t, s, sc, false)
+	r := newRel(t, s, sc)
 	t.Run("controller killed on the real node", r.testKillsRealPod)
 }
 

@@ -90,7 +90,7 @@ type rel struct {
 func TestReliability(t *testing.T) {
 	sc := reliabilityScale(t)
 	s := setup(t, reliabilityHelm...)
-	r := newRel(t, s, sc, true)
+	r := newRel(t, s, sc)
 	t.Run("controller killed", r.testKills)
 	t.Run("leader failover", r.testFailover)
 	t.Run("mcp outage", r.testOutage)
@@ -122,9 +122,13 @@ func reliabilityScale(t *testing.T) scale {
 	return sc
 }
 
-// newRel wraps the suite s; fresh starts the report file, otherwise
-// figures are appended to it.
-func newRel(t *testing.T, s *suite, sc scale, fresh bool) *rel {
+// reportStarted: the first suite of a test process starts the report file;
+// later ones (TestReliability, TestReliabilityRealPod) append to it.
+var reportStarted sync.Once
+
+// newRel wraps the suite s; the process's first call starts the report
+// file, later calls append figures to it.
+func newRel(t *testing.T, s *suite, sc scale) *rel {
 	t.Helper()
 	r := &rel{suite: s, sc: sc, tmp: t.TempDir()}
 	r.report = os.Getenv("RELIABILITY_REPORT")
@@ -132,9 +136,9 @@ func newRel(t *testing.T, s *suite, sc scale, fresh bool) *rel {
 		r.report = filepath.Join(s.root, ".cache", "reliability", sc.name+".md")
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(r.report), 0o755))
-	if _, err := os.Stat(r.report); fresh || err != nil {
+	reportStarted.Do(func() {
 		require.NoError(t, os.WriteFile(r.report, fmt.Appendf(nil, "# Reliability figures (%s scale, %s)\n\n", sc.name, time.Now().UTC().Format(time.RFC3339)), 0o644))
-	}
+	})
 	cfg := *s.cfg
 	cfg.QPS, cfg.Burst = 1000, 1000
 	var err error
