@@ -21,17 +21,17 @@ ct-install: node-image helm ct ## ct install --all of charts/ against the local 
 	echo "ct install: each of the $$want releases ran its controller as a real container (containerd://) on the real node 127.0.0.1, Ready"
 
 .PHONY: e2e
-e2e: cluster-up build helm ## End-to-end tests against the local cluster (controller binary run as the chart's Deployment).
+e2e: cluster-up build helm node-image ## End-to-end tests against the local cluster (the controller as the chart's pod on the real node; E2E_HOST_CONTROLLER=1: the binary on this machine).
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
 
 RELIABILITY_RUN ?= TestReliability
 
 .PHONY: reliability
-reliability: cluster-up build helm ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
+reliability: cluster-up build helm node-image ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=full go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 90m
 
 .PHONY: reliability-short
-reliability-short: cluster-up build helm ## Reliability suite at the sizes CI runs (.cache/reliability/short.md).
+reliability-short: cluster-up build helm node-image ## Reliability suite at the sizes CI runs (.cache/reliability/short.md).
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=short go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 30m
 
 .PHONY: demo

@@ -310,6 +310,10 @@ evictionHard: {memory.available: "50Mi", nodefs.available: "1%%", imagefs.availa
 maxPods: 30
 registerNode: true
 nodeStatusReportFrequency: 10s
+# Mounted Secrets and ConfigMaps are rewritten at a pod's periodic sync:
+# every 10 s rather than every minute, so a cert-manager rotation reaches a
+# real pod within seconds (the e2e rotation scenario), as kwok's harness did.
+syncFrequency: 10s
 `, nd, port, healthzPort, pki("kubelet.crt"), pki("kubelet.key"), pki("ca.crt"), clusterDNS)
 }
 

@@ -59,6 +59,9 @@ type Options struct {
 // Enricher gathers context for events. Safe for concurrent use.
 type Enricher struct {
 	opts Options
+	// memory keeps terminated containers' lines for later enrichments
+	// (logmemory.go).
+	memory *logMemory
 }
 
 // New returns an Enricher.
@@ -84,7 +87,7 @@ func New(o Options) *Enricher {
 	if o.MaxLogStreams <= 0 {
 		o.MaxLogStreams = 8
 	}
-	return &Enricher{opts: o}
+	return &Enricher{opts: o, memory: newLogMemory()}
 }
 
 // objRef names an object.
@@ -309,12 +312,17 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 		pod       *corev1.Pod
 		container string
 		previous  bool
+		// terminated is the ID of the container the stream reads when
+		// that container has terminated (its log is final), else "".
+		terminated string
 	}
 	var streams []stream
 	for _, p := range pods {
 		restarts := map[string]int32{}
+		statuses := map[string]*corev1.ContainerStatus{}
 		for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
 			restarts[cs.Name] = cs.RestartCount
+			statuses[cs.Name] = &cs
 		}
 		var names []string
 		for _, c := range p.Spec.InitContainers {
@@ -326,9 +334,9 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 			names = append(names, c.Name)
 		}
 		for _, n := range names {
-			streams = append(streams, stream{p, n, false})
+			streams = append(streams, stream{p, n, false, terminatedID(statuses[n], false)})
 			if g.IncludePreviousLogs && restarts[n] > 0 {
-				streams = append(streams, stream{p, n, true})
+				streams = append(streams, stream{p, n, true, terminatedID(statuses[n], true)})
 			}
 		}
 	}
@@ -355,7 +363,9 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 			which += " (previous)"
 		}
 		if err != nil {
-			notes = append(notes, "logs of "+which+": "+short(err))
+			if !e.remembered(s.pod, s.container, s.previous, s.terminated, which, &out, &notes) {
+				notes = append(notes, "logs of "+which+": "+short(err))
+			}
 			continue
 		}
 		lines, truncated, err := readTail(rc, per, readLimit)
@@ -370,12 +380,30 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 			continue
 		}
 		if kubeletLogError(lines) {
-			notes = append(notes, "logs of "+which+": unavailable (the kubelet no longer has them)")
+			if !e.remembered(s.pod, s.container, s.previous, s.terminated, which, &out, &notes) {
+				notes = append(notes, "logs of "+which+": unavailable (the kubelet no longer has them)")
+			}
 			continue
+		}
+		if err == nil {
+			e.memory.put(s.terminated, lines, truncated, e.opts.Clock.Now())
 		}
 		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: lines, Truncated: truncated})
 	}
 	return out, notes
+}
+
+// remembered adds the lines an earlier enrichment read from the terminated
+// container id, which the kubelet no longer serves, with a note saying when
+// they were read. It reports whether it had them.
+func (e *Enricher) remembered(p *corev1.Pod, container string, previous bool, id, which string, out *[]ContainerLog, notes *[]string) bool {
+	r, ok := e.memory.get(id, e.opts.Clock.Now())
+	if !ok {
+		return false
+	}
+	*out = append(*out, ContainerLog{Pod: p.Name, Container: container, Previous: previous, Lines: slices.Clone(r.lines), Truncated: r.truncated})
+	*notes = append(*notes, "logs of "+which+": read at "+r.at.UTC().Format(time.RFC3339)+" by an earlier enrichment (the kubelet no longer has them)")
+	return true
 }
 
 func failedInit(p *corev1.Pod, name string) bool {

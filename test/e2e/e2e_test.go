@@ -1,10 +1,12 @@
 //go:build e2e
 
-// Package e2e tests the installed chart and the controller binary against a
-// whole cluster: the local one from `make cluster-up` (the binary runs on
-// this machine as the chart's Deployment configures it, see harness), or a
-// kind cluster with E2E_EXTERNAL_CONTROLLER=1 (the chart's own pod runs;
-// scenarios that need the stub MCP server on this machine are skipped).
+// Package e2e tests the installed chart and the controller against a whole
+// cluster: the local one from `make cluster-up` (TestE2E runs the chart's
+// own pod on the real node; the reliability and upgrade suites, and TestE2E
+// with E2E_HOST_CONTROLLER=1, run the binary on this machine as the chart's
+// Deployment configures it, see harness), or a kind cluster with
+// E2E_EXTERNAL_CONTROLLER=1 (the chart's own pod runs; scenarios that need
+// the stub MCP server on this machine are skipped).
 //
 //	make e2e      # local cluster
 package e2e
@@ -78,7 +80,12 @@ type suite struct {
 	releaseNS  string
 	workNS     string
 	stub       *mcptest.Server
-	ctrl       *harness.Controller
+	// ctrl is the controller binary the harness runs; nil when the chart's
+	// own pod runs on the real node (realPod).
+	ctrl *harness.Controller
+	// realPod: the chart's controller runs as a real pod on the real node
+	// (realpod_test.go), not as a host process.
+	realPod bool
 }
 
 func repoRoot() string {
@@ -93,10 +100,19 @@ func randSuffix() string {
 }
 
 // setup installs the chart (extraHelm are added to helm install's
-// arguments), starts the stub MCP server and the controller.
+// arguments), starts the stub MCP server and the controller binary.
 func setup(t *testing.T, extraHelm ...string) *suite {
 	t.Helper()
+	return setupWith(t, false, extraHelm...)
+}
+
+// setupWith is setup; with realPod the chart's own pod runs the controller
+// on the real node (hack/cluster/real-node-values.yaml, image from `make
+// node-image`) and no host binary is started.
+func setupWith(t *testing.T, realPod bool, extraHelm ...string) *suite {
+	t.Helper()
 	s := &suite{root: repoRoot(), external: os.Getenv("E2E_EXTERNAL_CONTROLLER") == "1"}
+	s.realPod = realPod && !s.external
 	s.kubeconfig = os.Getenv("KUBECONFIG")
 	if s.kubeconfig == "" {
 		s.kubeconfig = filepath.Join(s.root, ".cache", "cluster", "kubeconfig")
@@ -155,7 +171,10 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
 		"--set", "guardrails.automaticModeNamespaces={*},guardrails.maxRiskLevel.default=high",
 	}
-	if !s.external {
+	switch {
+	case s.realPod:
+		install = append(install, "--values", filepath.Join(s.root, realNodeValuesFile), "--set", "replicaCount=1")
+	case !s.external:
 		install = append(install, "--values", filepath.Join(s.root, kwokPlacementFile))
 	}
 	s.helm(t, append(install, extraHelm...)...)
@@ -165,7 +184,7 @@ func setup(t *testing.T, extraHelm ...string) *suite {
 			t.Logf("helm uninstall: %v\n%s", err, out)
 		}
 	})
-	if !s.external {
+	if !s.external && !s.realPod {
 		bin := controllerBinary(s.root)
 		_, err := os.Stat(bin)
 		require.NoErrorf(t, err, "%s missing: run `make build`", bin)
@@ -237,13 +256,21 @@ spec:
 	}, 90*time.Second, 500*time.Millisecond, "webhooks never served a dry-run create; last output: %s", &last)
 }
 
+// TestE2E runs the controller as the chart's own pod on the real node (the
+// image of `make node-image`); E2E_HOST_CONTROLLER=1 runs the binary on this
+// machine through the harness instead (no image needed).
 func TestE2E(t *testing.T) {
-	s := setup(t)
+	s := setupWith(t, os.Getenv("E2E_HOST_CONTROLLER") != "1",
+		// A held event is retried within seconds once the endpoint is back
+		// (the slow-crash scenario); the chart default (30s) is for real outages.
+		"--set", "mcp.breakerCooldown=5s")
+	t.Run("controller runs as the chart's pod on the real node", s.testControllerPod)
 	t.Run("loopback only", s.testLoopback)
 	t.Run("invalid policy rejected with field errors", s.testInvalidRejected)
 	t.Run("minimal policy defaulted from chart values", s.testDefaulted)
 	t.Run("crash loop yields one enriched request then cooldown holds", s.testCrashLoop)
 	t.Run("real crash loop and OOM kill on the real node reach the stub with their logs", s.testRealNode)
+	t.Run("slow real crash: the previous container's lines after the restart", s.testSlowCrash)
 	t.Run("certificate rotation without restart", s.testCertRotation)
 }
 
@@ -291,11 +318,15 @@ func (s *suite) testLoopback(t *testing.T) {
 	pods, err := s.kube.CoreV1().Pods(s.releaseNS).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	for _, p := range pods.Items {
-		if p.Status.PodIP != "" {
+		switch {
+		case p.Status.PodIP == "":
+		case p.Spec.HostNetwork: // the real node's IP
+			assert.True(t, net.ParseIP(p.Status.PodIP).IsLoopback(), "hostNetwork pod %s IP %s", p.Name, p.Status.PodIP)
+		default:
 			assert.True(t, podNet.Contains(net.ParseIP(p.Status.PodIP)), "pod %s IP %s", p.Name, p.Status.PodIP)
 		}
 	}
-	bad, err := harness.NonLoopbackSockets(s.ctrl.PID())
+	bad, err := harness.NonLoopbackSockets(s.controllerPID(t))
 	require.NoError(t, err)
 	assert.Empty(t, bad, "controller sockets outside loopback")
 	if _, err := os.Stat(clusterBin(s.root)); err == nil {
@@ -403,7 +434,7 @@ spec:
 
 	// Exactly one enriched request, with the pod's (previous) logs.
 	require.Eventually(t, func() bool { return s.stub.Count() > before }, 90*time.Second, 250*time.Millisecond,
-		"no request reached the stub MCP server; controller log: %s", s.ctrl.LogFile)
+		"no request reached the stub MCP server; controller log: %s", s.controllerLog())
 	reqs := s.stub.Requests()
 	require.Len(t, reqs, before+1)
 	got := reqs[len(reqs)-1]
@@ -473,7 +504,7 @@ spec:
 	for _, name := range []string{"dotai_deliveries_total", "dotai_events_cooled_down_total", "dotai_events_selected_total"} {
 		assert.Truef(t, metricPositive(metrics, name), "metric %s > 0 in:\n%s", name, grep(metrics, "dotai_"))
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.ctrl.MetricsURL, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.metricsURL(t), nil)
 	resp, err := insecureClient().Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -495,8 +526,9 @@ func insecureClient() *http.Client {
 
 func (s *suite) scrape(t *testing.T) string {
 	t.Helper()
-	require.NotEmpty(t, s.ctrl.MetricsURL, "metrics are enabled in the chart")
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.ctrl.MetricsURL, nil)
+	metricsURL := s.metricsURL(t)
+	require.NotEmpty(t, metricsURL, "metrics are enabled in the chart")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, metricsURL, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+s.scraperToken(t))
 	resp, err := insecureClient().Do(req)
@@ -568,30 +600,29 @@ func metricPositive(text, name string) bool {
 }
 
 // testCertRotation deletes the webhook certificate's Secret; cert-manager
-// issues a new one, the harness rewrites the mounted directory as the
-// kubelet would, and the same controller process serves the new
-// certificate and keeps admitting policies.
+// issues a new one, the kubelet (or the harness, doing what the kubelet
+// does) rewrites the mounted directory, and the same controller process
+// serves the new certificate and keeps admitting policies.
 func (s *suite) testCertRotation(t *testing.T) {
 	if s.external {
 		t.Skip("needs the forwarded webhook Service on this machine")
 	}
 	ctx := t.Context()
-	var addr, svcName string
-	for k, v := range s.ctrl.Services {
-		if strings.HasSuffix(k, ":443") {
-			addr, svcName = v, strings.TrimSuffix(k, ":443")
-		}
-	}
-	require.NotEmpty(t, addr, "webhook Service forwarded: %v", s.ctrl.Services)
+	svcName, addr := s.webhookService(t)
+	require.NotEmpty(t, addr, "the webhook Service's address")
 	serverName := svcName + "." + s.releaseNS + ".svc"
 	before := servedSerial(t, addr, serverName)
-	pid := s.ctrl.PID()
-	writes := s.ctrl.Writes("webhook-cert")
+	pid := s.controllerPID(t)
+	var writes int
+	var container containerState
+	if s.ctrl != nil {
+		writes = s.ctrl.Writes("webhook-cert")
+		require.NotEmpty(t, s.ctrl.VolumeDir("webhook-cert"))
+	} else {
+		container = s.controllerContainer(t)
+	}
 
 	var secretName string
-	for _, v := range []string{"webhook-cert"} {
-		require.NotEmpty(t, s.ctrl.VolumeDir(v))
-	}
 	secrets, err := s.kube.CoreV1().Secrets(s.releaseNS).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	for _, sec := range secrets.Items {
@@ -602,18 +633,26 @@ func (s *suite) testCertRotation(t *testing.T) {
 	require.NotEmpty(t, secretName, "the cert-manager Secret")
 	require.NoError(t, s.kube.CoreV1().Secrets(s.releaseNS).Delete(ctx, secretName, metav1.DeleteOptions{}))
 
-	require.Eventually(t, func() bool { return s.ctrl.Writes("webhook-cert") > writes }, 60*time.Second, 250*time.Millisecond,
-		"cert-manager did not re-issue the Secret (or the harness did not rewrite it)")
+	if s.ctrl != nil {
+		require.Eventually(t, func() bool { return s.ctrl.Writes("webhook-cert") > writes }, 60*time.Second, 250*time.Millisecond,
+			"cert-manager did not re-issue the Secret (or the harness did not rewrite it)")
+	}
+	// The kubelet rewrites the volume at the pod's next sync (every 10 s on
+	// the local cluster's real node).
 	require.Eventually(t, func() bool {
 		serial := servedSerialOrEmpty(addr, serverName)
 		return serial != "" && serial != before
-	}, 60*time.Second, 250*time.Millisecond, "the controller still serves the old certificate")
-	select {
-	case <-s.ctrl.Exited():
-		t.Fatal("controller exited during rotation")
-	default:
+	}, 90*time.Second, 250*time.Millisecond, "the controller still serves the old certificate")
+	if s.ctrl != nil {
+		select {
+		case <-s.ctrl.Exited():
+			t.Fatal("controller exited during rotation")
+		default:
+		}
+	} else {
+		assert.Equal(t, container, s.controllerContainer(t), "the same container, not restarted")
 	}
-	assert.Equal(t, pid, s.ctrl.PID(), "no restart")
+	assert.Equal(t, pid, s.controllerPID(t), "no restart")
 	// The apiserver trusts the new certificate once cainjector updated the
 	// caBundle; admission keeps working.
 	s.waitWebhookServing(t)

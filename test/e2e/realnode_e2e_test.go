@@ -152,6 +152,14 @@ func (s *suite) testRealNode(t *testing.T) {
 // first request about it the stub receives.
 func (s *suite) realFailure(t *testing.T, reason string, app corev1.Container) (realRequest, string) {
 	t.Helper()
+	ns := s.realPodWithPolicy(t, reason, app)
+	return s.awaitRealRequest(t, ns)
+}
+
+// realPodWithPolicy creates the namespace, the policy and the pod of
+// realFailure and returns the namespace.
+func (s *suite) realPodWithPolicy(t *testing.T, reason string, app corev1.Container) string {
+	t.Helper()
 	ctx := t.Context()
 	ns := "real-e2e-" + randSuffix()
 	_, err := s.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
@@ -175,7 +183,13 @@ spec:
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{app}},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+	return ns
+}
 
+// awaitRealRequest returns the first request about the pod of ns the stub
+// receives, and checks the pod ran as a real container on the real node.
+func (s *suite) awaitRealRequest(t *testing.T, ns string) (realRequest, string) {
+	t.Helper()
 	var got realRequest
 	var raw string
 	require.Eventually(t, func() bool {
@@ -187,10 +201,10 @@ spec:
 			}
 		}
 		return false
-	}, 120*time.Second, 500*time.Millisecond, "no request about the real pod reached the stub; controller log: %s", s.ctrl.LogFile)
+	}, 120*time.Second, 500*time.Millisecond, "no request about the real pod reached the stub; controller log: %s", s.controllerLog())
 	assert.Equal(t, "real-failures", got.Policy.Name)
 
-	pod, err := s.kube.CoreV1().Pods(ns).Get(ctx, "payments", metav1.GetOptions{})
+	pod, err := s.kube.CoreV1().Pods(ns).Get(t.Context(), "payments", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, realNodeName, pod.Spec.NodeName, "ran on the real node")
 	require.Len(t, pod.Status.ContainerStatuses, 1)

@@ -52,6 +52,13 @@ func (r *rel) testOutage(t *testing.T) {
 		}
 	})
 	rss := sampleRSS(r.ctrl)
+	// A real Prometheus scrapes the controller and evaluates the chart's
+	// rules (issue 21): DotAIMCPUnreachable fires during the outage and
+	// resolves after it.
+	prom := r.startPrometheus(t, r.ctrl.MetricsURL, r.scraperToken(t))
+	require.Truef(t, waitUntil(t.Context(), 30*time.Second, func() bool { return prom.targetUp(t.Context()) }),
+		"prometheus never scraped the controller; log: %s", prom.log)
+	alerts := prom.watchAlerts(t.Context())
 
 	n := r.sc.outageEvents
 	phase := r.sc.outagePhase
@@ -93,7 +100,17 @@ func (r *rel) testOutage(t *testing.T) {
 	stop()
 	wg.Wait()
 	peak := rss.Stop()
+	resolved := waitUntil(t.Context(), time.Minute, func() bool {
+		states, err := prom.alertStates(t.Context())
+		return err == nil && states[mcpAlert] == ""
+	})
+	resolvedIn := time.Since(recovered)
+	alerts.Stop()
+	prom.stop()
 	require.Truef(t, ok, "only %d of %d events reached an outcome after the recovery: %+v", st.TotalEventsProcessed, n, st)
+	fired, firedOK := alerts.firstFiring[mcpAlert]
+	assert.Truef(t, firedOK && fired.Before(recovered), "%s fired during the outage (fired: %s; log %s)", mcpAlert, alertNames(alerts.firstFiring), prom.log)
+	assert.Truef(t, resolved, "%s resolved after the recovery", mcpAlert)
 	assert.Equal(t, int64(n), st.AnalysesCompleted, "every event delivered after the recovery: %+v", st)
 	assert.Zero(t, st.FailedRemediations)
 	assert.Zero(t, st.DroppedEvents, "%d events are well within the queue bound", n)
@@ -115,4 +132,9 @@ func (r *rel) testOutage(t *testing.T) {
 	assert.Less(t, peak, 200.0, "peak RSS MiB")
 	r.figure(t, "%d events over a %.0fs outage (refused, 503, hang; %s each): all %d delivered %.1fs after recovery, 0 failed, 0 dropped; requests reaching the stub: %d answered 503, %d hung (%.2f/s over the outage, breaker cooldown 5s; refused attempts never reach it); Ready=False/MCPUnreachable in %d status samples; peak RSS %.0f MiB",
 		n, outage.Seconds(), phase, n, deliveredIn.Seconds(), atHang-at503, end-atHang, float64(outageRequests)/outage.Seconds(), sawOutage, peak)
+	r.figure(t, "a real Prometheus (scrape and evaluation every 1s, the chart's rules with for: %s) fired %s %.1fs into the outage; it was last active %.1fs after the recovery (the breaker's next probe, cooldown 5s) and gone by %.1fs (alerts that fired: %s)",
+		promFor, mcpAlert, fired.Sub(start).Seconds(), alerts.lastActive[mcpAlert].Sub(recovered).Seconds(), resolvedIn.Seconds(), alertNames(alerts.firstFiring))
 }
+
+// mcpAlert is the chart's alert for an open MCP circuit breaker.
+const mcpAlert = "DotAIMCPUnreachable"

@@ -141,18 +141,27 @@ func (r *rel) sentSince(ns string, from int) map[string]bool {
 // controller left it: the event UIDs whose (only) occurrence is handled.
 func (r *rel) handledInCheckpoint(t *testing.T, uid types.UID) map[types.UID]bool {
 	t.Helper()
-	cp, _, err := (&state.Store{Namespace: r.releaseNS, Reader: r.fast, Writer: r.fast}).LoadCheckpoint(t.Context(), uid)
+	out, err := r.loadHandled(t.Context(), uid)
 	require.NoError(t, err)
+	return out
+}
+
+// loadHandled is handledInCheckpoint for goroutines (no *testing.T).
+func (r *rel) loadHandled(ctx context.Context, uid types.UID) (map[types.UID]bool, error) {
+	cp, _, err := (&state.Store{Namespace: r.releaseNS, Reader: r.fast, Writer: r.fast}).LoadCheckpoint(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
 	out := map[types.UID]bool{}
 	if cp == nil {
-		return out
+		return out, nil
 	}
 	for line := range strings.SplitSeq(cp.Handled, "\n") {
 		if f := strings.Fields(line); len(f) == 3 {
 			out[types.UID(f[0])] = true
 		}
 	}
-	return out
+	return out, nil
 }
 
 // eventUIDs maps the Events of ns by name.

@@ -55,13 +55,20 @@ type scale struct {
 	stormRSSMiB               float64
 	// eventRate is the create rate of the streams (events/s).
 	eventRate float64
+	// Controller killed as a real pod on the real node: events streamed at
+	// realKillRate/s, SIGKILLs of its container (the kubelet restarts it
+	// after its crash-loop back-off: 0 s, 10 s, 20 s, ...).
+	realKillEvents, realKills int
+	realKillRate              float64
 }
 
 var scales = map[string]scale{
 	"short": {name: "short", killEvents: 400, kills: 2, failoverEvents: 200, outageEvents: 100, outagePhase: 10 * time.Second,
-		restartEvents: 200, stormEvents: 5000, stormObjects: 100, stormRSSMiB: 200, eventRate: 100},
+		restartEvents: 200, stormEvents: 5000, stormObjects: 100, stormRSSMiB: 200, eventRate: 100,
+		realKillEvents: 300, realKills: 2, realKillRate: 20},
 	"full": {name: "full", killEvents: 2000, kills: 5, failoverEvents: 1000, outageEvents: 500, outagePhase: time.Minute,
-		restartEvents: 1000, stormEvents: 100000, stormObjects: 1000, stormRSSMiB: 200, eventRate: 100},
+		restartEvents: 1000, stormEvents: 100000, stormObjects: 1000, stormRSSMiB: 200, eventRate: 100,
+		realKillEvents: 1500, realKills: 4, realKillRate: 20},
 }
 
 // rel is the reliability suite: the e2e suite plus figures.
@@ -81,34 +88,9 @@ type rel struct {
 }
 
 func TestReliability(t *testing.T) {
-	name := os.Getenv("RELIABILITY_SCALE")
-	if name == "" {
-		name = "short"
-	}
-	sc, ok := scales[name]
-	require.Truef(t, ok, "RELIABILITY_SCALE=%q: want short or full", name)
-	s := setup(t,
-		// Hangs end after this; the chart default (5m) is for real analyses.
-		"--set", "mcp.timeout=3s",
-		// Probes every 5s, so each outage phase is really tried.
-		"--set", "mcp.breakerCooldown=5s",
-		"--set", "logLevel=info",
-	)
-	r := &rel{suite: s, sc: sc, tmp: t.TempDir()}
-	r.report = os.Getenv("RELIABILITY_REPORT")
-	if r.report == "" {
-		r.report = filepath.Join(s.root, ".cache", "reliability", sc.name+".md")
-	}
-	require.NoError(t, os.MkdirAll(filepath.Dir(r.report), 0o755))
-	require.NoError(t, os.WriteFile(r.report, fmt.Appendf(nil, "# Reliability figures (%s scale, %s)\n\n", sc.name, time.Now().UTC().Format(time.RFC3339)), 0o644))
-	cfg := *s.cfg
-	cfg.QPS, cfg.Burst = 1000, 1000
-	var err error
-	r.admin, err = kubernetes.NewForConfig(&cfg)
-	require.NoError(t, err)
-	r.fast, err = client.New(&cfg, client.Options{Scheme: s.c.Scheme()})
-	require.NoError(t, err)
-
+	sc := reliabilityScale(t)
+	s := setup(t, reliabilityHelm...)
+	r := newRel(t, s, sc)
 	t.Run("controller killed", r.testKills)
 	t.Run("leader failover", r.testFailover)
 	t.Run("mcp outage", r.testOutage)
@@ -116,6 +98,55 @@ func TestReliability(t *testing.T) {
 	t.Run("event storm", r.testStorm)
 	t.Run("hostile input", r.testHostile)
 	t.Run("security", r.testSecurity)
+}
+
+// reliabilityHelm are the chart values of the reliability suite on top of
+// the e2e suite's.
+var reliabilityHelm = []string{
+	// Hangs end after this; the chart default (5m) is for real analyses.
+	"--set", "mcp.timeout=3s",
+	// Probes every 5s, so each outage phase is really tried.
+	"--set", "mcp.breakerCooldown=5s",
+	"--set", "logLevel=info",
+}
+
+// reliabilityScale is RELIABILITY_SCALE's scale (default short).
+func reliabilityScale(t *testing.T) scale {
+	t.Helper()
+	name := os.Getenv("RELIABILITY_SCALE")
+	if name == "" {
+		name = "short"
+	}
+	sc, ok := scales[name]
+	require.Truef(t, ok, "RELIABILITY_SCALE=%q: want short or full", name)
+	return sc
+}
+
+// reportStarted: the first suite of a test process starts the report file;
+// later ones (TestReliability, TestReliabilityRealPod) append to it.
+var reportStarted sync.Once
+
+// newRel wraps the suite s; the process's first call starts the report
+// file, later calls append figures to it.
+func newRel(t *testing.T, s *suite, sc scale) *rel {
+	t.Helper()
+	r := &rel{suite: s, sc: sc, tmp: t.TempDir()}
+	r.report = os.Getenv("RELIABILITY_REPORT")
+	if r.report == "" {
+		r.report = filepath.Join(s.root, ".cache", "reliability", sc.name+".md")
+	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(r.report), 0o755))
+	reportStarted.Do(func() {
+		require.NoError(t, os.WriteFile(r.report, fmt.Appendf(nil, "# Reliability figures (%s scale, %s)\n\n", sc.name, time.Now().UTC().Format(time.RFC3339)), 0o644))
+	})
+	cfg := *s.cfg
+	cfg.QPS, cfg.Burst = 1000, 1000
+	var err error
+	r.admin, err = kubernetes.NewForConfig(&cfg)
+	require.NoError(t, err)
+	r.fast, err = client.New(&cfg, client.Options{Scheme: s.c.Scheme()})
+	require.NoError(t, err)
+	return r
 }
 
 // figure reports one measured figure of a scenario.
@@ -328,7 +359,7 @@ func (r *rel) awaitAllDelivered(t *testing.T, ns string, names []string, timeout
 		return len(missing) == 0
 	})
 	require.Truef(t, ok, "%d of %d events never reached the MCP stub (first: %v); controller log: %s",
-		len(missing), len(names), head(missing, 5), r.ctrl.LogFile)
+		len(missing), len(names), head(missing, 5), r.controllerLog())
 	got := r.received(ns)
 	for _, n := range names {
 		d := got[n]
