@@ -95,6 +95,37 @@ type CheckpointState struct {
 	// lastProcessedEvent is when the policy last processed an event.
 	// +optional
 	LastProcessedEvent *metav1.Time `json:"lastProcessedEvent,omitempty"`
+
+	// notifications is the account of the policy's notification items: the
+	// ones owed (handed to the notifier without an outcome yet) and the
+	// counted outcomes, written in the same write as the outcomes that owe
+	// them (decision 21 (docs/design/decisions.md#d21)).
+	// +optional
+	Notifications NotificationLedgerState `json:"notifications,omitzero"`
+}
+
+// NotificationLedgerState is one policy's notification account.
+type NotificationLedgerState struct {
+	// nextSeq numbers the policy's next notification item.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	NextSeq int64 `json:"nextSeq,omitempty"`
+
+	// owed lists the items without an outcome, one line each, by sequence
+	// number: "<seq> <destination kinds> <phase> <result> <unix seconds>
+	// <event uid/count> <namespace> <Kind/name> <reason>" for the first
+	// ones of each destination kind (those a message can list), "<seq>
+	// <destination kinds>" for the rest (those it counts).
+	// +optional
+	// +kubebuilder:validation:MaxLength=80000
+	Owed string `json:"owed,omitempty"`
+
+	// counts are the notification outcome counters by destination kind.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +kubebuilder:validation:MaxItems=3
+	Counts []NotificationCounts `json:"counts,omitempty"`
 }
 
 // TokenBucketState is a token bucket: tokens left at last.
@@ -236,6 +267,18 @@ type NotificationIntentState struct {
 	// createdAt is when the intent was written, just before the send.
 	// +required
 	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
+	// firstSeq and lastSeq are the sequence numbers of the first and last
+	// item the message reports (the policy's notification account numbers
+	// its items); unset when the items are not accounted for in a checkpoint.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	FirstSeq int64 `json:"firstSeq,omitempty"`
+
+	// lastSeq is the sequence number of the message's last item.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	LastSeq int64 `json:"lastSeq,omitempty"`
 }
 
 // ControllerStateSpec holds exactly one part of the controller's state.

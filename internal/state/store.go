@@ -228,9 +228,9 @@ func (s *Store) deleteExact(ctx context.Context, obj *v1alpha1.ControllerState) 
 // stored.
 const admissionGrace = 10 * time.Minute
 
-// Garbage deletes the state of policies that no longer exist: checkpoints
-// and intents at once, admission records once they are older than
-// admissionGrace.
+// Garbage deletes the state of policies that no longer exist: checkpoints,
+// intents and notification intents at once, admission records once they
+// are older than admissionGrace.
 func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool, now time.Time) error {
 	var list v1alpha1.ControllerStateList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelManagedBy: ManagedBy}); err != nil {
@@ -243,7 +243,7 @@ func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool, now time
 			continue
 		}
 		switch obj.Labels[LabelComponent] {
-		case ComponentCheckpoint, ComponentIntent:
+		case ComponentCheckpoint, ComponentIntent, ComponentNotification:
 		case ComponentAdmission:
 			if a := obj.Spec.Admission; a != nil && len(a.Specs) > 0 && a.Specs[0].Time != nil && now.Sub(a.Specs[0].Time.Time) < admissionGrace {
 				continue

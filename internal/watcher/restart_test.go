@@ -103,6 +103,9 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if os.Getenv(envNotifyURL) != "" {
+		return runNotifyChild(cfg)
+	}
 	s := testSettings()
 	t := &childT{}
 	var d delivery.Deliverer = postDeliverer{url: os.Getenv(envStubURL), delay: childDelay, id: os.Getenv(envChildID)}
