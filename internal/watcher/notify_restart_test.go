@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +24,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/state"
@@ -38,32 +41,55 @@ const envNotifyURL = "DOT_AI_WATCHER_NOTIFY_URL"
 // group windows.
 func runNotifyChild(cfg *rest.Config) int {
 	t := &childT{}
+	s := notifySettings(os.Getenv(envNotifyURL))
+	d := postDeliverer{url: os.Getenv(envStubURL), delay: childDelay, id: os.Getenv(envChildID)}
+	startNotifying(t, cfg, s, d, logr.Discard())
+	fmt.Println(childReady)
+	<-make(chan struct{}) // run until killed
+	return 0
+}
+
+func notifySettings(allowed string) *config.Settings {
 	s := testSettings()
-	s.Notifications.AllowedURLs = []string{os.Getenv(envNotifyURL)}
+	s.Notifications.AllowedURLs = []string{allowed}
 	s.Notifications.GroupWindow = 100 * time.Millisecond
 	s.Notifications.MaxPerMinute = 10000
 	s.Notifications.Workers = 2
 	s.Notifications.MaxGroupItems = 5
-	mgr, err := manager.New(cfg, manager.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	return s
+}
+
+// startNotifying starts a manager with the watcher and the notifier wired
+// as cmd/dot-ai-controller wires them, logging to log; it returns once the
+// watcher is ready and stops the manager when the test ends.
+func startNotifying(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery.Deliverer, log logr.Logger) *Watcher {
+	mgr, err := manager.New(cfg, manager.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0", Logger: log})
 	require.NoError(t, err)
 	var w *Watcher
 	n := notify.New(s.Notifications, mgr.GetAPIReader(), notify.Options{
 		Journal: &notify.StateJournal{Store: &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()}},
+		OnStatus: func(p types.NamespacedName, kind policy.DestinationKind, ok bool, reason, msg string) {
+			w.NotificationStatus(p, kind, ok, reason, msg)
+		},
 		OnEnded: func(p types.NamespacedName, uid types.UID, kind policy.DestinationKind, o notify.Outcome, seqs []uint64, id string) {
 			w.NotificationEnded(p, uid, kind, o, seqs, id)
 		},
 		RequestTimeout: time.Minute,
+		MaxAttempts:    2,
+		Backoff:        10 * time.Millisecond,
+		Log:            log.WithName("notify"),
 	})
-	d := postDeliverer{url: os.Getenv(envStubURL), delay: childDelay, id: os.Getenv(envChildID)}
 	w, err = New(mgr, s, nil, d, WithNotifier(n), WithStatusInterval(200*time.Millisecond), WithCheckpointInterval(200*time.Millisecond))
 	require.NoError(t, err)
 	require.NoError(t, mgr.Add(n))
 	require.NoError(t, w.SetupWithManager(mgr))
-	go func() { _ = mgr.Start(context.Background()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	require.Eventually(t, w.Ready, 30*time.Second, 20*time.Millisecond)
-	fmt.Println(childReady)
-	<-make(chan struct{}) // run until killed
-	return 0
+	return w
 }
 
 // ceReceiver is the CloudEvents destination: it records every message and,
