@@ -281,8 +281,21 @@ type NotificationIntentState struct {
 	LastSeq int64 `json:"lastSeq,omitempty"`
 }
 
+// PodOwnersState remembers the controlling owners of Pods that showed a
+// problem, so that an Event of such a Pod deleted while the controller was
+// down can be delivered with its owner as the object of interest when the
+// owner's current Pods still show that problem (docs/policies.md).
+type PodOwnersState struct {
+	// pods lists one Pod a line: "<pod uid> <owner group/Kind> <owner name>
+	// <owner uid> <unix seconds last seen> <problems, comma-separated>".
+	// +optional
+	// +kubebuilder:validation:MaxLength=400000
+	Pods string `json:"pods,omitempty"`
+}
+
 // ControllerStateSpec holds exactly one part of the controller's state.
-// +kubebuilder:validation:XValidation:rule="(has(self.checkpoint) ? 1 : 0) + (has(self.intent) ? 1 : 0) + (has(self.admission) ? 1 : 0) + (has(self.notification) ? 1 : 0) == 1",message="exactly one of checkpoint, intent, admission and notification must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.checkpoint) ? 1 : 0) + (has(self.intent) ? 1 : 0) + (has(self.admission) ? 1 : 0) + (has(self.notification) ? 1 : 0) + (has(self.podOwners) ? 1 : 0) == 1",message="exactly one of checkpoint, intent, admission, notification and podOwners must be set"
+// +kubebuilder:validation:XValidation:rule="has(self.podOwners) || has(self.policy)",message="policy is required"
 type ControllerStateSpec struct {
 	// formatVersion is the version of this object's format.
 	// +required
@@ -290,8 +303,9 @@ type ControllerStateSpec struct {
 	// +kubebuilder:validation:Maximum=1000
 	FormatVersion int32 `json:"formatVersion,omitempty"`
 
-	// policy is the RemediationPolicy the state belongs to.
-	// +required
+	// policy is the RemediationPolicy the state belongs to; every part but
+	// podOwners (the installation's) has one.
+	// +optional
 	Policy StatePolicyReference `json:"policy,omitzero"`
 
 	// checkpoint is the policy's checkpoint.
@@ -309,6 +323,10 @@ type ControllerStateSpec struct {
 	// notification is the write-ahead intent of one notification message.
 	// +optional
 	Notification *NotificationIntentState `json:"notification,omitempty"`
+
+	// podOwners remembers the owners of Pods that showed a problem.
+	// +optional
+	PodOwners *PodOwnersState `json:"podOwners,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -125,6 +125,12 @@ func (s *Store) SaveCheckpoint(ctx context.Context, ref v1alpha1.StatePolicyRefe
 		ObjectMeta: s.meta(CheckpointName(types.UID(ref.UID)), ComponentCheckpoint, ref.UID),
 		Spec:       v1alpha1.ControllerStateSpec{FormatVersion: v1alpha1.CurrentStateFormat, Policy: ref, Checkpoint: cp},
 	}
+	return s.save(ctx, obj, rv)
+}
+
+// save creates or updates obj, rv being the resourceVersion last written;
+// a conflict (a write of a previous leader) is resolved by overwriting.
+func (s *Store) save(ctx context.Context, obj *v1alpha1.ControllerState, rv string) (string, error) {
 	for attempt := 0; ; attempt++ {
 		var err error
 		if rv == "" {

@@ -230,7 +230,10 @@ func conditionEqual(a *metav1.Condition, b metav1.Condition) bool {
 }
 
 func (w *Watcher) checkpointLoop(ctx context.Context) {
-	w.every(ctx, w.opts.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
+	w.every(ctx, w.opts.CheckpointInterval, w.kick, func() {
+		w.flushCheckpoints(ctx, false)
+		w.flushPodOwners(ctx)
+	})
 }
 
 // flushCheckpoints writes every policy's checkpoint that changed.
