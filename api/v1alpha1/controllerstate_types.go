@@ -306,7 +306,7 @@ type ControllerStateSpec struct {
 	// policy is the RemediationPolicy the state belongs to; every part but
 	// podOwners (the installation's) has one.
 	// +optional
-	Policy StatePolicyReference `json:"policy,omitzero"`
+	Policy StatePolicyReference `json:"policy,omitzero"` //nolint:kubeapilinter // optional only for podOwners; the CEL rule above requires it otherwise
 
 	// checkpoint is the policy's checkpoint.
 	// +optional

@@ -591,29 +591,31 @@ type NotificationCounts struct {
 	// +required
 	// +kubebuilder:validation:Enum=slack;googleChat;webhook
 	Kind string `json:"kind,omitempty"`
-	// sent: listed in a message the destination accepted.
+	// sent counts the items listed in a message the destination accepted.
 	// +optional
 	Sent int64 `json:"sent,omitempty"`
-	// grouped: counted, not listed, in a message the destination accepted.
+	// grouped counts the items counted, not listed, in a message the
+	// destination accepted.
 	// +optional
 	Grouped int64 `json:"grouped,omitempty"`
-	// droppedQueueFull: the notification queue (or the policy's account of
-	// owed items) was full.
+	// droppedQueueFull counts the items dropped because the notification
+	// queue (or the policy's account of owed items) was full.
 	// +optional
 	DroppedQueueFull int64 `json:"droppedQueueFull,omitempty"`
-	// droppedRateLimited: the destination had its messages for the minute.
+	// droppedRateLimited counts the items dropped because the destination
+	// had its messages for the minute.
 	// +optional
 	DroppedRateLimited int64 `json:"droppedRateLimited,omitempty"`
-	// failed: refused for good, retries ran out, or the URL could not be
-	// read or is not allowed.
+	// failed counts the items of messages refused for good, whose retries
+	// ran out, or whose URL could not be read or is not allowed.
 	// +optional
 	Failed int64 `json:"failed,omitempty"`
-	// interrupted: the message's intent was saved but the process stopped
-	// before its answer; it is never sent again.
+	// interrupted counts the items of messages whose intent was saved but
+	// whose answer never came (the process stopped); never sent again.
 	// +optional
 	Interrupted int64 `json:"interrupted,omitempty"`
-	// pending: handed over, no outcome yet (in a queue, a group window or
-	// being sent); after a restart these are sent or counted.
+	// pending counts the items without an outcome yet (in a queue, a group
+	// window or being sent); after a restart these are sent or counted.
 	// +optional
 	Pending int64 `json:"pending,omitempty"`
 }
