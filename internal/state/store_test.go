@@ -76,7 +76,28 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			Spec: v1alpha1.ControllerStateSpec{FormatVersion: 1, Policy: v1alpha1.StatePolicyReference{Namespace: "team", Name: "p"},
 				Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}, Admission: &v1alpha1.AdmissionState{}},
 		}
-		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent, admission and notification")
+		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent, admission, notification and podOwners")
+		noPolicy := &v1alpha1.ControllerState{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "dot-ai", Name: "no-policy"},
+			Spec:       v1alpha1.ControllerStateSpec{FormatVersion: 1, Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}},
+		}
+		assert.ErrorContains(t, c.Create(ctx, noPolicy), "policy is required", "only podOwners belongs to no policy")
+	})
+
+	t.Run("pod owners save, overwrite and load", func(t *testing.T) {
+		none, rv, err := s.LoadPodOwners(ctx)
+		require.NoError(t, err)
+		assert.Nil(t, none)
+		in := &v1alpha1.PodOwnersState{Pods: "pod-1 apps/v1 Deployment web dep-1 1700000000 CrashLoopBackOff,Restarts\n"}
+		rv, err = s.SavePodOwners(ctx, in, rv)
+		require.NoError(t, err)
+		_, err = s.SavePodOwners(ctx, in, rv)
+		require.NoError(t, err)
+		_, err = s.SavePodOwners(ctx, in, rv) // a stale resourceVersion: the only writer overwrites
+		require.NoError(t, err)
+		got, _, err := s.LoadPodOwners(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, in, got)
 	})
 
 	t.Run("an intent is written once", func(t *testing.T) {
