@@ -193,13 +193,28 @@ func TestNotificationsAfterSIGKILL(t *testing.T) {
 
 	first := startChild(t, f.kubeconfig, f.url, env)
 	waitReason(t, c, f.policy, v1alpha1.ReasonActive)
-	const total = 300
-	created := f.createEvents(t, total)
-	require.Eventually(t, func() bool { _, h, _, _ := recv.stats(); return h >= 2 }, 60*time.Second, 5*time.Millisecond, "both workers wait for an answer")
-	require.Eventually(t, func() bool {
+	// A burst in three phases: until both workers wait for an answer; then
+	// more, until items are owed beyond those messages (queued, in a group
+	// window); then more while the controller is down.
+	total := 0
+	burst := func(until func() bool, most int) {
+		for range most {
+			if until != nil && until() {
+				return
+			}
+			createEvent(t, c, f.ns, fmt.Sprintf("ev-%03d", total), "Warning", "BackOff", "Pod", "victim")
+			total++
+			time.Sleep(5 * time.Millisecond) // a burst over several group windows, not one list
+		}
+		if until != nil {
+			require.Eventually(t, until, 30*time.Second, 10*time.Millisecond)
+		}
+	}
+	burst(func() bool { _, h, _, _ := recv.stats(); return h >= 2 }, 250)
+	burst(func() bool {
 		_, _, _, heldItems := recv.stats()
 		return int64(len(f.checkpoint(t).Notify.Owed)) > heldItems
-	}, 60*time.Second, 10*time.Millisecond, "more items owed than the messages in flight report")
+	}, 100)
 	first.kill(t)
 	atKill := f.checkpoint(t)
 	intents, err := (&state.Store{Namespace: "dot-ai", Reader: c, Writer: c}).Notifications(context.Background())
@@ -209,8 +224,7 @@ func TestNotificationsAfterSIGKILL(t *testing.T) {
 	owedAtKill := int64(len(atKill.Notify.Owed))
 	assert.Greater(t, owedAtKill, heldItems, "items were owed that no intent covers (queued or in a group window)")
 	release()
-	for range created { // the rest is created while the controller is down
-	}
+	burst(nil, 50) // while the controller is down
 
 	startChild(t, f.kubeconfig, f.url, env)
 	var final *checkpoint
@@ -218,7 +232,7 @@ func TestNotificationsAfterSIGKILL(t *testing.T) {
 	if !assert.Eventually(t, func() bool {
 		unique, _ = f.stub.stats()
 		final = f.checkpoint(t)
-		return unique == total && final.Counts.AnalysesCompleted == total && len(final.Notify.Owed) == 0
+		return unique == total && final.Counts.AnalysesCompleted == int64(total) && len(final.Notify.Owed) == 0
 	}, 120*time.Second, 50*time.Millisecond, "every event delivered and every notification settled") {
 		a, h, ai, hi := recv.stats()
 		t.Fatalf("delivered %d; analyses %d; notifications %+v; receiver: %d accepted (%d items), %d held (%d items)",

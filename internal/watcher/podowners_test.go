@@ -122,6 +122,7 @@ func TestOwnerOfDeletedPod(t *testing.T) {
 	// owners.
 	s := testSettings()
 	first := startWatcher(t, env.Config, s, &recorder{}, nil)
+	t.Cleanup(func() { first.stop(t) }) // before envtest stops; once only
 	store := &state.Store{Namespace: "dot-ai", Reader: c, Writer: c}
 	require.Eventually(t, func() bool {
 		rec, _, err := store.LoadPodOwners(ctx)
@@ -152,7 +153,8 @@ func TestOwnerOfDeletedPod(t *testing.T) {
 	require.NoError(t, c.Delete(ctx, gone.deploy))
 
 	rec := &recorder{}
-	startWatcher(t, env.Config, s, rec, nil)
+	second := startWatcher(t, env.Config, s, rec, nil)
+	t.Cleanup(func() { second.stop(t) })
 	status := func(p *v1alpha1.RemediationPolicy) v1alpha1.RemediationPolicyStatus {
 		var cur v1alpha1.RemediationPolicy
 		require.Eventually(t, func() bool {
