@@ -177,6 +177,10 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, l.Record(ctx, p))
 		}
+		require.NoError(t, s.CreateNotification(ctx, state.Ref(gone), &v1alpha1.NotificationIntentState{
+			MessageID: "0123abcd", Kind: "slack", Items: 1, CreatedAt: new(metav1.NewTime(now)), FirstSeq: 1, LastSeq: 1}))
+		_, err := s.SavePodOwners(ctx, &v1alpha1.PodOwnersState{}, "")
+		require.NoError(t, err)
 		live := func(uid types.UID) bool { return uid != "uid-gone" }
 		count := func(uid types.UID) int {
 			var list v1alpha1.ControllerStateList
@@ -184,12 +188,15 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			return len(list.Items)
 		}
 		require.NoError(t, s.Garbage(ctx, live, now.Add(time.Minute)))
-		assert.Equal(t, 1, count("uid-gone"), "a fresh admission record may belong to a policy being created")
+		assert.Equal(t, 1, count("uid-gone"), "a fresh admission record may belong to a policy being created (its checkpoint and notification intent go at once)")
 		assert.Equal(t, 2, count("uid-kept"))
 		require.NoError(t, s.Garbage(ctx, live, now.Add(time.Hour)))
 		assert.Equal(t, 0, count("uid-gone"))
 		assert.Equal(t, 2, count("uid-kept"))
 		require.NoError(t, s.DeletePolicy(ctx, "uid-kept"))
 		assert.Equal(t, 0, count("uid-kept"))
+		owners, _, err := s.LoadPodOwners(ctx)
+		require.NoError(t, err)
+		assert.NotNil(t, owners, "the pod-owners record belongs to no policy and stays")
 	})
 }
