@@ -95,6 +95,37 @@ type CheckpointState struct {
 	// lastProcessedEvent is when the policy last processed an event.
 	// +optional
 	LastProcessedEvent *metav1.Time `json:"lastProcessedEvent,omitempty"`
+
+	// notifications is the account of the policy's notification items: the
+	// ones owed (handed to the notifier without an outcome yet) and the
+	// counted outcomes, written in the same write as the outcomes that owe
+	// them (decision 21 (docs/design/decisions.md#d21)).
+	// +optional
+	Notifications NotificationLedgerState `json:"notifications,omitzero"`
+}
+
+// NotificationLedgerState is one policy's notification account.
+type NotificationLedgerState struct {
+	// nextSeq numbers the policy's next notification item.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	NextSeq int64 `json:"nextSeq,omitempty"`
+
+	// owed lists the items without an outcome, one line each, by sequence
+	// number: "<seq> <destination kinds> <phase> <result> <unix seconds>
+	// <event uid/count> <namespace> <Kind/name> <reason>" for the first
+	// ones of each destination kind (those a message can list), "<seq>
+	// <destination kinds>" for the rest (those it counts).
+	// +optional
+	// +kubebuilder:validation:MaxLength=80000
+	Owed string `json:"owed,omitempty"`
+
+	// counts are the notification outcome counters by destination kind.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +kubebuilder:validation:MaxItems=3
+	Counts []NotificationCounts `json:"counts,omitempty"`
 }
 
 // TokenBucketState is a token bucket: tokens left at last.
@@ -236,10 +267,35 @@ type NotificationIntentState struct {
 	// createdAt is when the intent was written, just before the send.
 	// +required
 	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
+	// firstSeq and lastSeq are the sequence numbers of the first and last
+	// item the message reports (the policy's notification account numbers
+	// its items); unset when the items are not accounted for in a checkpoint.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	FirstSeq int64 `json:"firstSeq,omitempty"`
+
+	// lastSeq is the sequence number of the message's last item.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	LastSeq int64 `json:"lastSeq,omitempty"`
+}
+
+// PodOwnersState remembers the controlling owners of Pods that showed a
+// problem, so that an Event of such a Pod deleted while the controller was
+// down can be delivered with its owner as the object of interest when the
+// owner's current Pods still show that problem (docs/policies.md).
+type PodOwnersState struct {
+	// pods lists one Pod a line: "<pod uid> <owner group/Kind> <owner name>
+	// <owner uid> <unix seconds last seen> <problems, comma-separated>".
+	// +optional
+	// +kubebuilder:validation:MaxLength=400000
+	Pods string `json:"pods,omitempty"`
 }
 
 // ControllerStateSpec holds exactly one part of the controller's state.
-// +kubebuilder:validation:XValidation:rule="(has(self.checkpoint) ? 1 : 0) + (has(self.intent) ? 1 : 0) + (has(self.admission) ? 1 : 0) + (has(self.notification) ? 1 : 0) == 1",message="exactly one of checkpoint, intent, admission and notification must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.checkpoint) ? 1 : 0) + (has(self.intent) ? 1 : 0) + (has(self.admission) ? 1 : 0) + (has(self.notification) ? 1 : 0) + (has(self.podOwners) ? 1 : 0) == 1",message="exactly one of checkpoint, intent, admission, notification and podOwners must be set"
+// +kubebuilder:validation:XValidation:rule="has(self.podOwners) || has(self.policy)",message="policy is required"
 type ControllerStateSpec struct {
 	// formatVersion is the version of this object's format.
 	// +required
@@ -247,9 +303,10 @@ type ControllerStateSpec struct {
 	// +kubebuilder:validation:Maximum=1000
 	FormatVersion int32 `json:"formatVersion,omitempty"`
 
-	// policy is the RemediationPolicy the state belongs to.
-	// +required
-	Policy StatePolicyReference `json:"policy,omitzero"`
+	// policy is the RemediationPolicy the state belongs to; every part but
+	// podOwners (the installation's) has one.
+	// +optional
+	Policy StatePolicyReference `json:"policy,omitzero"` //nolint:kubeapilinter // optional only for podOwners; the CEL rule above requires it otherwise
 
 	// checkpoint is the policy's checkpoint.
 	// +optional
@@ -266,6 +323,10 @@ type ControllerStateSpec struct {
 	// notification is the write-ahead intent of one notification message.
 	// +optional
 	Notification *NotificationIntentState `json:"notification,omitempty"`
+
+	// podOwners remembers the owners of Pods that showed a problem.
+	// +optional
+	PodOwners *PodOwnersState `json:"podOwners,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -573,6 +573,56 @@ type RemediationPolicyStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=10
 	RecentOutcomes []RemediationOutcome `json:"recentOutcomes,omitempty"`
+
+	// notificationCounts are the notification outcome counters by
+	// destination kind, from the controller's checkpoint: every item to
+	// notify is pending or ended in exactly one of them.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +kubebuilder:validation:MaxItems=3
+	NotificationCounts []NotificationCounts `json:"notificationCounts,omitempty"`
+}
+
+// NotificationCounts count one destination kind's notification items by
+// outcome (docs/notifications.md).
+type NotificationCounts struct {
+	// kind is the destination kind.
+	// +required
+	// +kubebuilder:validation:Enum=slack;googleChat;webhook
+	Kind string `json:"kind,omitempty"`
+	// sent counts the items listed in a message the destination accepted.
+	// +optional
+	Sent int64 `json:"sent,omitempty"`
+	// grouped counts the items counted, not listed, in a message the
+	// destination accepted.
+	// +optional
+	Grouped int64 `json:"grouped,omitempty"`
+	// droppedQueueFull counts the items dropped because the notification
+	// queue (or the policy's account of owed items) was full.
+	// +optional
+	DroppedQueueFull int64 `json:"droppedQueueFull,omitempty"`
+	// droppedRateLimited counts the items dropped because the destination
+	// had its messages for the minute.
+	// +optional
+	DroppedRateLimited int64 `json:"droppedRateLimited,omitempty"`
+	// failed counts the items of messages refused for good, whose retries
+	// ran out, or whose URL could not be read or is not allowed.
+	// +optional
+	Failed int64 `json:"failed,omitempty"`
+	// interrupted counts the items of messages whose intent was saved but
+	// whose answer never came (the process stopped); never sent again.
+	// +optional
+	Interrupted int64 `json:"interrupted,omitempty"`
+	// pending counts the items without an outcome yet (in a queue, a group
+	// window or being sent); after a restart these are sent or counted.
+	// +optional
+	Pending int64 `json:"pending,omitempty"`
+}
+
+// Ended is the number of items that reached an outcome.
+func (c NotificationCounts) Ended() int64 {
+	return c.Sent + c.Grouped + c.DroppedQueueFull + c.DroppedRateLimited + c.Failed + c.Interrupted
 }
 
 // Condition types and reasons of a RemediationPolicy.

@@ -73,6 +73,12 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 				w.NotificationStatus(p, kind, ok, reason, msg)
 			}
 		},
+		// The watcher's checkpoints account for every item (decision 21).
+		OnEnded: func(p types.NamespacedName, uid types.UID, kind policy.DestinationKind, o notify.Outcome, seqs []uint64, messageID string) {
+			if w != nil {
+				w.NotificationEnded(p, uid, kind, o, seqs, messageID)
+			}
+		},
 		Log: mgr.GetLogger().WithName("notify"),
 	})
 	w, err = watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier))

@@ -28,6 +28,9 @@ type ceData struct {
 }
 
 type ceItem struct {
+	// Key is the event occurrence's idempotency key: a receiver can tell
+	// an item it already has.
+	Key              string                 `json:"key,omitempty"`
 	Phase            Phase                  `json:"phase"`
 	Title            string                 `json:"title"`
 	Namespace        string                 `json:"namespace,omitempty"`
@@ -83,7 +86,7 @@ func RenderCloudEvent(m *Message, now time.Time) (cloudevents.Event, error) {
 func ceItemOf(it *Item) ceItem {
 	short := func(s string) string { return text.TruncateRunes(s, ceMaxText) }
 	out := ceItem{
-		Phase: it.Phase, Title: short(title(it)), Namespace: it.Namespace, Object: it.Object,
+		Key: it.Key, Phase: it.Phase, Title: short(title(it)), Namespace: it.Namespace, Object: it.Object,
 		EventReason: it.EventReason, Mode: string(it.Mode), Result: it.Outcome.Result,
 		RootCause: short(rootCause(it)), Risk: it.risk(), Message: short(it.Outcome.Message),
 		SessionID: sessionID(it), Record: it.Record, ApproveCommand: approveCommand(it),

@@ -53,6 +53,9 @@ type Item struct {
 	// Record names the Remediation record of the outcome, when such records
 	// exist; the message then shows the approve command.
 	Record string
+	// Seq numbers the item in its policy's notification account (the
+	// watcher's checkpoint), which Options.OnEnded keeps; 0: not accounted.
+	Seq uint64
 }
 
 // outcomeKind is the filter kind of an outcome result; "" is not notified.

@@ -20,6 +20,8 @@ type Record struct {
 	PolicyUID types.UID
 	Kind      policy.DestinationKind
 	Items     int
+	// FirstSeq and LastSeq bound the Seqs of the items (0: not accounted).
+	FirstSeq, LastSeq uint64
 }
 
 // Journal persists message intents before they are sent, so that a restart
@@ -85,6 +87,7 @@ func (j *StateJournal) Begin(ctx context.Context, r Record) error {
 	}
 	return j.Store.CreateNotification(ctx, ref, &v1alpha1.NotificationIntentState{
 		MessageID: r.ID, Kind: string(r.Kind), Items: int32(min(r.Items, maxRecordItems)), CreatedAt: &now,
+		FirstSeq: int64(r.FirstSeq), LastSeq: int64(r.LastSeq), //nolint:gosec // sequence numbers stay far below 2^63
 	})
 }
 
@@ -111,6 +114,8 @@ func (j *StateJournal) Pending(ctx context.Context) ([]Record, error) {
 			PolicyUID: types.UID(o.Spec.Policy.UID),
 			Kind:      policy.DestinationKind(n.Kind),
 			Items:     int(n.Items),
+			FirstSeq:  uint64(max(n.FirstSeq, 0)),
+			LastSeq:   uint64(max(n.LastSeq, 0)),
 		})
 	}
 	return out, nil

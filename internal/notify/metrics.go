@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"dot-ai.io/controller/internal/policy"
 )
 
 // Labels are bounded: destination kind, outcome and reason; never a policy
@@ -38,4 +40,12 @@ func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(metricItems, metricMessages, metricRetries, metricQueueDepth, metricOpenItems)
 	})
+}
+
+// RecordOutcome counts k items' outcome in the metrics when it was decided
+// outside a Notifier: by the account of a policy that owed too many items,
+// or while settling the intents an earlier process left.
+func RecordOutcome(kind policy.DestinationKind, o Outcome, k int) {
+	registerMetrics()
+	metricItems.WithLabelValues(string(kind), o.String()).Add(float64(k))
 }

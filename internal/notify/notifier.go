@@ -27,6 +27,12 @@ type Clock interface {
 // kind and Secret, never the URL.
 type StatusFunc func(p types.NamespacedName, kind policy.DestinationKind, ok bool, reason, message string)
 
+// EndedFunc is told that a policy's items (by their Seq; 0 for an item not
+// accounted) reached outcome o. messageID, when set, names the message
+// whose intent the account deletes once it has saved the outcome: until
+// then a restart must find the intent, or it would send the items again.
+type EndedFunc func(p types.NamespacedName, uid types.UID, kind policy.DestinationKind, o Outcome, seqs []uint64, messageID string)
+
 // Options tune the notifier; zero fields take defaults.
 type Options struct {
 	Clock Clock
@@ -47,7 +53,12 @@ type Options struct {
 	Journal Journal
 	// OnStatus is told each message's result; nil ignores them.
 	OnStatus StatusFunc
-	Log      logr.Logger
+	// OnEnded, when set, is the items' account (the watcher's checkpoint):
+	// it is told every outcome, deletes the intents of messages once their
+	// outcomes are saved, and settles the intents an earlier process left,
+	// so Start leaves them alone.
+	OnEnded EndedFunc
+	Log     logr.Logger
 
 	// observeWait, in tests, sees each wait before a retry.
 	observeWait func(time.Duration)
@@ -98,11 +109,14 @@ type group struct {
 	dest  policy.Destination
 	items []Item
 	more  int
+	// moreSeqs are the Seqs of the items counted, not listed.
+	moreSeqs []uint64
 }
 
 type outgoing struct {
-	msg  Message
-	dest policy.Destination
+	msg      Message
+	dest     policy.Destination
+	moreSeqs []uint64
 }
 
 // New returns a notifier reading webhook URLs through secrets, which must
@@ -153,11 +167,14 @@ func New(cfg config.Notifications, secrets client.Reader, opts Options) *Notifie
 	}
 }
 
-// Notify hands over one item for the destinations that want it. It never
-// blocks: when the queue is full the item is counted as dropped.
+// Notify hands over one item for the destinations that want it (all of
+// dests for an accounted item). It never blocks: when the queue is full the
+// item is counted as dropped.
 func (n *Notifier) Notify(it Item, dests []policy.Destination) {
 	for _, d := range dests {
-		if !Wants(d, &it) {
+		// An accounted item was filtered when its account took it; after a
+		// restart it may carry too little to filter again.
+		if it.Seq == 0 && !Wants(d, &it) {
 			continue
 		}
 		n.mu.Lock()
@@ -180,10 +197,40 @@ func (n *Notifier) Notify(it Item, dests []policy.Destination) {
 		n.stopMu.Unlock()
 		switch {
 		case stopped:
-			n.count(d.Kind, Interrupted, 1)
+			n.end(&it, d.Kind, Interrupted)
 		case !queued:
-			n.count(d.Kind, DroppedQueueFull, 1)
+			n.end(&it, d.Kind, DroppedQueueFull)
 		}
+	}
+}
+
+// end records one item's outcome.
+func (n *Notifier) end(it *Item, kind policy.DestinationKind, o Outcome) {
+	n.count(kind, o, 1)
+	n.tell(it.Policy, it.PolicyUID, kind, o, []uint64{it.Seq}, "")
+}
+
+// endMessage records the outcome of a message's items: the listed ones
+// Sent when o is Sent (the counted ones Grouped), all of them o otherwise.
+func (n *Notifier) endMessage(m *Message, moreSeqs []uint64, o Outcome, messageID string) {
+	listed := make([]uint64, len(m.Items))
+	for i := range m.Items {
+		listed[i] = m.Items[i].Seq
+	}
+	if o == Sent {
+		n.count(m.Kind, Sent, len(listed))
+		n.count(m.Kind, Grouped, m.More)
+		n.tell(m.Policy, m.PolicyUID, m.Kind, Grouped, moreSeqs, "")
+		n.tell(m.Policy, m.PolicyUID, m.Kind, Sent, listed, messageID)
+		return
+	}
+	n.count(m.Kind, o, m.Total())
+	n.tell(m.Policy, m.PolicyUID, m.Kind, o, append(listed, moreSeqs...), messageID)
+}
+
+func (n *Notifier) tell(p types.NamespacedName, uid types.UID, kind policy.DestinationKind, o Outcome, seqs []uint64, messageID string) {
+	if n.opts.OnEnded != nil && (len(seqs) > 0 || messageID != "") {
+		n.opts.OnEnded(p, uid, kind, o, seqs, messageID)
 	}
 }
 
@@ -247,7 +294,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 		select {
 		case e := <-n.in:
 			metricQueueDepth.Dec()
-			n.count(e.dest.Kind, Interrupted, 1)
+			n.end(&e.item, e.dest.Kind, Interrupted)
 			continue
 		default:
 		}
@@ -312,6 +359,9 @@ func (n *Notifier) add(e entry) {
 		g.items = append(g.items, e.item)
 	} else {
 		g.more++
+		if e.item.Seq != 0 {
+			g.moreSeqs = append(g.moreSeqs, e.item.Seq)
+		}
 	}
 	if n.cfg.GroupWindow <= 0 {
 		n.flush(k)
@@ -331,9 +381,10 @@ func (n *Notifier) flush(k groupKey) {
 	for len(sent) > 0 && now.Sub(sent[0]) >= time.Minute {
 		sent = sent[1:]
 	}
+	m := Message{Policy: k.policy, PolicyUID: k.uid, Kind: k.kind, Items: g.items, More: g.more}
 	if len(sent) >= n.cfg.MaxPerMinute {
 		n.sentAt[k] = sent
-		n.count(k.kind, DroppedRateLimited, len(g.items)+g.more)
+		n.endMessage(&m, g.moreSeqs, DroppedRateLimited, "")
 		return
 	}
 	n.sentAt[k] = append(sent, now)
@@ -343,62 +394,87 @@ func (n *Notifier) flush(k groupKey) {
 			delete(n.sentAt, other)
 		}
 	}
-	m := Message{Policy: k.policy, PolicyUID: k.uid, Kind: k.kind, Items: g.items, More: g.more}
 	m.ID = messageID(&m)
 	select {
-	case n.send <- &outgoing{msg: m, dest: g.dest}:
+	case n.send <- &outgoing{msg: m, dest: g.dest, moreSeqs: g.moreSeqs}:
 	default:
 		// Every worker is busy and the backlog is full (destinations
 		// retrying): drop rather than hold up grouping.
-		n.count(k.kind, DroppedQueueFull, m.Total())
+		n.endMessage(&m, g.moreSeqs, DroppedQueueFull, "")
 	}
 }
 
 // deliver sends one message and counts its items.
 func (n *Notifier) deliver(ctx context.Context, o *outgoing) {
 	m := &o.msg
-	listed, more := len(m.Items), m.More
 	// The status goes first: once the items are counted, it is reported.
-	fail := func(reason, msg string) {
+	fail := func(reason, msg, intent string) {
 		metricMessages.WithLabelValues(string(m.Kind), "failed", reason).Inc()
 		n.status(m, false, reason, msg)
-		n.count(m.Kind, Failed, listed+more)
+		n.endMessage(m, o.moreSeqs, Failed, intent)
 	}
 	url, reason, err := n.destinationURL(ctx, m.Policy.Namespace, o.dest)
 	if err != nil {
-		fail(reason, err.Error())
+		fail(reason, err.Error(), "")
 		return
 	}
 	body, contentType, err := render(m, n.clock.Now())
 	if err != nil {
-		fail(ReasonRender, "the message could not be rendered")
+		fail(ReasonRender, "the message could not be rendered", "")
 		return
 	}
+	intent := ""
 	if n.opts.Journal != nil {
-		if err := n.opts.Journal.Begin(ctx, Record{ID: m.ID, Policy: m.Policy, PolicyUID: m.PolicyUID, Kind: m.Kind, Items: listed + more}); err != nil {
+		r := Record{ID: m.ID, Policy: m.Policy, PolicyUID: m.PolicyUID, Kind: m.Kind, Items: m.Total()}
+		r.FirstSeq, r.LastSeq = seqRange(m, o.moreSeqs)
+		if err := n.opts.Journal.Begin(ctx, r); err != nil {
 			// Not sent: without its intent a restart could not account
 			// for it.
-			fail("state_unwritable", "the message's intent could not be saved, so it was not sent")
+			fail("state_unwritable", "the message's intent could not be saved, so it was not sent", "")
 			return
 		}
+		intent = m.ID
 	}
 	res := n.post(ctx, m.Kind, url, contentType, body)
 	switch {
 	case ctx.Err() != nil && !res.ok:
-		n.count(m.Kind, Interrupted, listed+more)
+		n.endMessage(m, o.moreSeqs, Interrupted, intent)
 	case res.ok:
 		metricMessages.WithLabelValues(string(m.Kind), "sent", ReasonOK).Inc()
 		n.status(m, true, ReasonOK, "")
-		n.count(m.Kind, Sent, listed)
-		n.count(m.Kind, Grouped, more)
+		n.endMessage(m, o.moreSeqs, Sent, intent)
 	default:
-		fail(res.reason, "the "+string(m.Kind)+" destination refused the message: "+res.reason)
+		fail(res.reason, "the "+string(m.Kind)+" destination refused the message: "+res.reason, intent)
 	}
-	if n.opts.Journal != nil {
+	// With an account, it deletes the intent once the outcome is saved.
+	if intent != "" && n.opts.OnEnded == nil {
 		if err := n.opts.Journal.End(context.WithoutCancel(ctx), m.ID); err != nil {
 			n.log.Error(err, "Failed to remove a notification intent; a restart counts it as interrupted", "policy", m.Policy, "kind", m.Kind)
 		}
 	}
+}
+
+// seqRange is the lowest and highest Seq of a message's items (0, 0 when
+// they are not accounted). A policy's items reach a destination in Seq
+// order and each window takes the next ones, so no other item of the
+// policy and destination that is still owed lies between them.
+func seqRange(m *Message, moreSeqs []uint64) (first, last uint64) {
+	for _, s := range moreSeqs {
+		first, last = minSeq(first, s), max(last, s)
+	}
+	for i := range m.Items {
+		if s := m.Items[i].Seq; s != 0 {
+			first, last = minSeq(first, s), max(last, s)
+		}
+	}
+	return first, last
+}
+
+func minSeq(a, b uint64) uint64 {
+	if a == 0 {
+		return b
+	}
+	return min(a, b)
 }
 
 func (n *Notifier) status(m *Message, ok bool, reason, msg string) {
@@ -411,9 +487,11 @@ func (n *Notifier) status(m *Message, ok bool, reason, msg string) {
 }
 
 // recover counts the messages whose intent an earlier process left: they
-// may have been sent, so they are never sent again.
+// may have been sent, so they are never sent again. With an account
+// (OnEnded) the account settles them, policy by policy, with the items it
+// owes.
 func (n *Notifier) recover(ctx context.Context) {
-	if n.opts.Journal == nil {
+	if n.opts.Journal == nil || n.opts.OnEnded != nil {
 		return
 	}
 	recs, err := n.opts.Journal.Pending(ctx)

@@ -108,8 +108,9 @@ func TestRestartChild(t *testing.T) {
 
 // TestSIGKILLRestart: a child process is SIGKILLed while messages are in
 // flight; the next process counts them as interrupted and sends none of them
-// again. (Items still queued in the killed process are not counted: see
-// docs/notifications.md, "Restarts".)
+// again. Items still queued in the killed process are beyond this test:
+// in the controller the watcher's account owes them (OnEnded), which
+// internal/watcher's TestNotificationsAfterSIGKILL checks.
 func TestSIGKILLRestart(t *testing.T) {
 	if os.Getenv(envChild) != "" {
 		t.Skip("in the child")

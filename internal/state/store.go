@@ -125,6 +125,12 @@ func (s *Store) SaveCheckpoint(ctx context.Context, ref v1alpha1.StatePolicyRefe
 		ObjectMeta: s.meta(CheckpointName(types.UID(ref.UID)), ComponentCheckpoint, ref.UID),
 		Spec:       v1alpha1.ControllerStateSpec{FormatVersion: v1alpha1.CurrentStateFormat, Policy: ref, Checkpoint: cp},
 	}
+	return s.save(ctx, obj, rv)
+}
+
+// save creates or updates obj, rv being the resourceVersion last written;
+// a conflict (a write of a previous leader) is resolved by overwriting.
+func (s *Store) save(ctx context.Context, obj *v1alpha1.ControllerState, rv string) (string, error) {
 	for attempt := 0; ; attempt++ {
 		var err error
 		if rv == "" {
@@ -228,9 +234,9 @@ func (s *Store) deleteExact(ctx context.Context, obj *v1alpha1.ControllerState) 
 // stored.
 const admissionGrace = 10 * time.Minute
 
-// Garbage deletes the state of policies that no longer exist: checkpoints
-// and intents at once, admission records once they are older than
-// admissionGrace.
+// Garbage deletes the state of policies that no longer exist: checkpoints,
+// intents and notification intents at once, admission records once they
+// are older than admissionGrace.
 func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool, now time.Time) error {
 	var list v1alpha1.ControllerStateList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelManagedBy: ManagedBy}); err != nil {
@@ -243,7 +249,7 @@ func (s *Store) Garbage(ctx context.Context, live func(types.UID) bool, now time
 			continue
 		}
 		switch obj.Labels[LabelComponent] {
-		case ComponentCheckpoint, ComponentIntent:
+		case ComponentCheckpoint, ComponentIntent, ComponentNotification:
 		case ComponentAdmission:
 			if a := obj.Spec.Admission; a != nil && len(a.Specs) > 0 && a.Specs[0].Time != nil && now.Sub(a.Specs[0].Time.Time) < admissionGrace {
 				continue

@@ -76,7 +76,28 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			Spec: v1alpha1.ControllerStateSpec{FormatVersion: 1, Policy: v1alpha1.StatePolicyReference{Namespace: "team", Name: "p"},
 				Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}, Admission: &v1alpha1.AdmissionState{}},
 		}
-		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent, admission and notification")
+		assert.ErrorContains(t, c.Create(ctx, obj), "exactly one of checkpoint, intent, admission, notification and podOwners")
+		noPolicy := &v1alpha1.ControllerState{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "dot-ai", Name: "no-policy"},
+			Spec:       v1alpha1.ControllerStateSpec{FormatVersion: 1, Checkpoint: &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now))}},
+		}
+		assert.ErrorContains(t, c.Create(ctx, noPolicy), "policy is required", "only podOwners belongs to no policy")
+	})
+
+	t.Run("pod owners save, overwrite and load", func(t *testing.T) {
+		none, rv, err := s.LoadPodOwners(ctx)
+		require.NoError(t, err)
+		assert.Nil(t, none)
+		in := &v1alpha1.PodOwnersState{Pods: "pod-1 apps/v1 Deployment web dep-1 1700000000 CrashLoopBackOff,Restarts\n"}
+		rv, err = s.SavePodOwners(ctx, in, rv)
+		require.NoError(t, err)
+		_, err = s.SavePodOwners(ctx, in, rv)
+		require.NoError(t, err)
+		_, err = s.SavePodOwners(ctx, in, rv) // a stale resourceVersion: the only writer overwrites
+		require.NoError(t, err)
+		got, _, err := s.LoadPodOwners(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, in, got)
 	})
 
 	t.Run("an intent is written once", func(t *testing.T) {
@@ -156,6 +177,10 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, l.Record(ctx, p))
 		}
+		require.NoError(t, s.CreateNotification(ctx, state.Ref(gone), &v1alpha1.NotificationIntentState{
+			MessageID: "0123abcd", Kind: "slack", Items: 1, CreatedAt: new(metav1.NewTime(now)), FirstSeq: 1, LastSeq: 1}))
+		_, err := s.SavePodOwners(ctx, &v1alpha1.PodOwnersState{}, "")
+		require.NoError(t, err)
 		live := func(uid types.UID) bool { return uid != "uid-gone" }
 		count := func(uid types.UID) int {
 			var list v1alpha1.ControllerStateList
@@ -163,12 +188,15 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 			return len(list.Items)
 		}
 		require.NoError(t, s.Garbage(ctx, live, now.Add(time.Minute)))
-		assert.Equal(t, 1, count("uid-gone"), "a fresh admission record may belong to a policy being created")
+		assert.Equal(t, 1, count("uid-gone"), "a fresh admission record may belong to a policy being created (its checkpoint and notification intent go at once)")
 		assert.Equal(t, 2, count("uid-kept"))
 		require.NoError(t, s.Garbage(ctx, live, now.Add(time.Hour)))
 		assert.Equal(t, 0, count("uid-gone"))
 		assert.Equal(t, 2, count("uid-kept"))
 		require.NoError(t, s.DeletePolicy(ctx, "uid-kept"))
 		assert.Equal(t, 0, count("uid-kept"))
+		owners, _, err := s.LoadPodOwners(ctx)
+		require.NoError(t, err)
+		assert.NotNil(t, owners, "the pod-owners record belongs to no policy and stays")
 	})
 }

@@ -47,6 +47,7 @@ func reduceStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	out := make([]corev1.ContainerStatus, len(in))
 	for i, cs := range in {
 		out[i].Name = cs.Name
+		out[i].RestartCount = cs.RestartCount // a Pod's problems (podowners.go)
 		if w := cs.State.Waiting; w != nil {
 			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
 		}

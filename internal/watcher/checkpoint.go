@@ -52,6 +52,9 @@ type checkpoint struct {
 	Counts        v1alpha1.OutcomeCounts
 	Recent        []v1alpha1.RemediationOutcome
 	LastProcessed time.Time
+	// Notify is the notification account: items owed and their outcomes
+	// (notifyledger.go).
+	Notify notifyLedger
 }
 
 func newCheckpoint(since time.Time) *checkpoint {
@@ -153,6 +156,7 @@ func (c *checkpoint) state() *v1alpha1.CheckpointState {
 		Bucket:         c.Bucket.state(),
 		Counts:         c.Counts,
 		RecentOutcomes: slices.Clone(c.Recent),
+		Notifications:  c.Notify.state(),
 	}
 	if !c.Watermark.IsZero() {
 		s.Watermark = new(metav1.NewTime(c.Watermark.UTC()))
@@ -184,6 +188,7 @@ func checkpointFromState(s *v1alpha1.CheckpointState) *checkpoint {
 	if s.LastProcessedEvent != nil {
 		c.LastProcessed = s.LastProcessedEvent.Time
 	}
+	c.Notify = ledgerFromState(&s.Notifications)
 	return c
 }
 

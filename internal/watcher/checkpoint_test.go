@@ -13,12 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/state"
 )
 
 // checkpointByteBudget is the stated budget of a checkpoint object
 // (docs/design/state.md): well below etcd's 1.5 MiB request limit.
-const checkpointByteBudget = 800 * 1024
+const checkpointByteBudget = 880 * 1024
 
 // TestCheckpointByteBudget fills every part of a checkpoint to its cap with
 // the longest values each can hold and measures the object as stored.
@@ -45,6 +46,19 @@ func TestCheckpointByteBudget(t *testing.T) {
 			c.Recurrence.observe(fmt.Sprintf("%032d", i), t0.Add(time.Duration(j)*time.Second), v1alpha1.MaxMinOccurrences+1, 24*time.Hour)
 		}
 	}
+	c.Notify.Next = 1 << 62 // the longest sequence numbers
+	for range maxOwed + 10 {
+		c.Notify.owe(notify.Item{
+			Key: strings.Repeat("u", 36) + "/" + strings.Repeat("u", 36) + "/2147483647", Phase: notify.PhaseComplete,
+			Namespace: strings.Repeat("n", 63), Object: long(400), EventReason: long(v1alpha1.MaxOutcomeReasonLength),
+			Outcome: v1alpha1.RemediationOutcome{Result: v1alpha1.OutcomeRemediationSucceeded, Time: metav1.NewTime(t0)},
+		}, 7)
+	}
+	for _, k := range destinationKinds {
+		for o := range notify.Interrupted + 1 {
+			c.Notify.count(k, o, 1<<62)
+		}
+	}
 	c.Counts.TotalEventsProcessed = 1 << 62
 	c.Bucket.take(t0, 10000)
 	c.Watermark = t0
@@ -58,13 +72,16 @@ func TestCheckpointByteBudget(t *testing.T) {
 	}
 	data, err := json.Marshal(obj)
 	require.NoError(t, err)
-	t.Logf("checkpoint at its caps: %d bytes (handled %d, cooldowns %d, recurrence %d)", len(data),
-		len(obj.Spec.Checkpoint.Handled), len(obj.Spec.Checkpoint.Cooldowns), len(obj.Spec.Checkpoint.Recurrence))
+	t.Logf("checkpoint at its caps: %d bytes (handled %d, cooldowns %d, recurrence %d, owed notifications %d)", len(data),
+		len(obj.Spec.Checkpoint.Handled), len(obj.Spec.Checkpoint.Cooldowns), len(obj.Spec.Checkpoint.Recurrence),
+		len(obj.Spec.Checkpoint.Notifications.Owed))
 	assert.LessOrEqual(t, len(data), checkpointByteBudget)
 	// The schema's own bounds hold at the caps.
 	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Handled), 480000)
 	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Cooldowns), 100000)
 	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Recurrence), 150000)
+	assert.LessOrEqual(t, len(obj.Spec.Checkpoint.Notifications.Owed), 80000)
+	assert.Len(t, strings.Split(strings.TrimSpace(obj.Spec.Checkpoint.Notifications.Owed), "\n"), maxOwed)
 	assert.Len(t, obj.Spec.Checkpoint.RecentOutcomes, v1alpha1.MaxRecentOutcomes)
 }
 

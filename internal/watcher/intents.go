@@ -65,6 +65,10 @@ func (w *Watcher) loadState(ctx context.Context, ps *policyState, p *v1alpha1.Re
 		ps.dirty++
 	}
 	ps.checkpoint, ps.rv = cp, rv
+	if err := w.settleNotificationIntents(ctx, ps); err != nil {
+		ps.checkpoint = nil // loaded again on the retry
+		return err
+	}
 	now := w.clock.Now()
 	for i := range intents {
 		in := &intents[i]

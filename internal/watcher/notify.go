@@ -1,9 +1,11 @@
 package watcher
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,8 +27,13 @@ type Notifier interface {
 // WithNotifier sends notifications of recorded outcomes and started calls.
 func WithNotifier(n Notifier) Option { return func(o *Options) { o.Notifier = n } }
 
-// notifyLocked hands an occurrence to the notifier, after its outcome was
-// recorded (PhaseComplete) or before its call (PhaseStart). ps.mu is held.
+// notifyLocked owes an occurrence's notification, after its outcome was
+// recorded (PhaseComplete) or before its call (PhaseStart): the item joins
+// the policy's notification account in the checkpoint and reaches the
+// notifier once that checkpoint is saved (handOverLocked), so a SIGKILL at
+// any point leaves it either unowed with its outcome unsaved (the occurrence
+// is processed again) or owed (sent or counted after the restart).
+// ps.mu is held.
 func (w *Watcher) notifyLocked(ps *policyState, it *item, phase notify.Phase, out *v1alpha1.RemediationOutcome, report *mcp.Result) {
 	if w.opts.Notifier == nil || ps.policy == nil || ps.policy.Spec.Notifications == nil {
 		return
@@ -50,10 +57,160 @@ func (w *Watcher) notifyLocked(ps *policyState, it *item, phase notify.Phase, ou
 	if out != nil {
 		n.Outcome = *out
 	}
-	dests = slices.DeleteFunc(dests, func(d policy.Destination) bool { return !notify.Wants(d, &n) })
-	if len(dests) > 0 {
-		w.opts.Notifier.Notify(n, dests)
+	var kinds kindBits
+	for _, d := range dests {
+		if notify.Wants(d, &n) {
+			kinds |= kindBit(d.Kind)
+		}
 	}
+	if kinds == 0 {
+		return
+	}
+	ps.dirty++
+	if ps.checkpoint.Notify.owe(n, kinds) == 0 {
+		for _, k := range destinationKinds {
+			if kinds&kindBit(k) != 0 {
+				ps.checkpoint.Notify.count(k, notify.DroppedQueueFull, 1)
+				notify.RecordOutcome(k, notify.DroppedQueueFull, 1)
+			}
+		}
+	}
+}
+
+// handover is one item for the notifier.
+type handover struct {
+	item  notify.Item
+	dests []policy.Destination
+}
+
+// handOverLocked takes the owed items up to Seq upTo, whose owing was just
+// saved, for the notifier. A destination kind the policy no longer has
+// counts its items as failed. ps.mu is held.
+func (w *Watcher) handOverLocked(ps *policyState, upTo uint64) []handover {
+	if w.opts.Notifier == nil || ps.checkpoint == nil {
+		return nil
+	}
+	l := &ps.checkpoint.Notify
+	var dests []policy.Destination
+	if ps.policy != nil && ps.policy.Spec.Notifications != nil {
+		dests = policy.ResolveNotifications(ps.policy, w.settings)
+	}
+	var out []handover
+	var gone []struct {
+		kind policy.DestinationKind
+		seq  uint64
+	}
+	// Recovered items with details first, so that a restart's message
+	// lists them (they are in one window; the order only matters there).
+	order := make([]int, 0, len(l.Owed))
+	for i := range l.Owed {
+		if e := &l.Owed[i]; !e.handed && e.Seq <= upTo {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmpBool(l.Owed[a].recovered && l.Owed[a].Item.Object == "", l.Owed[b].recovered && l.Owed[b].Item.Object == "")
+	})
+	for _, i := range order {
+		e := &l.Owed[i]
+		e.handed = true
+		h := handover{item: e.Item}
+		for _, k := range destinationKinds {
+			if e.Kinds&kindBit(k) == 0 {
+				continue
+			}
+			if j := slices.IndexFunc(dests, func(d policy.Destination) bool { return d.Kind == k }); j >= 0 {
+				h.dests = append(h.dests, dests[j])
+			} else {
+				gone = append(gone, struct {
+					kind policy.DestinationKind
+					seq  uint64
+				}{k, e.Seq})
+			}
+		}
+		if len(h.dests) > 0 {
+			out = append(out, h)
+		}
+	}
+	for _, g := range gone {
+		if l.settle(g.kind, notify.Failed, []uint64{g.seq}) {
+			notify.RecordOutcome(g.kind, notify.Failed, 1)
+			ps.dirty++
+		}
+	}
+	return out
+}
+
+// NotificationEnded is the notifier's OnEnded: it counts the items'
+// outcome in the policy's account and deletes the message's intent once
+// that is saved. The intent of a policy that is gone goes at once.
+func (w *Watcher) NotificationEnded(p types.NamespacedName, uid types.UID, kind policy.DestinationKind, o notify.Outcome, seqs []uint64, messageID string) {
+	w.mu.RLock()
+	ps := w.policies[uid]
+	w.mu.RUnlock()
+	if ps != nil {
+		ps.mu.Lock()
+		if !ps.deleted && ps.checkpoint != nil {
+			if ps.checkpoint.Notify.settle(kind, o, seqs) {
+				ps.dirty++
+			}
+			if messageID != "" {
+				ps.resolvedNotifications = append(ps.resolvedNotifications, messageID)
+				ps.dirty++
+			}
+			ps.mu.Unlock()
+			return
+		}
+		ps.mu.Unlock()
+	}
+	if messageID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := w.store.DeleteNotification(ctx, messageID); err != nil {
+			w.log.Error(err, "Failed to delete the notification intent of a deleted policy", "policy", p)
+		}
+	}
+}
+
+// settleNotificationIntents counts the owed items of messages whose intent
+// an earlier process left as interrupted (they may have been sent: never
+// again) and deletes those intents once that is saved; the other owed
+// items are handed over again after the next save. ps.mu is held.
+func (w *Watcher) settleNotificationIntents(ctx context.Context, ps *policyState) error {
+	l := &ps.checkpoint.Notify
+	l.own(ps.key, ps.uid)
+	if w.opts.Notifier == nil {
+		return nil
+	}
+	recs, err := w.store.Notifications(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		r := &recs[i]
+		if types.UID(r.Spec.Policy.UID) != ps.uid {
+			continue
+		}
+		n := r.Spec.Notification
+		kind := policy.DestinationKind(n.Kind)
+		k := int(n.Items)
+		if n.FirstSeq > 0 {
+			k = l.settleRange(kind, notify.Interrupted, uint64(n.FirstSeq), uint64(max(n.LastSeq, n.FirstSeq)))
+		} else {
+			l.count(kind, notify.Interrupted, int64(k)) // an intent without its items' numbers
+		}
+		notify.RecordOutcome(kind, notify.Interrupted, k)
+		ps.resolvedNotifications = append(ps.resolvedNotifications, n.MessageID)
+		ps.dirty++
+		if k > 0 {
+			w.log.Info("Notification message interrupted by a restart; not sent again", "policy", ps.key, "kind", kind, "items", k)
+		}
+	}
+	if len(l.Owed) > 0 {
+		ps.dirty++ // a save hands them over
+		w.log.Info("Notifications owed by an earlier process are sent now", "policy", ps.key, "items", len(l.Owed))
+	}
+	return nil
 }
 
 // NotificationStatus is the notifier's OnStatus: it keeps the policy's
@@ -116,4 +273,15 @@ func notifyingCondition(failures map[policy.DestinationKind]string, p *v1alpha1.
 	c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.ReasonNotificationFailing
 	c.Message = text.TruncateRunes(strings.Join(parts, "; "), v1alpha1.MaxConditionMessageLength)
 	return c
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

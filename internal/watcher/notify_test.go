@@ -40,8 +40,9 @@ type fixedDeliverer struct{ res delivery.Result }
 func (f fixedDeliverer) Deliver(context.Context, delivery.Request) delivery.Result { return f.res }
 
 // TestNotifyAfterOutcome: a recorded outcome of a policy with notifications
-// reaches the notifier with the event, the outcome and dot-ai's report, after
-// a start item when notifyOnStart is on; the outcome is counted either way.
+// is owed in the checkpoint and reaches the notifier, once that is saved,
+// with the event, the outcome and dot-ai's report, after a start item when
+// notifyOnStart is on; the outcome is counted either way.
 func TestNotifyAfterOutcome(t *testing.T) {
 	report := &mcp.Result{Status: "awaiting_user_approval", SessionID: "rem-1", Analysis: &mcp.Analysis{RootCause: "DATABASE_URL unset", Confidence: 0.9}}
 	tests := map[string]struct {
@@ -73,6 +74,12 @@ func TestNotifyAfterOutcome(t *testing.T) {
 				Effective: policy.Resolve(p, 0, w.settings)}})
 
 			assert.Equal(t, int64(1), ps.checkpoint.Counts.TotalEventsProcessed, "the outcome is recorded")
+			assert.Empty(t, rec.items, "nothing reaches the notifier before the checkpoint that owes it is saved")
+			assert.Len(t, ps.checkpoint.Notify.Owed, len(tc.phases), "each item is owed in the checkpoint")
+			for _, h := range w.handOverLocked(ps, ps.checkpoint.Notify.Next) { // as after a save
+				rec.Notify(h.item, h.dests)
+			}
+			assert.Empty(t, w.handOverLocked(ps, ps.checkpoint.Notify.Next), "handed over once")
 			var phases []notify.Phase
 			for _, it := range rec.items {
 				phases = append(phases, it.Phase)

@@ -78,7 +78,7 @@ func TestPipelineLimits(t *testing.T) {
 		return e
 	}
 	never := func() bool { return false }
-	run := func(e *corev1.Event) { w.process(t.Context(), ps, e, false, clk.Now(), never) }
+	run := func(e *corev1.Event) { w.process(t.Context(), ps, e, false, clk.Now(), never, noOwner) }
 
 	e1 := ev("web-5f6c7d8b9-aaaaa") // Deployment web
 	run(e1)
@@ -164,7 +164,7 @@ func TestBudgetOverflowIsACountedOutcome(t *testing.T) {
 	for i := range 5 {
 		e := policytest.Event("app", corev1.EventTypeWarning, "BackOff", "Pod", fmt.Sprintf("pod-%d", i), "")
 		e.LastTimestamp = metav1.NewTime(clk.Now())
-		w.process(t.Context(), ps, e, false, clk.Now(), func() bool { return false })
+		w.process(t.Context(), ps, e, false, clk.Now(), func() bool { return false }, noOwner)
 	}
 	require.Len(t, w.queue, 5)
 	for range 5 {
@@ -184,8 +184,11 @@ func TestBudgetOverflowIsACountedOutcome(t *testing.T) {
 	ps.condReason, ps.condMessage = v1alpha1.ReasonMCPUnreachable, "unreachable"
 	e := policytest.Event("app", corev1.EventTypeWarning, "BackOff", "Pod", "pod-5", "")
 	e.LastTimestamp = metav1.NewTime(clk.Now())
-	w.process(t.Context(), ps, e, false, clk.Now(), func() bool { return false })
+	w.process(t.Context(), ps, e, false, clk.Now(), func() bool { return false }, noOwner)
 	w.deliver(t.Context(), <-w.queue)
 	assert.Equal(t, v1alpha1.OutcomeBudgetExceeded, ps.checkpoint.Recent[0].Result)
 	assert.Equal(t, v1alpha1.ReasonMCPUnreachable, ps.condReason, "a budget refusal keeps the endpoint's condition")
 }
+
+// noOwner is process's ownerEvent when no Pod owner is remembered.
+func noOwner() *corev1.Event { return nil }

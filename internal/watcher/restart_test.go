@@ -103,6 +103,9 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if os.Getenv(envNotifyURL) != "" {
+		return runNotifyChild(cfg)
+	}
 	s := testSettings()
 	t := &childT{}
 	var d delivery.Deliverer = postDeliverer{url: os.Getenv(envStubURL), delay: childDelay, id: os.Getenv(envChildID)}
@@ -131,6 +134,7 @@ func (childT) Helper()                           {}
 func (childT) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 func (childT) FailNow()                          { os.Exit(1) }
 func (childT) Fatal(args ...any)                 { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
+func (childT) Cleanup(func())                    {} // the child runs until killed
 
 func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
 	kc := clientcmdapi.NewConfig()

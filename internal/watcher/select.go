@@ -38,8 +38,16 @@ func (w *Watcher) onEvent(ctx context.Context, r *eventRecord, initial bool) {
 		}
 		return gone
 	}
+	var ownerKnown bool
+	var owner *corev1.Event
+	ownerEvent := func() *corev1.Event {
+		if !ownerKnown {
+			owner, ownerKnown = w.ownerFallback(ev), true
+		}
+		return owner
+	}
 	for _, ps := range w.snapshot() {
-		w.process(ctx, ps, ev, initial, now, isGone)
+		w.process(ctx, ps, ev, initial, now, isGone, ownerEvent)
 	}
 	if w.afterEvent != nil {
 		w.afterEvent(ev)
@@ -60,12 +68,15 @@ func (w *Watcher) onEventDelete(obj any) {
 // process runs one Event through one policy's selection: match, then drop
 // what is older than the policy (or its resume) or already handled or in
 // flight, and give every other occurrence exactly one fate, in this order:
-// skipped (an object gone, for Events found at start-up only), cooled down,
+// skipped (an object gone, for Events found at start-up only, unless it is
+// a Pod whose owner still shows its problem: then the occurrence is the
+// owner's), cooled down,
 // rate-limited, queued, or dropped when the queue is full (its token is
 // refunded). Only queuing starts the cooldown, so a dropped occurrence does
 // not silence the next one. isGone is asked lazily because it may cost an
 // API call.
-func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event, initial bool, now time.Time, isGone func() bool) {
+func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event, initial bool, now time.Time, isGone func() bool, ownerEvent func() *corev1.Event) {
+	original := ev
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.deleted || ps.checkpoint == nil || ps.compiled == nil || ps.suspended {
@@ -98,9 +109,13 @@ func (w *Watcher) process(ctx context.Context, ps *policyState, ev *corev1.Event
 	}
 	metricSelected.Inc()
 	if initial && isGone() {
-		metricSkipped.WithLabelValues("object_gone").Inc()
-		w.recordLocked(ps, ev, count, t, now, outcomeSkipped, nil, "involved object no longer exists")
-		return
+		// A Pod deleted while the controller was down: its owner, if it
+		// still shows the problem, else skipped (podowners.go).
+		if ev = ownerEvent(); ev == nil {
+			metricSkipped.WithLabelValues("object_gone").Inc()
+			w.recordLocked(ps, original, count, t, now, outcomeSkipped, nil, "involved object no longer exists")
+			return
+		}
 	}
 	object := cooldownObject(ev.InvolvedObject, ev.Namespace, w.ownerLookup)
 	effective := ps.compiled.Effective(idx)

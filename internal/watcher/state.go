@@ -42,6 +42,9 @@ type policyState struct {
 	// resolvedIntents are the occurrence keys of intents whose outcome is in
 	// the checkpoint; they are deleted once it is saved.
 	resolvedIntents []string
+	// resolvedNotifications are the message ids of notification intents
+	// whose items' outcomes are in the checkpoint; deleted once it is saved.
+	resolvedNotifications []string
 
 	statusDirty bool
 	lastDrop    time.Time
@@ -62,10 +65,11 @@ type savedStatus struct {
 	counts        v1alpha1.OutcomeCounts
 	recent        []v1alpha1.RemediationOutcome
 	lastProcessed time.Time
+	notify        []v1alpha1.NotificationCounts
 }
 
 func (c *checkpoint) savedStatus() savedStatus {
-	return savedStatus{valid: true, counts: c.Counts, recent: c.Recent, lastProcessed: c.LastProcessed}
+	return savedStatus{valid: true, counts: c.Counts, recent: c.Recent, lastProcessed: c.LastProcessed, notify: c.Notify.status()}
 }
 
 // occurrenceKey is the idempotency key: policy UID, event UID, occurrence.
@@ -178,6 +182,7 @@ func (w *Watcher) flushStatus(ctx context.Context, ps *policyState) error {
 			if !saved.lastProcessed.IsZero() {
 				p.Status.LastProcessedEvent = new(metav1.NewTime(saved.lastProcessed))
 			}
+			p.Status.NotificationCounts = saved.notify
 		}
 		cond.ObservedGeneration = gen
 		meta.SetStatusCondition(&p.Status.Conditions, cond)
@@ -225,7 +230,10 @@ func conditionEqual(a *metav1.Condition, b metav1.Condition) bool {
 }
 
 func (w *Watcher) checkpointLoop(ctx context.Context) {
-	w.every(ctx, w.opts.CheckpointInterval, w.kick, func() { w.flushCheckpoints(ctx, false) })
+	w.every(ctx, w.opts.CheckpointInterval, w.kick, func() {
+		w.flushCheckpoints(ctx, false)
+		w.flushPodOwners(ctx)
+	})
 }
 
 // flushCheckpoints writes every policy's checkpoint that changed.
@@ -243,8 +251,9 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 		}
 		ps.checkpoint.prune(now, exists)
 		data, rv, n := ps.checkpoint.state(), ps.rv, ps.dirty
-		saved, resolved := ps.checkpoint.savedStatus(), ps.resolvedIntents
-		ps.dirty, ps.resolvedIntents = 0, nil
+		saved, resolved, resolvedNotes := ps.checkpoint.savedStatus(), ps.resolvedIntents, ps.resolvedNotifications
+		owedUpTo := ps.checkpoint.Notify.Next
+		ps.dirty, ps.resolvedIntents, ps.resolvedNotifications = 0, nil, nil
 		ref := v1alpha1.StatePolicyReference{Namespace: ps.key.Namespace, Name: ps.key.Name, UID: string(ps.uid)}
 		ps.mu.Unlock()
 
@@ -253,6 +262,7 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 		if err != nil {
 			ps.dirty += n
 			ps.resolvedIntents = append(ps.resolvedIntents, resolved...)
+			ps.resolvedNotifications = append(ps.resolvedNotifications, resolvedNotes...)
 			metricCheckpointWrites.WithLabelValues("error").Inc()
 			if !final || ctx.Err() == nil {
 				w.log.Error(err, "Failed to write checkpoint", "policy", ps.key)
@@ -263,11 +273,22 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 		ps.rv = newRV
 		ps.saved, ps.statusDirty = saved, true
 		metricCheckpointWrites.WithLabelValues("ok").Inc()
+		handover := w.handOverLocked(ps, owedUpTo)
 		ps.mu.Unlock()
+		// The items are owed in a saved checkpoint: a restart sends or
+		// counts them, so they may go out now.
+		for _, h := range handover {
+			w.opts.Notifier.Notify(h.item, h.dests)
+		}
 		// The outcomes are saved: their intents have done their work.
 		for _, key := range resolved {
 			if err := w.store.DeleteIntent(ctx, key); err != nil && ctx.Err() == nil {
 				w.log.Error(err, "Failed to delete a resolved intent", "policy", ps.key)
+			}
+		}
+		for _, id := range resolvedNotes {
+			if err := w.store.DeleteNotification(ctx, id); err != nil && ctx.Err() == nil {
+				w.log.Error(err, "Failed to delete a settled notification intent", "policy", ps.key)
 			}
 		}
 	}

@@ -137,6 +137,9 @@ type Watcher struct {
 
 	goneMu   sync.Mutex
 	goneMemo map[string]bool // start-up only; nil afterwards
+	// podOwners remembers the owners of Pods that showed a problem
+	// (podowners.go).
+	podOwners podOwnerRecord
 
 	// afterEvent, when set (tests), runs after each Event was processed.
 	afterEvent func(*corev1.Event)
@@ -265,7 +268,11 @@ func (w *Watcher) Start(ctx context.Context) error {
 	}
 	defer func() { _ = inf.RemoveEventHandler(reg) }()
 
-	// 2. Caches the selection needs (pods, owners, namespaces).
+	// 2. Caches the selection needs (pods, owners, namespaces), and the
+	// owners of Pods with problems, remembered by an earlier process.
+	if err := w.loadPodOwners(ctx); err != nil {
+		log.Error(err, "Failed to read the record of Pods' owners; Events of Pods deleted meanwhile are skipped")
+	}
 	auxStop := make(chan struct{})
 	defer close(auxStop)
 	w.podFactory.Start(auxStop)
@@ -277,6 +284,16 @@ func (w *Watcher) Start(ctx context.Context) error {
 	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("waiting for the Pod, Namespace and workload caches: %w", ctx.Err())
 	}
+	// Added once the owners are cached, so a Pod's owner chain resolves; the
+	// Pods already cached are replayed as adds.
+	podReg, err := w.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    w.observePod,
+		UpdateFunc: func(_, obj any) { w.observePod(obj) },
+	})
+	if err != nil {
+		return fmt.Errorf("adding Pod handler: %w", err)
+	}
+	defer func() { _ = w.pods.RemoveEventHandler(podReg) }()
 
 	// 3. Workers, then the event intake.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -347,6 +364,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	w.flushCheckpoints(final, true)
+	w.flushPodOwners(final)
 	w.flushAllStatus(final)
 	log.Info("Stopped event watcher")
 	return nil
