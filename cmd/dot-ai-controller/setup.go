@@ -73,7 +73,7 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 				w.NotificationStatus(p, kind, ok, reason, msg)
 			}
 		},
-		// The watcher's checkpoints account for every item (decision 21).
+		// The watcher's checkpoints account for every item (decision 21 (docs/design/decisions.md#d21)).
 		OnEnded: func(p types.NamespacedName, uid types.UID, kind policy.DestinationKind, o notify.Outcome, seqs []uint64, messageID string) {
 			if w != nil {
 				w.NotificationEnded(p, uid, kind, o, seqs, messageID)

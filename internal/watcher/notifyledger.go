@@ -19,7 +19,7 @@ import (
 
 // The notification account of a policy lives in its checkpoint, so that an
 // item is owed in the same write as the outcome it reports, and a restart
-// finds every item that has no counted outcome yet (decision 21
+// finds every item that has no counted outcome yet (decision 21 (docs/design/decisions.md#d21)
 // (docs/design/decisions.md#d21), docs/notifications.md "Restarts").
 const (
 	// maxOwed bounds the owed items of a policy; beyond it new items are
