@@ -96,6 +96,10 @@ type Settings struct {
 	// Notifications tune notification delivery (the chart's notifications
 	// block).
 	Notifications Notifications
+
+	// Remediations bound the Remediation records (the chart's remediations
+	// block).
+	Remediations Remediations
 }
 
 // ClusterPolicyNamespaceList is where policies may use namespaceSelector:
@@ -181,6 +185,7 @@ func Default() Settings {
 			NamespaceCallsPerHour: DefaultNamespaceCallsPerHour,
 		},
 		Notifications: DefaultNotifications(),
+		Remediations:  DefaultRemediations(),
 	}
 }
 
@@ -228,6 +233,7 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 
 	s.Guardrails.bindFlags(fs)
 	s.Notifications.bindFlags(fs)
+	s.Remediations.bindFlags(fs)
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line from

@@ -183,12 +183,17 @@ func (d *Deliverer) beforeSend(ctx context.Context, req delivery.Request, idemKe
 		in := delivery.Interrupted(idemKey, "An earlier controller process wrote this call's intent and stopped before its outcome was recorded")
 		out.Result, out.Message = in.Result, in.Message
 		return delivery.Result{Outcome: out}, true
+	case errors.Is(err, delivery.ErrAnswered):
+		out := d.base(req)
+		out.Result = v1alpha1.OutcomeAnalysisCompleted
+		out.Message = "An earlier controller process sent this analysis and recorded dot-ai's answer in the occurrence's Remediation record; not sent again"
+		return delivery.Result{Outcome: out}, true
 	case ctx.Err() != nil:
 		return delivery.Result{RequeueAfter: time.Second}, true
 	case !d.withinHold(req):
-		return d.failed(req, "INTENT_NOT_WRITTEN", "the write-ahead intent could not be written, so nothing was sent: "+err.Error()), true
+		return d.failed(req, "INTENT_NOT_WRITTEN", "the occurrence's Remediation record (its write-ahead intent) could not be written, so nothing was sent: "+err.Error()), true
 	default:
-		d.opts.Log.Info("Write-ahead intent not written; event held", "error", err.Error())
+		d.opts.Log.Info("Remediation record not written; event held", "error", err.Error())
 		return delivery.Result{RequeueAfter: OutageRetry}, true
 	}
 }

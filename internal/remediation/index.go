@@ -1,0 +1,109 @@
+package remediation
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"dot-ai.io/controller/api/v1alpha1"
+)
+
+// Index is the leader's view of every record's phase: it feeds the records
+// gauge and counts each namespace's open proposals for the cap. The record
+// informer keeps it current, and the controller's own writes update it at
+// once, so a storm of occurrences cannot outrun the cap while the informer
+// lags.
+type Index struct {
+	mu     sync.Mutex
+	phases map[types.NamespacedName]v1alpha1.RemediationPhase
+	open   map[string]int
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{phases: map[types.NamespacedName]v1alpha1.RemediationPhase{}, open: map[string]int{}}
+}
+
+// isOpen: a proposal that takes a slot of the namespace's cap.
+func isOpen(p v1alpha1.RemediationPhase) bool {
+	return p == "" || p == v1alpha1.PhaseAnalyzing || p == v1alpha1.PhaseAwaitingApproval ||
+		p == v1alpha1.PhaseApproved || p == v1alpha1.PhaseExecuting
+}
+
+func phaseLabel(p v1alpha1.RemediationPhase) string {
+	if p == "" {
+		return "Pending"
+	}
+	return string(p)
+}
+
+// Set records a record's phase.
+func (x *Index) Set(key types.NamespacedName, p v1alpha1.RemediationPhase) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.setLocked(key, p)
+}
+
+func (x *Index) setLocked(key types.NamespacedName, p v1alpha1.RemediationPhase) {
+	old, had := x.phases[key]
+	if had && old == p {
+		return
+	}
+	if had {
+		x.forget(key, old)
+	}
+	x.phases[key] = p
+	metricRecords.WithLabelValues(phaseLabel(p)).Inc()
+	if isOpen(p) {
+		x.open[key.Namespace]++
+	}
+}
+
+func (x *Index) forget(key types.NamespacedName, old v1alpha1.RemediationPhase) {
+	delete(x.phases, key)
+	metricRecords.WithLabelValues(phaseLabel(old)).Dec()
+	if isOpen(old) {
+		if x.open[key.Namespace]--; x.open[key.Namespace] <= 0 {
+			delete(x.open, key.Namespace)
+		}
+	}
+}
+
+// Delete forgets a deleted record.
+func (x *Index) Delete(key types.NamespacedName) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.phases[key]; ok {
+		x.forget(key, old)
+	}
+}
+
+// Reserve takes a slot for a new open record in its namespace; false means
+// the namespace already holds max open ones. A record already known keeps
+// its slot (a re-sent analysis).
+func (x *Index) Reserve(key types.NamespacedName, max int) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, ok := x.phases[key]; ok {
+		return true
+	}
+	if x.open[key.Namespace] >= max {
+		return false
+	}
+	x.setLocked(key, "")
+	return true
+}
+
+// Open is the number of open proposals in ns.
+func (x *Index) Open(ns string) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.open[ns]
+}
+
+// Len is the number of records known.
+func (x *Index) Len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.phases)
+}
