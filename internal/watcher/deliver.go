@@ -98,7 +98,9 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		return
 	}
 	req := it.req
-	req.BeforeSend = w.beforeSend(it)
+	if w.records != nil {
+		req.BeforeSend = w.beforeSend(it)
+	}
 	metricInFlight.Inc()
 	res := w.deliverer.Deliver(ctx, req)
 	metricInFlight.Dec()
