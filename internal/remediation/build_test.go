@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/types"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -114,20 +113,21 @@ func TestExecutionOutcome(t *testing.T) {
 	}
 }
 
-// TestIndexCap: the cap counts open proposals per namespace; a known record
-// keeps its slot, a terminal one frees it, a deleted one too.
+// TestIndexCap: the cap counts the proposals awaiting a decision per
+// namespace; a decided or deleted one frees its slot.
 func TestIndexCap(t *testing.T) {
 	x := NewIndex()
 	k := func(ns, n string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: n} }
-	require.True(t, x.Reserve(k("a", "1"), 2))
-	require.True(t, x.Reserve(k("a", "2"), 2))
-	assert.False(t, x.Reserve(k("a", "3"), 2), "over the cap")
-	assert.True(t, x.Reserve(k("b", "1"), 2), "per namespace")
-	assert.True(t, x.Reserve(k("a", "1"), 2), "a re-sent analysis keeps its slot")
-	x.Set(k("a", "1"), v1alpha1.PhaseAnalyzed)
-	assert.Equal(t, 1, x.Open("a"))
-	assert.True(t, x.Reserve(k("a", "3"), 2), "a terminal record frees its slot")
+	x.Set(k("a", "1"), v1alpha1.PhaseAnalyzing)
+	assert.False(t, x.Full("a", 1), "an analysis in flight is no proposal yet")
+	x.Set(k("a", "1"), v1alpha1.PhaseAwaitingApproval)
+	x.Set(k("a", "2"), v1alpha1.PhaseAwaitingApproval)
+	assert.True(t, x.Full("a", 2))
+	assert.False(t, x.Full("b", 2), "per namespace")
+	x.Set(k("a", "1"), v1alpha1.PhaseRejected)
+	assert.False(t, x.Full("a", 2), "a decided proposal frees its slot")
+	x.Set(k("a", "1"), v1alpha1.PhaseAwaitingApproval)
 	x.Delete(k("a", "2"))
 	assert.Equal(t, 1, x.Open("a"))
-	assert.Equal(t, 3, x.Len())
+	assert.Equal(t, 1, x.Len())
 }

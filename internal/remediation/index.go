@@ -9,10 +9,12 @@ import (
 )
 
 // Index is the leader's view of every record's phase: it feeds the records
-// gauge and counts each namespace's open proposals for the cap. The record
-// informer keeps it current, and the controller's own writes update it at
-// once, so a storm of occurrences cannot outrun the cap while the informer
-// lags.
+// gauge and counts each namespace's open proposals (AwaitingApproval) for
+// the cap. The record informer keeps it current, and the controller's own
+// writes update it at once, so a storm of occurrences cannot outrun the cap
+// while the informer lags. Analyses in flight are not counted (concurrency
+// bounds them), so a namespace holds at most the cap plus the analyses in
+// flight when they all end as proposals.
 type Index struct {
 	mu     sync.Mutex
 	phases map[types.NamespacedName]v1alpha1.RemediationPhase
@@ -25,10 +27,7 @@ func NewIndex() *Index {
 }
 
 // isOpen: a proposal that takes a slot of the namespace's cap.
-func isOpen(p v1alpha1.RemediationPhase) bool {
-	return p == "" || p == v1alpha1.PhaseAnalyzing || p == v1alpha1.PhaseAwaitingApproval ||
-		p == v1alpha1.PhaseApproved || p == v1alpha1.PhaseExecuting
-}
+func isOpen(p v1alpha1.RemediationPhase) bool { return p == v1alpha1.PhaseAwaitingApproval }
 
 func phaseLabel(p v1alpha1.RemediationPhase) string {
 	if p == "" {
@@ -78,20 +77,13 @@ func (x *Index) Delete(key types.NamespacedName) {
 	}
 }
 
-// Reserve takes a slot for a new open record in its namespace; false means
-// the namespace already holds max open ones. A record already known keeps
-// its slot (a re-sent analysis).
-func (x *Index) Reserve(key types.NamespacedName, max int) bool {
+// Full reports whether namespace ns holds max open proposals already: a new
+// manual-mode occurrence there ends in a counted outcome instead of a
+// record.
+func (x *Index) Full(ns string, max int) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, ok := x.phases[key]; ok {
-		return true
-	}
-	if x.open[key.Namespace] >= max {
-		return false
-	}
-	x.setLocked(key, "")
-	return true
+	return x.open[ns] >= max
 }
 
 // Open is the number of open proposals in ns.

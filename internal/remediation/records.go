@@ -58,7 +58,6 @@ func (r *Records) Begin(ctx context.Context, rec *v1alpha1.Remediation, phase v1
 		return &existing, ErrExists
 	}
 	if err != nil {
-		r.Index.Delete(key)
 		return nil, err
 	}
 	now := metav1.NewTime(r.Clock.Now())
@@ -84,10 +83,20 @@ func (r *Records) Begin(ctx context.Context, rec *v1alpha1.Remediation, phase v1
 // status, sealed again; change returns false to write nothing. Conflicts
 // are retried on a fresh read.
 func (r *Records) Update(ctx context.Context, key types.NamespacedName, change func(*v1alpha1.Remediation) bool) (*v1alpha1.Remediation, error) {
+	return r.UpdateFrom(ctx, key, nil, change)
+}
+
+// UpdateFrom is Update starting from last, the record as this process last
+// wrote it (nil: read it): a delivery's answer costs one request, not two,
+// unless the record changed meanwhile.
+func (r *Records) UpdateFrom(ctx context.Context, key types.NamespacedName, last *v1alpha1.Remediation, change func(*v1alpha1.Remediation) bool) (*v1alpha1.Remediation, error) {
 	var err error
 	for range 5 {
 		var rec v1alpha1.Remediation
-		if err = r.Reader.Get(ctx, key, &rec); err != nil {
+		if last != nil {
+			last.DeepCopyInto(&rec)
+			last = nil
+		} else if err = r.Reader.Get(ctx, key, &rec); err != nil {
 			return nil, err
 		}
 		old := rec.Status.Phase

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -61,7 +60,7 @@ func stormBounds(t *testing.T, total, sweepEach int, set config.Remediations) {
 			mode = v1alpha1.ModeAutomatic
 		}
 		rec := occurrence(p, ns, i, mode)
-		if mode == v1alpha1.ModeManual && !r.Index.Reserve(types.NamespacedName{Namespace: ns, Name: rec.Name}, set.MaxOpenPerNamespace) {
+		if mode == v1alpha1.ModeManual && r.Index.Full(ns, set.MaxOpenPerNamespace) {
 			capped++
 			return
 		}

@@ -40,6 +40,8 @@ type item struct {
 	// occurrence's worker touches them.
 	recordBegun bool
 	recordName  string
+	// record is the record as this process last wrote or read it.
+	record *v1alpha1.Remediation
 	// startNotified: the notifyOnStart message was handed over (a held
 	// occurrence offered again is not announced twice).
 	startNotified bool
@@ -89,7 +91,7 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		w.notifyLocked(ps, it, notify.PhaseStart, nil, nil)
 		ps.mu.Unlock()
 	}
-	if !w.reserveRecord(it) {
+	if w.capped(it) {
 		w.admitted.Add(-1)
 		w.finish(it, delivery.Result{Outcome: v1alpha1.RemediationOutcome{
 			Result:  v1alpha1.OutcomeProposalCapReached,

@@ -35,14 +35,15 @@ func recordKey(req *delivery.Request) types.NamespacedName {
 		Name: remediation.Name(delivery.IdempotencyKey(string(req.Policy.UID), req.OccurrenceKey))}
 }
 
-// reserveRecord takes a slot for a manual-mode occurrence's record under
-// the namespace's cap on open proposals; false: the occurrence ends in the
-// proposalCap outcome, with no call and no record.
-func (w *Watcher) reserveRecord(it *item) bool {
+// capped reports whether a manual-mode occurrence's namespace holds the
+// installation's maximum of open proposals: it then ends in the proposalCap
+// outcome, with no call and no record. A re-sent analysis (its record
+// exists) and a dry run are never capped.
+func (w *Watcher) capped(it *item) bool {
 	if w.records == nil || it.recordName != "" || it.req.Effective.Mode != v1alpha1.ModeManual || it.req.Effective.DryRun {
-		return true
+		return false
 	}
-	return w.records.Index.Reserve(recordKey(&it.req), w.settings.Remediations.MaxOpenPerNamespace)
+	return w.records.Index.Full(it.req.Event.Namespace, w.settings.Remediations.MaxOpenPerNamespace)
 }
 
 // beforeSend is the Request.BeforeSend of a delivered occurrence: it
@@ -73,14 +74,14 @@ func (w *Watcher) beforeSend(it *item) func(context.Context) error {
 			if p := cur.Status.Phase; p != "" && p != v1alpha1.PhaseAnalyzing {
 				return delivery.ErrAnswered
 			}
-			it.recordBegun = true // a re-sent analysis updates the same record
+			it.recordBegun, it.record = true, cur // a re-sent analysis updates the same record
 			return nil
 		case err != nil:
 			metricIntentWrites.WithLabelValues("error").Inc()
 			return err
 		}
 		metricIntentWrites.WithLabelValues("ok").Inc()
-		it.recordBegun, it.recordName = true, rec.Name
+		it.recordBegun, it.recordName, it.record = true, rec.Name, cur
 		return nil
 	}
 }
@@ -97,7 +98,7 @@ func (w *Watcher) dropRecord(ctx context.Context, it *item) {
 	obj.Namespace, obj.Name = key.Namespace, key.Name
 	if err := client.IgnoreNotFound(w.client.Delete(ctx, obj)); err == nil {
 		w.records.Index.Delete(key)
-		it.recordBegun, it.recordName = false, ""
+		it.recordBegun, it.recordName, it.record = false, "", nil
 	}
 }
 
@@ -123,7 +124,7 @@ func (w *Watcher) recordOutcome(ctx context.Context, it *item, res *delivery.Res
 	}
 	switch {
 	case ok && it.recordBegun:
-		_, err := w.records.Update(ctx, key, func(cur *v1alpha1.Remediation) bool {
+		_, err := w.records.UpdateFrom(ctx, key, it.record, func(cur *v1alpha1.Remediation) bool {
 			switch cur.Status.Phase {
 			case "", v1alpha1.PhaseAnalyzing, v1alpha1.PhaseExecuting:
 				status(&cur.Status)
@@ -144,12 +145,9 @@ func (w *Watcher) recordOutcome(ctx context.Context, it *item, res *delivery.Res
 		status(&st)
 		if err := w.records.Create(ctx, rec, st); err != nil {
 			w.log.Error(err, "Failed to create the Remediation record of a failed delivery", "record", key)
-			w.records.Index.Delete(key)
 			break
 		}
 		it.recordName = rec.Name
-	case it.recordName == "":
-		w.records.Index.Delete(key) // release a reserved slot: no record
 	}
 	if it.recordName != "" {
 		out.Remediation = text.TruncateRunes(it.recordName, v1alpha1.MaxOutcomeRemediationLength)
