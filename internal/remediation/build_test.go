@@ -59,7 +59,7 @@ func TestApplyBounds(t *testing.T) {
 		Analysis:    &mcp.Analysis{RootCause: long, Confidence: 0.7, Factors: make([]string, 30)},
 		Remediation: &mcp.Remediation{Summary: long, Risk: "extreme", Actions: make([]mcp.Action, 40)},
 		Results:     make([]mcp.ActionResult, 40), ExecutedCommands: make([]string, 40),
-		Validation:  &mcp.Validation{Success: true, Summary: long},
+		Validation: &mcp.Validation{Success: true, Summary: long},
 	}
 	res.Remediation.Actions[0] = mcp.Action{Command: long, Risk: "medium"}
 	var st v1alpha1.RemediationStatus
