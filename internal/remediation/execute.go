@@ -182,8 +182,14 @@ func (e *Executor) execute(ctx context.Context, rec *v1alpha1.Remediation) (ctrl
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	phase, msg, res := executionOutcome(resp, callErr, rec)
-	metricExecutions.WithLabelValues(strings.ToLower(string(phase))).Inc()
+	metricExecutions.WithLabelValues(executionLabel[phase]).Inc()
 	return ctrl.Result{}, e.finish(wctx, key, v1alpha1.PhaseExecuting, phase, msg, res)
+}
+
+// executionLabel is the outcome label of dotai_remediation_executions_total.
+var executionLabel = map[v1alpha1.RemediationPhase]string{
+	v1alpha1.PhaseSucceeded: "succeeded", v1alpha1.PhasePartiallyResolved: "partially_resolved",
+	v1alpha1.PhaseFailed: "failed", v1alpha1.PhaseInterrupted: "interrupted",
 }
 
 // executionOutcome maps the execute call's answer to the record's phase.
