@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -263,4 +264,44 @@ func TestDryRun(t *testing.T) {
 	require.Eventually(t, func() bool { return stub.Count() == 1 }, 20*time.Second, 20*time.Millisecond, "the next event is sent")
 	require.Eventually(t, func() bool { return status().AnalysesCompleted == 1 }, 20*time.Second, 20*time.Millisecond)
 	assert.Equal(t, int64(1), status().DryRunEvents)
+}
+
+// TestPreviousReleaseIntent: a ControllerState intent the previous release
+// left for an automatic-mode call is still resolved at start-up (the upgrade
+// path): the occurrence is counted once as Interrupted, never sent, and the
+// intent is deleted once checkpointed; no new intent is written.
+func TestPreviousReleaseIntent(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNamespace(t, c, "dot-ai", nil)
+	createNamespace(t, c, "upgrade", nil)
+	createPod(t, c, "upgrade", "a")
+	stub := loopStub(t)
+	s := intentSettings(stub.URL())
+	p := newPolicy("upgrade", "p", v1alpha1.EventSelector{Type: "Warning"})
+	p.Spec.Mode = v1alpha1.ModeAutomatic
+	require.NoError(t, c.Create(ctx, p))
+	ev := createEvent(t, c, "upgrade", "old", "Warning", "BackOff", "Pod", "a")
+	occ := occurrenceKey(p.UID, ev.UID, 1)
+	store := &state.Store{Namespace: "dot-ai", Reader: c, Writer: c}
+	require.NoError(t, store.CreateIntent(ctx, state.Ref(p), &v1alpha1.IntentState{
+		OccurrenceKey: occ, IdempotencyKey: delivery.IdempotencyKey(string(p.UID), occ),
+		Event: v1alpha1.IntentEvent{Namespace: "upgrade", Name: "old", UID: string(ev.UID), Count: 1, Time: &ev.LastTimestamp, Reason: "BackOff", InvolvedObject: "Pod/a"},
+		CreatedAt: new(metav1.Now()),
+	}))
+
+	r := startWatcher(t, env.Config, s, newDotai(t, env.Config, s), nil)
+	defer r.stop(t)
+	require.Eventually(t, func() bool {
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
+		return cur.Status.InterruptedRemediations == 1
+	}, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var list v1alpha1.ControllerStateList
+		require.NoError(t, c.List(ctx, &list, client.MatchingLabels{state.LabelComponent: state.ComponentIntent}))
+		return len(list.Items) == 0
+	}, 10*time.Second, 20*time.Millisecond, "the old intent is deleted once checkpointed")
+	assert.Zero(t, stub.Count(), "the interrupted call is never sent")
 }
