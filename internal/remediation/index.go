@@ -62,7 +62,8 @@ func (x *Index) forget(key types.NamespacedName, old v1alpha1.RemediationPhase) 
 	delete(x.phases, key)
 	metricRecords.WithLabelValues(phaseLabel(old)).Dec()
 	if isOpen(old) {
-		if x.open[key.Namespace]--; x.open[key.Namespace] <= 0 {
+		x.open[key.Namespace]--
+		if x.open[key.Namespace] <= 0 {
 			delete(x.open, key.Namespace)
 		}
 	}
@@ -77,13 +78,13 @@ func (x *Index) Delete(key types.NamespacedName) {
 	}
 }
 
-// Full reports whether namespace ns holds max open proposals already: a new
+// Full reports whether namespace ns holds limit open proposals already: a new
 // manual-mode occurrence there ends in a counted outcome instead of a
 // record.
-func (x *Index) Full(ns string, max int) bool {
+func (x *Index) Full(ns string, limit int) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.open[ns] >= max
+	return x.open[ns] >= limit
 }
 
 // Open is the number of open proposals in ns.

@@ -96,8 +96,8 @@ func (r *Records) UpdateFrom(ctx context.Context, key types.NamespacedName, last
 		if last != nil {
 			last.DeepCopyInto(&rec)
 			last = nil
-		} else if err = r.Reader.Get(ctx, key, &rec); err != nil {
-			return nil, err
+		} else if gerr := r.Reader.Get(ctx, key, &rec); gerr != nil {
+			return nil, gerr
 		}
 		old := rec.Status.Phase
 		if !change(&rec) {

@@ -25,7 +25,7 @@ type Sweeper struct {
 	Interval time.Duration
 }
 
-// NeedLeaderElection: only the leader writes records.
+// NeedLeaderElection is true: only the leader writes records.
 func (s *Sweeper) NeedLeaderElection() bool { return true }
 
 // Start sweeps every Interval until ctx ends.

@@ -287,7 +287,7 @@ func TestPreviousReleaseIntent(t *testing.T) {
 	store := &state.Store{Namespace: "dot-ai", Reader: c, Writer: c}
 	require.NoError(t, store.CreateIntent(ctx, state.Ref(p), &v1alpha1.IntentState{
 		OccurrenceKey: occ, IdempotencyKey: delivery.IdempotencyKey(string(p.UID), occ),
-		Event: v1alpha1.IntentEvent{Namespace: "upgrade", Name: "old", UID: string(ev.UID), Count: 1, Time: &ev.LastTimestamp, Reason: "BackOff", InvolvedObject: "Pod/a"},
+		Event:     v1alpha1.IntentEvent{Namespace: "upgrade", Name: "old", UID: string(ev.UID), Count: 1, Time: &ev.LastTimestamp, Reason: "BackOff", InvolvedObject: "Pod/a"},
 		CreatedAt: new(metav1.Now()),
 	}))
 
