@@ -244,3 +244,53 @@ func TestExecuteAcrossSIGKILL(t *testing.T) {
 	require.Eventually(t, func() bool { return len(recordsIn(t, c, f.ns)[v1alpha1.PhaseAwaitingApproval]) == 1 }, 60*time.Second, 20*time.Millisecond)
 	assert.Equal(t, map[string]int{session: 1}, executeCalls(stub), "no second execute request")
 }
+
+// TestProposalCapAndFailedRecord: in a namespace at the cap on open
+// proposals a manual-mode occurrence is not sent and ends as
+// ProposalCapReached, with no record; a delivery that fails before its call
+// (the policy's Secret is missing) gets a Failed record.
+func TestProposalCapAndFailedRecord(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNamespace(t, c, "dot-ai", nil)
+	createNamespace(t, c, "capped", nil)
+	createNamespace(t, c, "broken", nil)
+	createPod(t, c, "capped", "a")
+	createPod(t, c, "broken", "a")
+	stub := loopStub(t)
+	s := intentSettings(stub.URL())
+	s.Remediations.MaxOpenPerNamespace = 1
+	p := newPolicy("capped", "p", v1alpha1.EventSelector{Type: "Warning"})
+	require.NoError(t, c.Create(ctx, p))
+	broken := newPolicy("broken", "p", v1alpha1.EventSelector{Type: "Warning"})
+	broken.Spec.McpAuthSecretRef = &v1alpha1.SecretKeyReference{Name: "missing", Key: "token"}
+	require.NoError(t, c.Create(ctx, broken))
+	r := startLoop(t, env.Config, s)
+	defer r.stop(t)
+	waitReason(t, c, p, v1alpha1.ReasonActive)
+
+	createEvent(t, c, "capped", "first", "Warning", "BackOff", "Pod", "a")
+	waitRecord(t, c, "capped", v1alpha1.PhaseAwaitingApproval, 30*time.Second)
+	createEvent(t, c, "capped", "second", "Warning", "BackOff", "Pod", "a")
+	var st v1alpha1.RemediationPolicyStatus
+	require.Eventually(t, func() bool {
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
+		st = cur.Status
+		return st.TotalEventsProcessed == 2
+	}, 20*time.Second, 20*time.Millisecond)
+	assert.Equal(t, int64(1), st.ProposalCapEvents)
+	assert.Equal(t, st.TotalEventsProcessed, st.OutcomeSum())
+	assert.Equal(t, v1alpha1.OutcomeProposalCapReached, st.RecentOutcomes[0].Result)
+	assert.Empty(t, st.RecentOutcomes[0].Remediation, "no record over the cap")
+	assert.Equal(t, 1, stub.Count(), "nothing sent over the cap")
+	assert.Len(t, recordsIn(t, c, "capped")[v1alpha1.PhaseAwaitingApproval], 1)
+
+	createEvent(t, c, "broken", "ev", "Warning", "BackOff", "Pod", "a")
+	failed := waitRecord(t, c, "broken", v1alpha1.PhaseFailed, 30*time.Second)
+	assert.Equal(t, "INVALID_SECRET_REF", failed.Status.McpStatus)
+	assert.Contains(t, failed.Status.Message, "missing")
+	assert.NotNil(t, failed.Status.CompletedAt)
+	assert.Equal(t, 1, stub.Count(), "the failed delivery sent nothing")
+}
