@@ -28,6 +28,7 @@ RELIABILITY_RUN ?= TestReliability
 
 .PHONY: reliability
 reliability: cluster-up build helm node-image ## Reliability suite at full size (faults and load; figures in .cache/reliability/full.md, docs/reliability.md).
+	go test -tags reliability ./internal/remediation/ -run TestStormBounds10k -count=1 -v -timeout 30m
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) RELIABILITY_SCALE=full go test -tags e2e,reliability ./test/e2e/ -run '$(RELIABILITY_RUN)' -count=1 -v -timeout 90m
 
 .PHONY: reliability-short

@@ -76,6 +76,7 @@ const (
 	MaxOutcomeSessionIDLength      = 128
 	MaxOutcomeRootCauseLength      = 1024
 	MaxOutcomeMessageLength        = 1024
+	MaxOutcomeRemediationLength    = 63
 )
 
 // MaxConditionMessageLength is the length the controller shortens a

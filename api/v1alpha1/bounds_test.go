@@ -129,6 +129,7 @@ func TestCRDBoundsMatchConstants(t *testing.T) {
 		{"status.recentOutcomes[].sessionId", "maxLength", MaxOutcomeSessionIDLength},
 		{"status.recentOutcomes[].rootCause", "maxLength", MaxOutcomeRootCauseLength},
 		{"status.recentOutcomes[].message", "maxLength", MaxOutcomeMessageLength},
+		{"status.recentOutcomes[].remediation", "maxLength", MaxOutcomeRemediationLength},
 	}
 	schema := crdSchema(t)
 	for _, tc := range tests {

@@ -377,7 +377,7 @@ type NotificationFilter struct {
 }
 
 // OutcomeResult is how one delivery of an event to dot-ai ended.
-// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded;Interrupted;DryRun
+// +kubebuilder:validation:Enum=AnalysisCompleted;RemediationSucceeded;RemediationFailed;DeliveryFailed;BudgetExceeded;Interrupted;DryRun;ProposalCapReached
 type OutcomeResult string
 
 const (
@@ -402,6 +402,10 @@ const (
 	// OutcomeDryRun means the policy is a dry run: the request was built and
 	// not sent.
 	OutcomeDryRun OutcomeResult = "DryRun"
+	// OutcomeProposalCapReached means the event's namespace already held the
+	// installation's maximum of open proposals (Remediation records awaiting a
+	// decision): no call was made and no record written.
+	OutcomeProposalCapReached OutcomeResult = "ProposalCapReached"
 )
 
 // RemediationOutcome records one delivery of an event to dot-ai.
@@ -450,6 +454,12 @@ type RemediationOutcome struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// remediation is the name of the Remediation record of this occurrence,
+	// in the Event's namespace (kubectl get rem -n <namespace> <name>).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Remediation string `json:"remediation,omitempty"`
 }
 
 // MaxRecentOutcomes bounds status.recentOutcomes.
@@ -530,6 +540,13 @@ type OutcomeCounts struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	BelowThresholdEvents int64 `json:"belowThresholdEvents,omitempty"`
+
+	// proposalCapEvents counts occurrences not sent because their namespace
+	// already held the installation's maximum of open proposals
+	// (remediations.maxOpenPerNamespace).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ProposalCapEvents int64 `json:"proposalCapEvents,omitempty"`
 }
 
 // RemediationPolicyStatus is the observed state of a RemediationPolicy. Every
@@ -537,7 +554,8 @@ type OutcomeCounts struct {
 // totalEventsProcessed equals the sum of analysesCompleted,
 // successfulRemediations, failedRemediations, rateLimitedEvents,
 // cooledDownEvents, droppedEvents, skippedEvents, budgetExceededEvents,
-// interruptedRemediations, dryRunEvents and belowThresholdEvents.
+// interruptedRemediations, dryRunEvents, belowThresholdEvents and
+// proposalCapEvents.
 type RemediationPolicyStatus struct {
 	// conditions describe the policy's state. Ready is True when the policy
 	// is valid and its events are being delivered. Delivering is True after a
@@ -754,5 +772,5 @@ func (s *NamespaceSelector) LabelSelector() *metav1.LabelSelector {
 func (c OutcomeCounts) OutcomeSum() int64 {
 	return c.AnalysesCompleted + c.SuccessfulRemediations + c.FailedRemediations + c.RateLimitedEvents +
 		c.CooledDownEvents + c.DroppedEvents + c.SkippedEvents + c.BudgetExceededEvents + c.InterruptedRemediations +
-		c.DryRunEvents + c.BelowThresholdEvents
+		c.DryRunEvents + c.BelowThresholdEvents + c.ProposalCapEvents
 }

@@ -15,6 +15,7 @@ import (
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
@@ -55,14 +56,24 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 		return nil, fmt.Errorf("creating MCP client: %w", err)
 	}
 	events := watcher.NewEventIndex()
-	// The guardrails come first, so a refused occurrence costs no log reads.
-	deliverer := guard.New(dotai.New(dotai.Options{
+	dotaiDeliverer := dotai.New(dotai.Options{
 		Settings: s,
 		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
-	}), s, clock.RealClock{})
+	})
+	// The guardrails come first, so a refused occurrence costs no log reads.
+	deliverer := guard.New(dotaiDeliverer, s, clock.RealClock{})
+	// Remediation records: written by the watcher, acted on by the executor
+	// (approvals) and the sweeper (expiry, retention).
+	records := watcher.NewRecords(mgr, s)
+	if err := (&remediation.Executor{Records: records, MCP: mcpClient, Tokens: dotaiDeliverer, Settings: s, Policies: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Remediation executor: %w", err)
+	}
+	if err := mgr.Add(&remediation.Sweeper{Records: records, List: mgr.GetClient()}); err != nil {
+		return nil, fmt.Errorf("adding the Remediation sweeper: %w", err)
+	}
 	// The notifier reports each destination's health on the policy through
 	// the watcher, which is built after it.
 	var w *watcher.Watcher
@@ -81,7 +92,7 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 		},
 		Log: mgr.GetLogger().WithName("notify"),
 	})
-	w, err = watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier))
+	w, err = watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records))
 	if err != nil {
 		return nil, fmt.Errorf("creating event watcher: %w", err)
 	}

@@ -101,6 +101,10 @@ type Settings struct {
 	// Notifications tune notification delivery (the chart's notifications
 	// block).
 	Notifications Notifications
+
+	// Remediations bound the Remediation records (the chart's remediations
+	// block).
+	Remediations Remediations
 }
 
 // ClusterPolicyNamespaceList is where policies may use namespaceSelector:
@@ -197,6 +201,7 @@ func Default() Settings {
 			NamespaceCallsPerHour: DefaultNamespaceCallsPerHour,
 		},
 		Notifications: DefaultNotifications(),
+		Remediations:  DefaultRemediations(),
 	}
 }
 
@@ -245,6 +250,7 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 
 	s.Guardrails.bindFlags(fs)
 	s.Notifications.bindFlags(fs)
+	s.Remediations.bindFlags(fs)
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line from

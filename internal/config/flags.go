@@ -82,6 +82,13 @@ const (
 	FlagNotificationQueueSize     = "notification-queue-size"
 	FlagNotificationWorkers       = "notification-workers"
 	FlagNotificationMaxGroupItems = "notification-max-group-items"
+
+	// Remediation records (Settings.BindFlags, the chart's remediations block).
+	FlagRemediationApprovalWindow = "remediation-approval-window"
+	FlagRemediationRetentionCount = "remediation-retention-count"
+	FlagRemediationRetentionAge   = "remediation-retention-age"
+	FlagRemediationMaxOpen        = "remediation-max-open-per-namespace"
+	FlagRemediationSealSecret     = "remediation-seal-secret"
 )
 
 // The binary's default listener ports. The harness needs them to know which

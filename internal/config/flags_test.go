@@ -19,6 +19,8 @@ func TestBindFlagsRegistersTheSharedNames(t *testing.T) {
 		FlagNamespaceAnalysisCallsPerHour, FlagDefaultNotifyOnStart, FlagDefaultNotifyOnComplete,
 		FlagNotificationAllowedURLs, FlagNotificationGroupWindow, FlagNotificationMaxPerMinute,
 		FlagNotificationQueueSize, FlagNotificationWorkers, FlagNotificationMaxGroupItems,
+		FlagRemediationApprovalWindow, FlagRemediationRetentionCount, FlagRemediationRetentionAge,
+		FlagRemediationMaxOpen, FlagRemediationSealSecret,
 	}
 	s := Default()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -37,18 +37,25 @@ type Request struct {
 	OccurrenceKey string
 	// SeenAt is when the watcher first saw the occurrence.
 	SeenAt time.Time
-	// BeforeSend, when set, persists the write-ahead intent of a call that
-	// can change the cluster (decision 17 (docs/design/decisions.md#d17)).
-	// The Deliverer calls it right before the request may leave and sends
-	// nothing when it fails; ErrInterrupted means an earlier process may
-	// have sent it already, so the occurrence ends as Interrupted. It may be
-	// called again for the same request (a held occurrence offered again).
+	// BeforeSend, when set, writes the occurrence's Remediation record: the
+	// write-ahead intent of a call that can change the cluster (decision 17
+	// (docs/design/decisions.md#d17)). The Deliverer calls it right before
+	// the request may leave and sends nothing when it fails; ErrInterrupted
+	// means an earlier process may have sent it already, so the occurrence
+	// ends as Interrupted; ErrAnswered that an earlier process recorded the
+	// answer. It may be called again for the same request (a held occurrence
+	// offered again).
 	BeforeSend func(ctx context.Context) error
 }
 
 // ErrInterrupted is returned by Request.BeforeSend when the occurrence's
 // intent already exists.
 var ErrInterrupted = errors.New("an earlier call of this occurrence may have been sent")
+
+// ErrAnswered is returned by Request.BeforeSend when an earlier process sent
+// this manual-mode occurrence and recorded dot-ai's answer: the analysis is
+// not sent again and the occurrence counts as analysed.
+var ErrAnswered = errors.New("an earlier call of this occurrence was answered and recorded")
 
 // IdempotencyKey is the Idempotency-Key sent for an occurrence: a hash of the
 // policy UID and the occurrence key, so a re-sent analysis carries the same

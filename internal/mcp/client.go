@@ -144,9 +144,12 @@ type Call struct {
 	Body *Request
 }
 
-// automatic reports whether the call may execute a remediation: such a call
-// is never repeated once sent.
-func (c Call) automatic() bool { return c.Body != nil && c.Body.Mode == string(v1alpha1.ModeAutomatic) }
+// automatic reports whether the call may execute a remediation (automatic
+// mode, or the execute call of an approved proposal): such a call is never
+// repeated once sent.
+func (c Call) automatic() bool {
+	return c.Body != nil && (c.Body.Mode == string(v1alpha1.ModeAutomatic) || c.Body.ExecuteChoice != 0)
+}
 
 // Response is a successful call's decoded envelope.
 type Response struct {

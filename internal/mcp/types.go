@@ -15,9 +15,14 @@ const MaxIssueUTF16 = 2000
 // keys) and other servers may read.
 type Request struct {
 	// Issue is the compact human summary, at most MaxIssueUTF16 code units.
-	Issue string `json:"issue"`
+	// An execute call (SessionID and ExecuteChoice) carries none.
+	Issue string `json:"issue,omitempty"`
 	// Mode is manual or automatic.
-	Mode string `json:"mode"`
+	Mode string `json:"mode,omitempty"`
+	// SessionID and ExecuteChoice make the call that executes a proposal of
+	// an earlier manual-mode analysis (choice 1: execute through MCP).
+	SessionID     string `json:"sessionId,omitempty"`
+	ExecuteChoice int    `json:"executeChoice,omitempty"`
 	// ConfidenceThreshold and MaxRiskLevel are sent in automatic mode only.
 	ConfidenceThreshold *float64 `json:"confidenceThreshold,omitempty"`
 	MaxRiskLevel        string   `json:"maxRiskLevel,omitempty"`

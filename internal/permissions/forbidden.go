@@ -16,7 +16,11 @@ func Forbidden(releaseNamespace, otherNamespace string) []Request {
 	writes := []string{"create", "update", "patch", "delete", "deletecollection"}
 	return slices.Concat(
 		requests(all, "", []string{"list", "watch"}, "secrets"),
-		requests(all, "", writes, "secrets", "pods", "serviceaccounts", "services", "persistentvolumeclaims"),
+		requests(all, "", writes, "pods", "serviceaccounts", "services", "persistentvolumeclaims"),
+		// Secrets: created only in the release namespace (the seal key),
+		// never changed or deleted.
+		requests(outside, "", []string{"create"}, "secrets"),
+		requests(all, "", []string{"update", "patch", "delete", "deletecollection"}, "secrets"),
 		// ConfigMaps: read in the release namespace (migration), never written.
 		requests(all, "", slices.Concat([]string{"list", "watch"}, writes), "configmaps"),
 		requests(outside, "", []string{"get"}, "configmaps"),
@@ -37,6 +41,9 @@ func Forbidden(releaseNamespace, otherNamespace string) []Request {
 		// Policies: the spec is the users'; status is written with Update.
 		requests(all, "remediation.dot-ai.io", writes, "remediationpolicies"),
 		requests(all, "remediation.dot-ai.io", []string{"patch"}, "remediationpolicies/status"),
+		// Records: created and deleted, their spec never updated.
+		requests(all, "remediation.dot-ai.io", []string{"update", "patch", "deletecollection"}, "remediations"),
+		requests(all, "remediation.dot-ai.io", []string{"patch"}, "remediations/status"),
 		// The controller's own state and Lease live in the release namespace.
 		requests(outside, "remediation.dot-ai.io", []string{"get", "list", "create", "update", "delete"}, "controllerstates"),
 		requests([]string{releaseNamespace}, "remediation.dot-ai.io", []string{"watch", "patch", "deletecollection"}, "controllerstates"),

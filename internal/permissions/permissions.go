@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/enricher"
 )
 
@@ -99,6 +100,10 @@ func Controller(o Options) []Permission {
 		Why: "the policies (their spec is never written)"})
 	add(Permission{Group: "remediation.dot-ai.io", Resource: "remediationpolicies/status", Verbs: []string{"update"}, Scope: ClusterWide,
 		Why: "policy status: conditions, counters, outcomes (Status().Update only)"})
+	add(Permission{Group: "remediation.dot-ai.io", Resource: "remediations", Verbs: []string{"get", "list", "watch", "create", "delete"}, Scope: ClusterWide,
+		Why: "Remediation records, created in the Event's namespace before a call leaves (the write-ahead intent), deleted by retention; their spec is never updated"})
+	add(Permission{Group: "remediation.dot-ai.io", Resource: "remediations/status", Verbs: []string{"update"}, Scope: ClusterWide,
+		Why: "record status: phase, dot-ai's answer, execution, seal (Status().Update with the resourceVersion only)"})
 	add(Permission{Group: "authentication.k8s.io", Resource: "tokenreviews", Verbs: create, Scope: ClusterWide,
 		Why: "secure metrics: authenticate scrapers"})
 	add(Permission{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verbs: create, Scope: ClusterWide,
@@ -118,6 +123,10 @@ func Controller(o Options) []Permission {
 		Scope: ReleaseNamespace, Why: "the controller's own state (checkpoints, counters, intents), read uncached, so no watch"})
 	add(Permission{Group: "", Resource: "configmaps", Verbs: get, Scope: ReleaseNamespace,
 		Why: "migrating checkpoint ConfigMaps of earlier releases (read only)"})
+	add(Permission{Group: "", Resource: "secrets", Verbs: get, ResourceNames: []string{config.DefaultSealSecret}, Scope: ReleaseNamespace,
+		Why: "the key that seals Remediation records, read uncached"})
+	add(Permission{Group: "", Resource: "secrets", Verbs: create, Scope: ReleaseNamespace,
+		Why: "creating the seal key Secret when absent (RBAC cannot scope create to a name; no update, delete, list or watch)"})
 	return out
 }
 

@@ -58,14 +58,15 @@ func TestForbiddenIsForbidden(t *testing.T) {
 	})
 }
 
-// TestListShape: no wildcards, known verbs, one entry per resource and
-// scope, and a reason for each.
+// TestListShape: no wildcards, known verbs, one entry per resource, scope
+// and resource names (a named get and an unnamed create of the same resource
+// are two: RBAC cannot scope create to a name), and a reason for each.
 func TestListShape(t *testing.T) {
 	verbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
 	for name, o := range optionCases {
 		seen := map[string]bool{}
 		for _, p := range Controller(o) {
-			key := string(p.Scope) + " " + p.Group + "/" + p.Resource
+			key := string(p.Scope) + " " + p.Group + "/" + p.Resource + " " + strings.Join(p.ResourceNames, ",")
 			assert.False(t, seen[key], "%s: %s listed twice", name, key)
 			seen[key] = true
 			assert.NotContains(t, p.Group, "*")

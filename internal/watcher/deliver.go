@@ -34,9 +34,14 @@ type item struct {
 	uid       types.UID
 	count     int32
 	eventTime time.Time // the occurrence's time, for its handled mark
-	// intentWritten: the write-ahead intent of this automatic-mode
-	// occurrence exists (only its worker touches it).
-	intentWritten bool
+	// recordBegun: this process created (or, for a re-sent analysis, took
+	// over) the occurrence's Remediation record, its write-ahead intent;
+	// recordName names the record once it is known to exist. Only the
+	// occurrence's worker touches them.
+	recordBegun bool
+	recordName  string
+	// record is the record as this process last wrote or read it.
+	record *v1alpha1.Remediation
 	// startNotified: the notifyOnStart message was handed over (a held
 	// occurrence offered again is not announced twice).
 	startNotified bool
@@ -86,28 +91,34 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		w.notifyLocked(ps, it, notify.PhaseStart, nil, nil)
 		ps.mu.Unlock()
 	}
+	if w.capped(it) {
+		w.admitted.Add(-1)
+		w.finish(it, delivery.Result{Outcome: v1alpha1.RemediationOutcome{
+			Result:  v1alpha1.OutcomeProposalCapReached,
+			Message: fmt.Sprintf("Not sent: namespace %s already holds %d open proposals (remediations.maxOpenPerNamespace); decide or let them expire", it.req.Event.Namespace, w.settings.Remediations.MaxOpenPerNamespace),
+		}})
+		return
+	}
 	req := it.req
-	if req.Effective.Mode == v1alpha1.ModeAutomatic {
+	if w.records != nil {
 		req.BeforeSend = w.beforeSend(it)
 	}
 	metricInFlight.Inc()
 	res := w.deliverer.Deliver(ctx, req)
 	metricInFlight.Dec()
 	if ctx.Err() != nil {
-		if it.intentWritten {
-			w.interrupted(it)
+		if it.recordBegun && req.Effective.Mode == v1alpha1.ModeAutomatic {
+			w.interrupted(ctx, it)
 			return
 		}
 		w.admitted.Add(-1)
 		return // cut off by the drain timeout: re-sent after restart
 	}
 	if res.RequeueAfter > 0 {
-		// Not sent (the Deliverer's contract): drop the intent, so a restart
+		// Not sent (the Deliverer's contract): drop the record, so a restart
 		// while the occurrence is held does not take it for an interrupted
-		// call. If that fails the intent stays: at most once still holds.
-		if it.intentWritten && w.store.DeleteIntent(ctx, it.req.OccurrenceKey) == nil {
-			it.intentWritten = false
-		}
+		// call.
+		w.dropRecord(ctx, it)
 		if res.ConditionReason != "" {
 			ps.mu.Lock()
 			if ps.condReason != res.ConditionReason || ps.condMessage != res.ConditionMessage {
@@ -132,6 +143,7 @@ func (w *Watcher) deliver(ctx context.Context, it *item) {
 		return
 	}
 	w.admitted.Add(-1)
+	w.recordOutcome(ctx, it, &res)
 	w.finish(it, res)
 }
 
@@ -146,9 +158,6 @@ func (w *Watcher) finish(it *item, res delivery.Result) {
 	}
 	if ps.deleted {
 		return
-	}
-	if it.intentWritten {
-		ps.resolvedIntents = append(ps.resolvedIntents, it.req.OccurrenceKey)
 	}
 	out := res.Outcome
 	oc := deliveryOutcome(out.Result)
@@ -182,12 +191,13 @@ func (w *Watcher) finish(it *item, res delivery.Result) {
 }
 
 // interrupted records an automatic-mode call cut off by the drain timeout
-// after its intent was written.
-func (w *Watcher) interrupted(it *item) {
+// after its record was written.
+func (w *Watcher) interrupted(ctx context.Context, it *item) {
 	w.admitted.Add(-1)
 	key := delivery.IdempotencyKey(string(it.ps.uid), it.req.OccurrenceKey)
-	out := delivery.Interrupted(key, "The drain timeout cut off this automatic-mode call while it was in flight")
-	w.finish(it, delivery.Result{Outcome: out})
+	res := delivery.Result{Outcome: delivery.Interrupted(key, "The drain timeout cut off this automatic-mode call while it was in flight")}
+	w.recordOutcome(ctx, it, &res)
+	w.finish(it, res)
 }
 
 // recordLocked counts one occurrence's outcome and marks it handled.

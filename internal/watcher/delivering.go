@@ -43,6 +43,8 @@ var deliveryVerdicts = map[outcome]deliveryVerdict{
 	outcomeInterrupted: notAttempted,
 	// Nothing was sent.
 	outcomeDryRun: notAttempted,
+	// Refused before any call: the namespace's open proposals are at the cap.
+	outcomeProposalCap: notAttempted,
 }
 
 // deliveryHealth counts a policy's consecutive failed deliveries and derives

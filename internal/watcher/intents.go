@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -12,20 +11,21 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/delivery"
-	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/text"
 )
 
 // State of a policy across restarts: its checkpoint (migrated from the
-// ConfigMap of the first format when there is no other), and the
-// write-ahead intents of automatic-mode calls (decision 17 (docs/design/decisions.md#d17)
-// (docs/design/decisions.md#d17)): written before a call may leave, removed
-// once its outcome is checkpointed. An intent found at start-up without its
-// outcome ends that occurrence as Interrupted; the call is never sent again.
+// ConfigMap of the first format when there is no other), and the write-ahead
+// intents of automatic-mode calls (decision 17
+// (docs/design/decisions.md#d17)). Intents are Remediation records now
+// (records.go); the ControllerState intents an earlier release left are still
+// resolved here, once, and removed when their outcome is checkpointed: an
+// intent found at start-up without its outcome ends that occurrence as
+// Interrupted, and the call is never sent again. None is written any more.
 
-// loadState loads the policy's checkpoint and resolves the intents an
-// earlier process left. Called with ps.mu held, before any of the policy's
-// events is selected.
+// loadState loads the policy's checkpoint and resolves the intents and
+// records an earlier process left. Called with ps.mu held, before any of the
+// policy's events is selected.
 func (w *Watcher) loadState(ctx context.Context, ps *policyState, p *v1alpha1.RemediationPolicy, suspended bool) error {
 	stored, rv, err := w.store.LoadCheckpoint(ctx, p.UID)
 	if err != nil {
@@ -90,7 +90,7 @@ func (w *Watcher) loadState(ctx context.Context, ps *policyState, p *v1alpha1.Re
 			text.Truncate("Event "+out.Event+" ("+out.Reason+" "+out.InvolvedObject+"): "+out.Message, maxEventNoteBytes))
 		w.log.Info("Automatic-mode call interrupted by a restart; not sent again", "policy", ps.key, "event", out.Event, "idempotencyKey", in.IdempotencyKey)
 	}
-	return nil
+	return w.loadRecords(ctx, ps, p)
 }
 
 // intentEvent is the part of the Event an intent records.
@@ -100,39 +100,5 @@ func intentEvent(in *v1alpha1.IntentState) *corev1.Event {
 		ObjectMeta:     metav1.ObjectMeta{Namespace: in.Event.Namespace, Name: in.Event.Name, UID: types.UID(in.Event.UID)},
 		Reason:         in.Event.Reason,
 		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name, Namespace: in.Event.Namespace},
-	}
-}
-
-// beforeSend is the Request.BeforeSend of an automatic-mode occurrence: it
-// writes the occurrence's intent once (an occurrence offered again after a
-// hold already has it).
-func (w *Watcher) beforeSend(it *item) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if it.intentWritten {
-			return nil
-		}
-		ev := it.req.Event
-		in := &v1alpha1.IntentState{
-			OccurrenceKey:  it.req.OccurrenceKey,
-			IdempotencyKey: delivery.IdempotencyKey(string(it.ps.uid), it.req.OccurrenceKey),
-			Event: v1alpha1.IntentEvent{
-				Namespace: ev.Namespace, Name: ev.Name, UID: string(ev.UID), Count: it.count,
-				Time: new(metav1.NewTime(it.eventTime)), Reason: text.TruncateRunes(ev.Reason, v1alpha1.MaxOutcomeReasonLength),
-				InvolvedObject: text.TruncateRunes(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, v1alpha1.MaxOutcomeInvolvedObjectLength),
-			},
-			CreatedAt: new(metav1.NewTime(w.clock.Now())),
-		}
-		ref := v1alpha1.StatePolicyReference{Namespace: it.ps.key.Namespace, Name: it.ps.key.Name, UID: string(it.ps.uid)}
-		err := w.store.CreateIntent(ctx, ref, in)
-		if errors.Is(err, state.ErrIntentExists) {
-			return delivery.ErrInterrupted
-		}
-		if err != nil {
-			metricIntentWrites.WithLabelValues("error").Inc()
-			return err
-		}
-		metricIntentWrites.WithLabelValues("ok").Inc()
-		it.intentWritten = true
-		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,7 @@ import (
 	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/mcp/mcptest"
+	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -66,11 +68,24 @@ func keysAt(stub *mcptest.Server) map[string]int {
 	return out
 }
 
-func intentObjects(t testing.TB, c client.Client) []v1alpha1.ControllerState {
+// recordsIn lists the Remediation records of namespace ns by phase.
+func recordsIn(t testing.TB, c client.Client, ns string) map[v1alpha1.RemediationPhase][]v1alpha1.Remediation {
+	t.Helper()
+	var list v1alpha1.RemediationList
+	require.NoError(t, c.List(context.Background(), &list, client.InNamespace(ns)))
+	out := map[v1alpha1.RemediationPhase][]v1alpha1.Remediation{}
+	for _, r := range list.Items {
+		out[r.Status.Phase] = append(out[r.Status.Phase], r)
+	}
+	return out
+}
+
+// noIntents asserts that no ControllerState intent is written any more.
+func noIntents(t testing.TB, c client.Client) {
 	t.Helper()
 	var list v1alpha1.ControllerStateList
-	require.NoError(t, c.List(context.Background(), &list, client.InNamespace("dot-ai"), client.MatchingLabels{state.LabelComponent: state.ComponentIntent}))
-	return list.Items
+	require.NoError(t, c.List(context.Background(), &list, client.MatchingLabels{state.LabelComponent: state.ComponentIntent}))
+	assert.Empty(t, list.Items, "records are the intents: no ControllerState intent is written")
 }
 
 // TestDrainTimeoutByMode: a call still in flight when the drain timeout ends
@@ -132,9 +147,21 @@ func TestDrainTimeoutByMode(t *testing.T) {
 				require.NotNil(t, interrupted, "the recent outcomes name the interrupted call")
 				assert.Equal(t, ns+"/stuck", interrupted.Event)
 				assert.Contains(t, interrupted.Message, firstKey, "how to find it in dot-ai")
+				assert.Equal(t, remediation.Name(firstKey), interrupted.Remediation, "the outcome names its record")
 			}
-			require.Eventually(t, func() bool { return len(intentObjects(t, c)) == 0 }, 10*time.Second, 20*time.Millisecond,
-				"intents are removed once their outcome is checkpointed")
+			recs := recordsIn(t, c, ns)
+			name := remediation.Name(firstKey)
+			if mode == v1alpha1.ModeManual {
+				require.Len(t, recs[v1alpha1.PhaseAwaitingApproval], 2, "%v", recs)
+				assert.Len(t, recs, 1, "the re-sent analysis updated its record, no other phase: %v", recs)
+			} else {
+				require.Len(t, recs[v1alpha1.PhaseInterrupted], 1, "%v", recs)
+				got := recs[v1alpha1.PhaseInterrupted][0]
+				assert.Equal(t, name, got.Name, "named from the Idempotency-Key")
+				assert.Contains(t, got.Status.Message, firstKey, "how to find it in dot-ai")
+				assert.Empty(t, recs[v1alpha1.PhaseExecuting])
+			}
+			noIntents(t, c)
 		})
 	}
 }
@@ -158,7 +185,10 @@ func TestInterruptedAcrossSIGKILL(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond, "the child acts on the automatic-mode generation")
 	createEvent(t, c, f.ns, "hangs", "Warning", "BackOff", "Pod", "victim")
 	require.Eventually(t, func() bool { return stub.Count() == 1 }, 30*time.Second, 10*time.Millisecond)
-	require.Len(t, intentObjects(t, c), 1, "the intent was written before the request left")
+	executing := recordsIn(t, c, f.ns)[v1alpha1.PhaseExecuting]
+	require.Len(t, executing, 1, "the record was written before the request left")
+	require.NotNil(t, executing[0].Status.Execution)
+	assert.NotNil(t, executing[0].Status.Execution.StartedAt)
 	first.kill(t)
 	key := stub.Requests()[0].Header.Get(mcp.IdempotencyHeader)
 
@@ -178,7 +208,13 @@ func TestInterruptedAcrossSIGKILL(t *testing.T) {
 	assert.Equal(t, st.TotalEventsProcessed, st.OutcomeSum())
 	assert.Equal(t, 1, keysAt(stub)[key], "still exactly one request for the interrupted occurrence")
 	assert.Equal(t, 2, stub.Count())
-	require.Eventually(t, func() bool { return len(intentObjects(t, c)) == 0 }, 10*time.Second, 20*time.Millisecond)
+	recs := recordsIn(t, c, f.ns)
+	require.Len(t, recs[v1alpha1.PhaseInterrupted], 1, "%v", recs)
+	assert.Equal(t, remediation.Name(key), recs[v1alpha1.PhaseInterrupted][0].Name)
+	assert.Contains(t, recs[v1alpha1.PhaseInterrupted][0].Status.Message, key)
+	assert.Len(t, recs[v1alpha1.PhaseSucceeded], 1, "the later event was executed: %v", recs)
+	assert.Empty(t, recs[v1alpha1.PhaseExecuting])
+	noIntents(t, c)
 }
 
 // TestDryRun: a dryRun policy builds the request with the real deliverer
@@ -211,7 +247,7 @@ func TestDryRun(t *testing.T) {
 	require.Eventually(t, func() bool { return status().DryRunEvents == 1 }, 20*time.Second, 20*time.Millisecond)
 	st := status()
 	assert.Equal(t, 0, stub.Count(), "nothing is sent")
-	assert.Empty(t, intentObjects(t, c), "no intent for a call never made")
+	assert.Empty(t, recordsIn(t, c, "dry"), "no record for a call never made")
 	assert.Equal(t, st.TotalEventsProcessed, st.OutcomeSum())
 	require.NotEmpty(t, st.RecentOutcomes)
 	assert.Equal(t, v1alpha1.OutcomeDryRun, st.RecentOutcomes[0].Result)
@@ -228,4 +264,44 @@ func TestDryRun(t *testing.T) {
 	require.Eventually(t, func() bool { return stub.Count() == 1 }, 20*time.Second, 20*time.Millisecond, "the next event is sent")
 	require.Eventually(t, func() bool { return status().AnalysesCompleted == 1 }, 20*time.Second, 20*time.Millisecond)
 	assert.Equal(t, int64(1), status().DryRunEvents)
+}
+
+// TestPreviousReleaseIntent: a ControllerState intent the previous release
+// left for an automatic-mode call is still resolved at start-up (the upgrade
+// path): the occurrence is counted once as Interrupted, never sent, and the
+// intent is deleted once checkpointed; no new intent is written.
+func TestPreviousReleaseIntent(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNamespace(t, c, "dot-ai", nil)
+	createNamespace(t, c, "upgrade", nil)
+	createPod(t, c, "upgrade", "a")
+	stub := loopStub(t)
+	s := intentSettings(stub.URL())
+	p := newPolicy("upgrade", "p", v1alpha1.EventSelector{Type: "Warning"})
+	p.Spec.Mode = v1alpha1.ModeAutomatic
+	require.NoError(t, c.Create(ctx, p))
+	ev := createEvent(t, c, "upgrade", "old", "Warning", "BackOff", "Pod", "a")
+	occ := occurrenceKey(p.UID, ev.UID, 1)
+	store := &state.Store{Namespace: "dot-ai", Reader: c, Writer: c}
+	require.NoError(t, store.CreateIntent(ctx, state.Ref(p), &v1alpha1.IntentState{
+		OccurrenceKey: occ, IdempotencyKey: delivery.IdempotencyKey(string(p.UID), occ),
+		Event:     v1alpha1.IntentEvent{Namespace: "upgrade", Name: "old", UID: string(ev.UID), Count: 1, Time: &ev.LastTimestamp, Reason: "BackOff", InvolvedObject: "Pod/a"},
+		CreatedAt: new(metav1.Now()),
+	}))
+
+	r := startWatcher(t, env.Config, s, newDotai(t, env.Config, s), nil)
+	defer r.stop(t)
+	require.Eventually(t, func() bool {
+		var cur v1alpha1.RemediationPolicy
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(p), &cur))
+		return cur.Status.InterruptedRemediations == 1
+	}, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var list v1alpha1.ControllerStateList
+		require.NoError(t, c.List(ctx, &list, client.MatchingLabels{state.LabelComponent: state.ComponentIntent}))
+		return len(list.Items) == 0
+	}, 10*time.Second, 20*time.Millisecond, "the old intent is deleted once checkpointed")
+	assert.Zero(t, stub.Count(), "the interrupted call is never sent")
 }

@@ -65,7 +65,7 @@ var (
 	}, []string{"result"})
 	metricIntentWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dotai_intent_writes_total",
-		Help: "Write-ahead intents of automatic-mode calls written, by result (ok, error); an error sends nothing.",
+		Help: "Write-ahead intents (the Remediation records of delivered occurrences) created, by result (ok, error); an error sends nothing.",
 	}, []string{"result"})
 	metricWatchActivity = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dotai_event_watch_activity_timestamp_seconds",

@@ -23,6 +23,7 @@ const (
 	outcomeInterrupted
 	outcomeDryRun
 	outcomeBelowThreshold
+	outcomeProposalCap
 )
 
 // outcomeSpec is everything an outcome is reported as.
@@ -61,6 +62,9 @@ var outcomes = [...]outcomeSpec{
 	outcomeDryRun: {"dry_run", func(s *counts) *int64 { return &s.DryRunEvents }, "DryRun", corev1.EventTypeNormal, v1alpha1.OutcomeDryRun},
 	// Held back by minOccurrences (recurrence.go).
 	outcomeBelowThreshold: {"below_threshold", func(s *counts) *int64 { return &s.BelowThresholdEvents }, "BelowThreshold", corev1.EventTypeNormal, ""},
+	// Not sent: the namespace holds remediations.maxOpenPerNamespace open
+	// proposals already (deliver, internal/remediation).
+	outcomeProposalCap: {"proposal_cap", func(s *counts) *int64 { return &s.ProposalCapEvents }, "ProposalCapReached", corev1.EventTypeWarning, v1alpha1.OutcomeProposalCapReached},
 }
 
 // counts is shorthand for the table's counter column.

@@ -16,7 +16,7 @@ import (
 // an Event type; labels, reasons and delivery results are unique, and each
 // counter is a distinct status field except the two kinds of failure.
 func TestOutcomeTable(t *testing.T) {
-	require.Len(t, outcomes, int(outcomeBelowThreshold)+1, "every outcome constant has a row")
+	require.Len(t, outcomes, int(outcomeProposalCap)+1, "every outcome constant has a row")
 	labels, reasons, results := map[string]bool{}, map[string]bool{}, map[v1alpha1.OutcomeResult]bool{}
 	for o, spec := range outcomes {
 		name := outcome(o).String()

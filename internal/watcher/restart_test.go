@@ -112,6 +112,10 @@ func runChild() int {
 	switch {
 	case os.Getenv(envStubURL) == "":
 		d = &recorder{} // memory benchmark: nothing to deliver to
+	case os.Getenv(envDotai) == "1" && os.Getenv(envExecutor) == "1":
+		startLoop(t, cfg, intentSettings(os.Getenv(envStubURL)))
+		fmt.Println(childReady)
+		<-make(chan struct{}) // run until killed
 	case os.Getenv(envDotai) == "1":
 		s = intentSettings(os.Getenv(envStubURL))
 		d = newDotai(t, cfg, s)

@@ -37,6 +37,7 @@ import (
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/state"
 )
 
@@ -70,6 +71,9 @@ type Options struct {
 	// Notifier, when set, is told of recorded outcomes and started calls
 	// of policies with spec.notifications.
 	Notifier Notifier
+	// Records writes the Remediation records of delivered occurrences;
+	// default: one built from the manager and the settings.
+	Records *remediation.Records
 }
 
 // Option sets an Option field.
@@ -92,6 +96,10 @@ func WithStatusInterval(d time.Duration) Option { return func(o *Options) { o.St
 // WithLedger makes the watcher act only on admitted specs.
 func WithLedger(l admitted.Ledger) Option { return func(o *Options) { o.Ledger = l } }
 
+// WithRecords sets the writer of Remediation records (shared with the
+// Remediation reconciler).
+func WithRecords(r *remediation.Records) Option { return func(o *Options) { o.Records = r } }
+
 // WithEventFieldSelector sets the Event informer's fixed field selector.
 func WithEventFieldSelector(sel string) Option {
 	return func(o *Options) { o.EventFieldSelector = sel }
@@ -109,6 +117,7 @@ type Watcher struct {
 	meta      metadata.Interface
 	recorder  events.EventRecorder
 	store     *state.Store
+	records   *remediation.Records
 	log       logr.Logger
 
 	kubeFactory informers.SharedInformerFactory // Events only
@@ -197,6 +206,10 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 		eventIndex: index,
 		activity:   &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
 	}
+	w.records = o.Records
+	if w.records == nil {
+		w.records = NewRecords(mgr, s)
+	}
 	tweak := func(lo *metav1.ListOptions) {
 		if o.EventFieldSelector != "" {
 			lo.FieldSelector = o.EventFieldSelector
@@ -214,6 +227,20 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	w.namespaces = w.metaFactory.ForResource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Informer()
 	w.podFactory = podFactory
 	return w, nil
+}
+
+// NewRecords is the writer of Remediation records for the manager's
+// clients and the installation's settings.
+func NewRecords(mgr manager.Manager, s *config.Settings) *remediation.Records {
+	return &remediation.Records{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Sealer:   &remediation.Sealer{Namespace: s.Namespace, Name: s.Remediations.SealSecret, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
+		Index:    remediation.NewIndex(),
+		Settings: s.Remediations,
+		Recorder: mgr.GetEventRecorder("dot-ai-controller"),
+		Clock:    clock.RealClock{},
+		Log:      mgr.GetLogger().WithName("remediation"),
+	}
 }
 
 // SetupWithManager adds the watcher to mgr as a leader-only runnable.
@@ -241,6 +268,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 	}
 	if !w.cache.WaitForCacheSync(ctx) {
 		return fmt.Errorf("waiting for the RemediationPolicy cache: %w", ctx.Err())
+	}
+	if err := w.records.Watch(ctx, w.cache); err != nil {
+		return err
 	}
 	var list v1alpha1.RemediationPolicyList
 	if err := w.client.List(ctx, &list); err != nil {

@@ -104,7 +104,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req delivery.Request) (res deli
 		}
 		return d.held(target, wait, "circuit breaker open after repeated failures")
 	}
-	token, reason, msg := d.token(ctx, req.Policy, eff, target)
+	token, reason, msg := d.Token(ctx, req.Policy, eff, target)
 	if reason != "" {
 		r := d.failed(req, "INVALID_SECRET_REF", msg)
 		r.ConditionReason, r.ConditionMessage = reason, msg
@@ -183,12 +183,17 @@ func (d *Deliverer) beforeSend(ctx context.Context, req delivery.Request, idemKe
 		in := delivery.Interrupted(idemKey, "An earlier controller process wrote this call's intent and stopped before its outcome was recorded")
 		out.Result, out.Message = in.Result, in.Message
 		return delivery.Result{Outcome: out}, true
+	case errors.Is(err, delivery.ErrAnswered):
+		out := d.base(req)
+		out.Result = v1alpha1.OutcomeAnalysisCompleted
+		out.Message = "An earlier controller process sent this analysis and recorded dot-ai's answer in the occurrence's Remediation record; not sent again"
+		return delivery.Result{Outcome: out}, true
 	case ctx.Err() != nil:
 		return delivery.Result{RequeueAfter: time.Second}, true
 	case !d.withinHold(req):
-		return d.failed(req, "INTENT_NOT_WRITTEN", "the write-ahead intent could not be written, so nothing was sent: "+err.Error()), true
+		return d.failed(req, "INTENT_NOT_WRITTEN", "the occurrence's Remediation record (its write-ahead intent) could not be written, so nothing was sent: "+err.Error()), true
 	default:
-		d.opts.Log.Info("Write-ahead intent not written; event held", "error", err.Error())
+		d.opts.Log.Info("Remediation record not written; event held", "error", err.Error())
 		return delivery.Result{RequeueAfter: OutageRetry}, true
 	}
 }
@@ -256,9 +261,13 @@ func BuildRequest(req delivery.Request, ectx *enricher.Context) *mcp.Request {
 	return body
 }
 
-// token resolves the bearer token for the effective endpoint. A non-empty
-// reason means the delivery must not happen (and no token is sent).
-func (d *Deliverer) token(ctx context.Context, p *v1alpha1.RemediationPolicy, eff policy.Effective, target string) (token, reason, msg string) {
+// Token resolves the bearer token for a call of policy p (settings eff) to
+// target, by the token rules of decision 1 (docs/design/decisions.md#d1):
+// the policy's own Secret when it names one, else the installation's token
+// only for an allowed target. A non-empty reason means the call must not
+// happen (and no token is sent). The execute call of an approved proposal
+// uses it too (internal/remediation).
+func (d *Deliverer) Token(ctx context.Context, p *v1alpha1.RemediationPolicy, eff policy.Effective, target string) (token, reason, msg string) {
 	if ref := eff.AuthSecretRef; ref != nil {
 		if d.opts.Secrets == nil {
 			return "", v1alpha1.ReasonInvalidSecretRef, "spec.mcpAuthSecretRef: no Secret reader configured"

@@ -343,9 +343,14 @@ func (s *Server) answer(r *http.Request, body []byte) (int, []byte) {
 		Mode                string   `json:"mode"`
 		ConfidenceThreshold *float64 `json:"confidenceThreshold"`
 		MaxRiskLevel        string   `json:"maxRiskLevel"`
+		SessionID           string   `json:"sessionId"`
+		ExecuteChoice       int      `json:"executeChoice"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return http.StatusBadRequest, ErrorEnvelope("INVALID_REQUEST", "Request body must be valid JSON")
+	}
+	if req.SessionID != "" && req.ExecuteChoice != 0 {
+		return executeAnswer(req.SessionID, req.ExecuteChoice)
 	}
 	if req.Issue == nil || *req.Issue == "" {
 		return http.StatusInternalServerError, ErrorEnvelope("EXECUTION_ERROR", "Invalid parameters: issue is required")
@@ -392,6 +397,23 @@ func (s *Server) answer(r *http.Request, body []byte) (int, []byte) {
 			"message": "Analysis complete", "executionChoices": []map[string]any{{"id": 1, "label": "Execute via MCP"}, {"id": 2, "label": "Execute via agent"}}}
 	}
 	return http.StatusOK, SuccessEnvelope(result, 1234)
+}
+
+// executeAnswer is dot-ai's answer to the second call of a manual-mode
+// session: {sessionId, executeChoice: 1} executes the proposal.
+func executeAnswer(session string, choice int) (int, []byte) {
+	if !strings.HasPrefix(session, "rem-") {
+		return http.StatusNotFound, ErrorEnvelope("SESSION_NOT_FOUND", "Session "+session+" not found")
+	}
+	if choice != 1 {
+		return http.StatusBadRequest, ErrorEnvelope("INVALID_REQUEST", fmt.Sprintf("executeChoice %d is not supported by the stub", choice))
+	}
+	result := map[string]any{"status": "success", "sessionId": session, "executed": true, "mode": "manual",
+		"results":          []map[string]any{{"action": "kubectl rollout restart deployment/app", "success": true, "output": "deployment.apps/app restarted", "timestamp": time.Now().UTC().Format(time.RFC3339)}},
+		"executedCommands": []string{"kubectl rollout restart deployment/app"},
+		"validation":       map[string]any{"success": true, "summary": "Issue resolved"},
+		"message":          "Remediation executed successfully"}
+	return http.StatusOK, SuccessEnvelope(result, 2345)
 }
 
 func firstLine(s string) string {
