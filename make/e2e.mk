@@ -21,8 +21,8 @@ ct-install: node-image helm ct ## ct install --all of charts/ against the local 
 	echo "ct install: each of the $$want releases ran its controller as a real container (containerd://) on the real node 127.0.0.1, Ready"
 
 .PHONY: e2e
-e2e: cluster-up build helm node-image ## End-to-end tests against the local cluster (the controller as the chart's pod on the real node; E2E_HOST_CONTROLLER=1: the binary on this machine).
-	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
+e2e: cluster-up build helm node-image plugin ## End-to-end tests against the local cluster (the controller as the chart's pod on the real node; E2E_HOST_CONTROLLER=1: the binary on this machine).
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) CONTROLLER_BIN=$(CONTROLLER_BIN) PLUGIN_BIN=$(PLUGIN_BIN) go test -tags e2e ./test/e2e/... -count=1 -v -timeout $(E2E_TIMEOUT)
 
 RELIABILITY_RUN ?= TestReliability
 

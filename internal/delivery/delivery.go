@@ -38,7 +38,7 @@ type Request struct {
 	// SeenAt is when the watcher first saw the occurrence.
 	SeenAt time.Time
 	// BeforeSend, when set, writes the occurrence's Remediation record: the
-	// write-ahead intent of a call that can change the cluster (decision 17
+	// write-ahead intent of a call that can change the cluster (decision 17 (docs/design/decisions.md#d17)
 	// (docs/design/decisions.md#d17)). The Deliverer calls it right before
 	// the request may leave and sends nothing when it fails; ErrInterrupted
 	// means an earlier process may have sent it already, so the occurrence

@@ -32,7 +32,7 @@ type TokenSource interface {
 }
 
 // Executor acts on people's decisions: a rejected proposal becomes
-// Rejected; an approved one is executed at most once (decision 17
+// Rejected; an approved one is executed at most once (decision 17 (docs/design/decisions.md#d17)
 // (docs/design/decisions.md#d17)): Executing is written, with the record's
 // resourceVersion, before the execute call leaves, and a record found
 // Executing that this process is not executing is never sent again but

@@ -16,7 +16,7 @@ import (
 
 // State of a policy across restarts: its checkpoint (migrated from the
 // ConfigMap of the first format when there is no other), and the write-ahead
-// intents of automatic-mode calls (decision 17
+// intents of automatic-mode calls (decision 17 (docs/design/decisions.md#d17)
 // (docs/design/decisions.md#d17)). Intents are Remediation records now
 // (records.go); the ControllerState intents an earlier release left are still
 // resolved here, once, and removed when their outcome is checkpointed: an

@@ -17,7 +17,7 @@ import (
 )
 
 // Remediation records (internal/remediation) of delivered occurrences. The
-// record is the write-ahead intent of decision 17
+// record is the write-ahead intent of decision 17 (docs/design/decisions.md#d17)
 // (docs/design/decisions.md#d17): created, in phase Executing for an
 // automatic-mode call and Analyzing for a manual-mode one, before the call
 // may leave, and updated with dot-ai's answer before the outcome is

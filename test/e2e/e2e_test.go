@@ -170,6 +170,10 @@ func setupWith(t *testing.T, realPod bool, extraHelm ...string) *suite {
 		// (internal/policy, internal/delivery/guard, internal/webhook).
 		"--set", "guardrails.budget.callsPerHour=1000000,guardrails.budget.namespaceCallsPerHour=1000000",
 		"--set", "guardrails.automaticModeNamespaces={*},guardrails.maxRiskLevel.default=high",
+		// The storms leave thousands of proposals undecided in one namespace;
+		// the suites count deliveries, not the proposal cap (tested in
+		// internal/watcher).
+		"--set", "remediations.maxOpenPerNamespace=100000",
 	}
 	switch {
 	case s.realPod:
@@ -269,6 +273,7 @@ func TestE2E(t *testing.T) {
 	t.Run("invalid policy rejected with field errors", s.testInvalidRejected)
 	t.Run("minimal policy defaulted from chart values", s.testDefaulted)
 	t.Run("crash loop yields one enriched request then cooldown holds", s.testCrashLoop)
+	t.Run("the analysis is approved with the plugin and executed once", s.testApproval)
 	t.Run("real crash loop and OOM kill on the real node reach the stub with their logs", s.testRealNode)
 	t.Run("slow real crash: the previous container's lines after the restart", s.testSlowCrash)
 	t.Run("certificate rotation without restart", s.testCertRotation)
