@@ -109,12 +109,12 @@ func (r *rel) testKillsRealPod(t *testing.T) {
 	for _, name := range names {
 		want := 1
 		for _, e := range epochs {
-			if e.sent[name] && !e.handled[uids[name]] {
+			if e.resent(name, uids[name]) {
 				want++
 				unsaved++
 			}
 		}
-		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent but unsaved", name)
+		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent, unsaved and unanswered", name)
 	}
 	assert.Equal(t, unsaved, dups)
 	r.assertExactCounters(t, p, len(names))
@@ -170,6 +170,9 @@ func (r *rel) closeEpoch(ctx context.Context, e *podEpoch, ns string, uid types.
 		return err
 	}
 	e.handled = handled
+	if e.answered, err = r.loadAnswered(ctx, ns); err != nil {
+		return err
+	}
 	if h := r.leaseHolder(ctx); h != holder {
 		return fmt.Errorf("the new container led (%q) before its predecessor's requests were counted: the epoch boundary is unsound", h)
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
@@ -86,7 +87,7 @@ func (r *rel) testKills(t *testing.T) {
 		case slices.Contains(kills, i):
 			require.Equal(t, -1, restartAt, "kills are spaced")
 			require.NoError(t, r.ctrl.Kill())
-			epochs = append(epochs, killEpoch{handled: r.handledInCheckpoint(t, uid)})
+			epochs = append(epochs, killEpoch{handled: r.handledInCheckpoint(t, uid), answered: r.answeredInRecords(t, ns)})
 			killed = append(killed, fmt.Sprintf("#%d", i))
 			restartAt = i + down
 		}
@@ -98,19 +99,20 @@ func (r *rel) testKills(t *testing.T) {
 	dups := r.awaitAllDelivered(t, ns, names, 5*time.Minute)
 
 	// Expected sends per event: one, plus one per kill after which it was
-	// sent by the killed controller and not marked handled.
+	// sent by the killed controller and neither marked handled nor answered
+	// in its Remediation record (a recorded answer is not asked again).
 	uids := r.eventUIDs(t, ns)
 	got := r.received(ns)
 	unsaved := 0
 	for _, name := range names {
 		want := 1
 		for _, e := range epochs {
-			if e.sent[name] && !e.handled[uids[name]] {
+			if e.resent(name, uids[name]) {
 				want++
 				unsaved++
 			}
 		}
-		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent but unsaved", name)
+		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent, unsaved and unanswered", name)
 	}
 	r.figure(t, "%d events, %d SIGKILLs (before events %v, each down for %d events): 0 lost, %d duplicates, exactly the %d occurrences the killed controllers had sent without a saved outcome (no bound needed), all delivered %.0fs after the stream began",
 		n, len(kills), killed, down, dups, unsaved, time.Since(start).Seconds())
@@ -118,11 +120,13 @@ func (r *rel) testKills(t *testing.T) {
 	r.assertExactCounters(t, p, len(names))
 }
 
-// killEpoch is what one killed controller left: the events it had sent and
-// the event UIDs its checkpoint marks handled.
+// killEpoch is what one killed controller left: the events it had sent,
+// the event UIDs its checkpoint marks handled and the events whose record
+// holds dot-ai's answer.
 type killEpoch struct {
-	sent    map[string]bool
-	handled map[types.UID]bool
+	sent     map[string]bool
+	handled  map[types.UID]bool
+	answered map[string]bool
 }
 
 // sentSince returns the events of ns the stub received from request index
@@ -144,6 +148,37 @@ func (r *rel) handledInCheckpoint(t *testing.T, uid types.UID) map[types.UID]boo
 	out, err := r.loadHandled(t.Context(), uid)
 	require.NoError(t, err)
 	return out
+}
+
+// resent reports whether the successor of the killed controller sends the
+// event again: it was sent, and neither its outcome was saved nor its answer
+// recorded (docs/design/remediation-records.md).
+func (e killEpoch) resent(name string, uid types.UID) bool {
+	return e.sent[name] && !e.handled[uid] && !e.answered[name]
+}
+
+// answeredInRecords lists the events of ns whose Remediation record holds
+// dot-ai's answer (any phase but Analyzing). Read while no controller runs.
+func (r *rel) answeredInRecords(t *testing.T, ns string) map[string]bool {
+	t.Helper()
+	out, err := r.loadAnswered(t.Context(), ns)
+	require.NoError(t, err)
+	return out
+}
+
+// loadAnswered is answeredInRecords for goroutines (no *testing.T).
+func (r *rel) loadAnswered(ctx context.Context, ns string) (map[string]bool, error) {
+	var list v1alpha1.RemediationList
+	if err := r.fast.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, rec := range list.Items {
+		if p := rec.Status.Phase; p != "" && p != v1alpha1.PhaseAnalyzing {
+			out[rec.Spec.Event.Name] = true
+		}
+	}
+	return out, nil
 }
 
 // loadHandled is handledInCheckpoint for goroutines (no *testing.T).
