@@ -300,7 +300,12 @@ var allScopes = []string{"all", "release", "other"}
 func kubectlChecks() []canICheck {
 	return slices.Concat(
 		checks(false, []string{"list", "watch"}, []string{"secrets"}, allScopes),
-		checks(false, []string{"create", "update", "delete"}, []string{"secrets", "pods", "deployments.apps", "configmaps"}, allScopes),
+		checks(false, []string{"create", "update", "delete"}, []string{"pods", "deployments.apps", "configmaps"}, allScopes),
+		checks(false, []string{"update", "delete"}, []string{"secrets"}, allScopes),
+		// The controller creates its seal key Secret in the release
+		// namespace (docs/design/remediation-records.md); nowhere else.
+		checks(false, []string{"create"}, []string{"secrets"}, []string{"all", "other"}),
+		checks(true, []string{"create"}, []string{"secrets"}, []string{"release"}),
 		checks(true, []string{"create", "patch"}, []string{"events", "events.events.k8s.io"}, []string{"other"}),
 		checks(true, []string{"update"}, []string{"remediationpolicies.remediation.dot-ai.io/status"}, []string{"all"}),
 		checks(true, []string{"get", "create", "update"}, []string{"leases.coordination.k8s.io"}, []string{"release"}),
