@@ -29,6 +29,8 @@ const (
 	FlagKubeconfig               = "kubeconfig"
 	FlagKubeAPIQPS               = "kube-api-qps"
 	FlagKubeAPIBurst             = "kube-api-burst"
+	FlagLogAPIQPS                = "log-api-qps"
+	FlagLogAPIBurst              = "log-api-burst"
 	FlagMemoryLimit              = "memory-limit"
 	FlagGCPercent                = "gc-percent"
 	FlagEventWatchStallTimeout   = "event-watch-stall-timeout"
@@ -91,11 +93,18 @@ const (
 	DefaultWebhookPort     = 9443
 )
 
-// The binary's default client-side limits on Kubernetes API requests: log
-// reads, status and checkpoint writes share them.
+// The binary's default client-side limits on Kubernetes API requests.
+// Enrichment reads, status and checkpoint writes share the first pair; log
+// reads, the slowest (the kubelet streams them), have their own client and
+// limits, sized for the worker pool: DefaultConcurrency calls at up to 2
+// log streams per container (docs/benchmarks.md, enrichment end to end).
+// -1 turns a limiter off and leaves fairness to the API server's priority
+// and fairness.
 const (
 	DefaultKubeAPIQPS   = 50.0
 	DefaultKubeAPIBurst = 100
+	DefaultLogAPIQPS    = 100.0
+	DefaultLogAPIBurst  = 200
 )
 
 // APIServerBookmarkInterval is how often kube-apiserver sends a bookmark on

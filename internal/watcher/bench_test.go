@@ -162,22 +162,41 @@ func BenchmarkThroughputSlowMCP(b *testing.B) {
 	b.ReportMetric(float64(end), "finished")
 }
 
-// BenchmarkMemory50kEvents: 50,000 Events in the cluster, one policy that
-// matches none of them; the watcher runs in a child process and its peak RSS
-// (VmHWM) is read from /proc after its caches synced.
-func BenchmarkMemory50kEvents(b *testing.B) {
+// BenchmarkMemoryEvents: 0, then 50,000, then 100,000 Events in the
+// cluster (one apiserver, Events added between the steps), one policy that
+// matches none of them; at each step a new watcher runs in a child process
+// and its peak RSS (VmHWM) is read from /proc after its start-up.
+func BenchmarkMemoryEvents(b *testing.B) {
 	env, c := benchCluster(b, 10, "NeverHappens")
-	const n = 50000
-	var next atomic.Int64
+	kubeconfig := writeKubeconfig(b, env.Config)
+	created := 0
+	for _, n := range []int{0, 50000, 100000} {
+		createBenchEvents(b, c, created, n)
+		created = n
+		b.Run(fmt.Sprintf("events-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				hwm, rss, syncTime := childMemory(b, kubeconfig)
+				b.ReportMetric(hwm/1024, "peak-RSS-MiB")
+				b.ReportMetric(rss/1024, "RSS-MiB")
+				b.ReportMetric(syncTime.Seconds(), "sync-s")
+			}
+		})
+	}
+}
+
+// createBenchEvents creates the Events numbered from to to.
+func createBenchEvents(b *testing.B, c client.Client, from, to int) {
+	next := atomic.Int64{}
+	next.Store(int64(from))
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
-				if i >= n {
+				if i >= int64(to) {
 					return
 				}
-				if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("mem-%05d", i), "BackOff")); err != nil {
+				if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("mem-%06d", i), "BackOff")); err != nil {
 					b.Error(err)
 					return
 				}
@@ -185,9 +204,13 @@ func BenchmarkMemory50kEvents(b *testing.B) {
 		})
 	}
 	wg.Wait()
+}
 
-	kubeconfig := writeKubeconfig(b, env.Config)
-	b.ResetTimer()
+// childMemory runs the watcher in a child process (this test binary in
+// helper mode, production settings) until its start-up is done plus 2 s for
+// the first checkpoint and status writes, and returns its peak and current
+// RSS in KiB and its start-up time.
+func childMemory(b *testing.B, kubeconfig string) (hwm, rss float64, syncTime time.Duration) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig)
 	if _, set := os.LookupEnv("GOGC"); !set {
@@ -208,13 +231,10 @@ func BenchmarkMemory50kEvents(b *testing.B) {
 		}
 	}
 	require.True(b, ready, "child did not report ready")
-	syncTime := time.Since(started)
+	syncTime = time.Since(started)
 	time.Sleep(2 * time.Second) // let the first checkpoint/status writes happen
-	b.StopTimer()
-	hwm, rss := procMem(b, cmd.Process.Pid)
-	b.ReportMetric(hwm/1024, "peak-RSS-MiB")
-	b.ReportMetric(rss/1024, "RSS-MiB")
-	b.ReportMetric(syncTime.Seconds(), "sync-s")
+	hwm, rss = procMem(b, cmd.Process.Pid)
+	return hwm, rss, syncTime
 }
 
 // procMem returns VmHWM and VmRSS in KiB.

@@ -11,13 +11,13 @@ import (
 	"dot-ai.io/controller/internal/text"
 )
 
-// eventRecord is how the Event informer caches a core/v1 Event: the fields
-// selection, deduplication and enrichment read, with times as Unix
-// nanoseconds and the repeated strings (namespace, kinds, reasons, the
-// involved object, the reporting component) shared through an intern pool.
-// A corev1.Event is a 600-byte struct before its strings; this one is about
-// half that, and the cache holds every Event of the cluster (see
-// docs/reliability.md, memory).
+// eventRecord is a core/v1 Event as the pipeline holds it while it selects
+// it and while it waits in the queue: the fields selection, deduplication
+// and enrichment read, with times as Unix nanoseconds and the repeated
+// strings (namespace, kinds, reasons, the involved object, the reporting
+// component) shared through an intern pool. A corev1.Event is a 600-byte
+// struct before its strings; this one is about half that. Events are not
+// cached (eventintake.go).
 //
 // Labels, annotations, managedFields, ownerReferences, related and the
 // involved object's resourceVersion are not kept; messages are cut to
@@ -38,13 +38,6 @@ type eventRecord struct {
 
 	count, seriesCount int32
 	hasSeries          bool
-}
-
-// GetObjectMeta lets the informer's store and key functions (meta.Accessor)
-// read the record's identity. The informer compares resourceVersions to tell
-// resyncs from updates, so it is kept.
-func (r *eventRecord) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Name: r.name, Namespace: r.namespace, UID: types.UID(r.uid), ResourceVersion: r.resourceVersion}
 }
 
 // newEventRecord reduces ev to the cached record.
