@@ -43,20 +43,26 @@ type apiLimits struct {
 	burst int
 }
 
+// limitedClient is a client of its own, with its own rate limiter.
+func limitedClient(mgr manager.Manager, l apiLimits) (kubernetes.Interface, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = float32(l.qps), l.burst
+	return kubernetes.NewForConfig(cfg)
+}
+
 // setupPipeline wires the event watcher (internal/watcher) to the delivery
 // step: enrichment (internal/enricher) and the MCP client (internal/mcp).
-// Enrichment reads related events on demand (the watcher caches no Events)
-// and reads logs through their own client and limiter (logs), so slow log
-// streams cannot starve the other reads or the checkpoint writes. It
+// Enrichment reads (objects, owners, Pods, related events on demand: the
+// watcher caches no Events) and log reads each have their own client and
+// limiter (reads, logs), so neither can starve the other nor the
+// controller's writes. It
 // returns the watcher for its liveness check.
-func setupPipeline(mgr manager.Manager, s *config.Settings, logs apiLimits) (*watcher.Watcher, error) {
-	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimits) (*watcher.Watcher, error) {
+	kube, err := limitedClient(mgr, reads)
 	if err != nil {
-		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+		return nil, fmt.Errorf("creating the enrichment client: %w", err)
 	}
-	logCfg := rest.CopyConfig(mgr.GetConfig())
-	logCfg.QPS, logCfg.Burst = float32(logs.qps), logs.burst
-	logKube, err := kubernetes.NewForConfig(logCfg)
+	logKube, err := limitedClient(mgr, logs)
 	if err != nil {
 		return nil, fmt.Errorf("creating the log client: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -18,9 +19,9 @@ import (
 )
 
 func TestEventSet(t *testing.T) {
-	stub := func(uid string) *eventStub { return &eventStub{uid: uid, rv: "1"} }
+	stub := func(uid string) *eventStub { return newEventStub(uid, "1") }
 	type op struct {
-		kind string // add, update, delete, replace
+		kind string // add, update, delete, relist, replace
 		uids []string
 	}
 	tests := []struct {
@@ -32,9 +33,14 @@ func TestEventSet(t *testing.T) {
 	}{
 		{"adds and updates are known", []op{{"add", []string{"a", "b"}}, {"update", []string{"c"}}}, []string{"a", "b", "c"}, nil, false},
 		{"a delete forgets", []op{{"add", []string{"a", "b"}}, {"delete", []string{"a", "x"}}}, []string{"b"}, []string{"a", "x"}, false},
-		{"a replace is the whole truth and ends the start-up", []op{{"add", []string{"a", "b"}}, {"replace", []string{"b", "c"}}},
-			[]string{"b", "c"}, []string{"a"}, true},
-		{"adds after the replace", []op{{"replace", nil}, {"add", []string{"d"}}}, []string{"d"}, nil, true},
+		{"a replace drops what the relist did not see and ends the start-up",
+			[]op{{"add", []string{"a", "b"}}, {"relist", nil}, {"replace", []string{"b", "c"}}}, []string{"b", "c"}, []string{"a"}, true},
+		{"an Event seen after the list's end but before its replace stays",
+			[]op{{"add", []string{"a"}}, {"relist", nil}, {"add", []string{"new"}}, {"replace", []string{"b"}}}, []string{"b", "new"}, []string{"a"}, true},
+		{"non-UUID UIDs too", []op{{"add", []string{"x", "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"}}, {"relist", nil}, {"replace", []string{"y"}}},
+			[]string{"y"}, []string{"x", "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"}, true},
+		{"adds after the replace", []op{{"relist", nil}, {"replace", nil}, {"add", []string{"d", "0A1B2C3D-AAAA-BBBB-CCCC-0123456789AB"}}},
+			[]string{"d", "0A1B2C3D-AAAA-BBBB-CCCC-0123456789AB"}, []string{"0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +57,9 @@ func TestEventSet(t *testing.T) {
 						require.NoError(t, x.Delete(stub(uid)))
 					}
 					list = append(list, stub(uid))
+				}
+				if o.kind == "relist" {
+					x.relist()
 				}
 				if o.kind == "replace" {
 					require.NoError(t, x.Replace(list, "9"))
@@ -71,11 +80,14 @@ func TestEventSet(t *testing.T) {
 // TestEventStubForTheReflector: the reflector's stores key the stub by its
 // UID and read its resourceVersion.
 func TestEventStubForTheReflector(t *testing.T) {
-	s := &eventStub{uid: "u1", rv: "42"}
+	s := newEventStub("u1", "42")
 	key, err := toolscache.DeletionHandlingMetaNamespaceKeyFunc(s)
 	require.NoError(t, err)
 	assert.Equal(t, "u1", key)
-	assert.Equal(t, "42", s.GetObjectMeta().GetResourceVersion())
+	acc, err := meta.Accessor(s)
+	require.NoError(t, err)
+	assert.Equal(t, "42", acc.GetResourceVersion())
+	assert.Empty(t, acc.GetAnnotations(), "bookmark checks read no annotations off a stub")
 	assert.Equal(t, s, s.DeepCopyObject())
 }
 
@@ -90,8 +102,8 @@ func TestEventListIsProcessedAsItArrives(t *testing.T) {
 	var taken []string
 	lw := eventListWatch(kube, func(*metav1.ListOptions) {}, &watchActivity{now: time.Now}, func(t watch.EventType, ev *corev1.Event) *eventStub {
 		taken = append(taken, string(t)+" "+ev.Name)
-		return &eventStub{uid: string(ev.UID)}
-	})
+		return newEventStub(string(ev.UID), "")
+	}, func() {})
 	obj, err := lw.ListWithContext(t.Context(), metav1.ListOptions{})
 	require.NoError(t, err)
 	list, ok := obj.(*metav1.List)
@@ -133,7 +145,7 @@ func BenchmarkEventSetLiveBytes(b *testing.B) {
 		for _, raw := range raws {
 			var ev corev1.Event
 			require.NoError(b, json.Unmarshal(raw, &ev))
-			require.NoError(b, set.Add(&eventStub{uid: string(ev.UID), rv: ev.ResourceVersion}))
+			require.NoError(b, set.Add(newEventStub(string(ev.UID), ev.ResourceVersion)))
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -1,21 +1,18 @@
 package watcher
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"dot-ai.io/controller/internal/eventtime"
 )
 
-func TestEventRecordRoundTrip(t *testing.T) {
+func TestReduceEvent(t *testing.T) {
 	at := func(s int64) time.Time { return time.Unix(1_700_000_000+s, 0) }
 	full := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-1.17a", Namespace: "team-a", UID: "e-uid", ResourceVersion: "42",
@@ -54,23 +51,7 @@ func TestEventRecordRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := newEventRecord(tc.in).event()
-			// Times compare as instants: the record keeps no location.
-			for _, p := range []struct{ got, want *metav1.Time }{
-				{&got.CreationTimestamp, &tc.want.CreationTimestamp},
-				{&got.FirstTimestamp, &tc.want.FirstTimestamp},
-				{&got.LastTimestamp, &tc.want.LastTimestamp},
-			} {
-				assert.True(t, p.got.Equal(p.want), "time %v != %v", p.got, p.want)
-				p.got.Time = p.want.Time
-			}
-			assert.True(t, got.EventTime.Equal(&tc.want.EventTime))
-			got.EventTime = tc.want.EventTime
-			if tc.want.Series != nil {
-				require.NotNil(t, got.Series)
-				assert.True(t, got.Series.LastObservedTime.Equal(&tc.want.Series.LastObservedTime))
-				got.Series.LastObservedTime = tc.want.Series.LastObservedTime
-			}
+			got := reduceEvent(tc.in.DeepCopy())
 			assert.Equal(t, tc.want, got)
 			assert.Equal(t, occurrenceCount(tc.want), occurrenceCount(got))
 			assert.True(t, eventtime.Of(tc.want).Equal(eventtime.Of(got)))
@@ -78,7 +59,7 @@ func TestEventRecordRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEventRecordMessageIsBoundedOnARuneBoundary(t *testing.T) {
+func TestReduceEventBoundsTheMessageOnARuneBoundary(t *testing.T) {
 	tests := []struct {
 		name    string
 		message string
@@ -91,45 +72,9 @@ func TestEventRecordMessageIsBoundedOnARuneBoundary(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := newEventRecord(&corev1.Event{Message: tc.message}).message
+			got := reduceEvent(&corev1.Event{Message: tc.message}).Message
 			assert.Len(t, got, tc.wantLen)
 			assert.True(t, strings.HasPrefix(tc.message, got))
 		})
 	}
-}
-
-func TestEventRecordSharesRepeatedStrings(t *testing.T) {
-	n := 0
-	mk := func() *corev1.Event {
-		n++
-		// Separate allocations, like two decoded Events.
-		return &corev1.Event{
-			ObjectMeta:     metav1.ObjectMeta{Namespace: strings.Clone("team-a"), Name: fmt.Sprintf("web-1.17a2b3c4d5e6f7%d", n)},
-			InvolvedObject: corev1.ObjectReference{Kind: strings.Clone("Pod"), Name: strings.Clone("web-1")},
-			Reason:         strings.Clone("BackOff"),
-		}
-	}
-	a, b := newEventRecord(mk()), newEventRecord(mk())
-	for name, pair := range map[string][2]string{
-		"namespace":     {a.namespace, b.namespace},
-		"involved kind": {a.involvedKind, b.involvedKind},
-		"involved name": {a.involvedName, b.involvedName},
-		"reason":        {a.reason, b.reason},
-	} {
-		assert.Equal(t, stringAddr(pair[0]), stringAddr(pair[1]), name)
-	}
-	assert.NotEqual(t, stringAddr(a.name), stringAddr(b.name), "names are not interned")
-}
-
-// stringAddr is where a string's bytes live (testify compares pointers by
-// what they point to).
-func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
-
-func TestInternPoolIsBounded(t *testing.T) {
-	p := &internPool{values: map[string]string{}, max: 3}
-	for _, s := range []string{"a", "b", "c", "d", "e"} {
-		assert.Equal(t, s, p.get(s))
-		assert.LessOrEqual(t, len(p.values), 3)
-	}
-	assert.Empty(t, p.get(""))
 }

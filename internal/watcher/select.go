@@ -20,15 +20,14 @@ import (
 
 // onEvent runs for every Event add and update, serially and in the
 // watch's order (intake).
-func (w *Watcher) onEvent(ctx context.Context, r *eventRecord, initial bool) {
+func (w *Watcher) onEvent(ctx context.Context, ev *corev1.Event, initial bool) {
 	if w.stopping.Load() {
 		return
 	}
 	metricSeen.Inc()
-	if strings.HasPrefix(r.involvedAPIVersion, v1alpha1.GroupVersion.Group+"/") {
+	if strings.HasPrefix(ev.InvolvedObject.APIVersion, v1alpha1.GroupVersion.Group+"/") {
 		return // the controller's own events about policies
 	}
-	ev := r.event()
 	now := w.clock.Now()
 	var goneKnown, gone bool
 	isGone := func() bool {

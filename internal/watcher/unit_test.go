@@ -180,7 +180,7 @@ func TestReadyCondition(t *testing.T) {
 func TestTransform(t *testing.T) {
 	ev := policytest.Event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
 	ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x"}}
-	got := newEventRecord(ev).event()
+	got := reduceEvent(ev.DeepCopy())
 	assert.Nil(t, got.ManagedFields)
 	assert.Len(t, got.Message, maxMessageBytes)
 	out, err := transform(ev)

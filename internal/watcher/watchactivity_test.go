@@ -31,9 +31,9 @@ func TestEventWatchActivity(t *testing.T) {
 	var taken []watch.EventType
 	intake := func(t watch.EventType, ev *corev1.Event) *eventStub {
 		taken = append(taken, t)
-		return &eventStub{uid: string(ev.UID)}
+		return newEventStub(string(ev.UID), "")
 	}
-	lw := eventListWatch(kube, func(o *metav1.ListOptions) { o.FieldSelector = "type=Warning" }, a, intake)
+	lw := eventListWatch(kube, func(o *metav1.ListOptions) { o.FieldSelector = "type=Warning" }, a, intake, func() {})
 
 	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{})
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestEventWatchActivity(t *testing.T) {
 			got := <-w.ResultChan()
 			require.Equal(t, st.send.Type, got.Type, "passed through")
 			if st.send.Type == watch.Added {
-				require.Equal(t, &eventStub{uid: "u1"}, got.Object, "the reflector sees the stub")
+				require.Equal(t, newEventStub("u1", ""), got.Object, "the reflector sees the stub")
 			}
 			require.Eventually(t, func() bool { return activity(t, st.check) == float64(st.at) }, 5*time.Second, 10*time.Millisecond)
 			require.Equal(t, time.Unix(st.at, 0).UnixNano(), a.last.Load(), "the liveness check sees it")
