@@ -17,8 +17,9 @@ type sharedReads struct {
 	max int // entries kept; expired ones are dropped first, then all
 	now func() time.Time
 
-	mu sync.Mutex
-	m  map[string]*sharedRead
+	mu    sync.Mutex
+	m     map[string]*sharedRead
+	swept time.Time // expired answers are dropped once per window
 }
 
 type sharedRead struct {
@@ -29,7 +30,7 @@ type sharedRead struct {
 }
 
 func newSharedReads(ttl time.Duration, now func() time.Time) *sharedReads {
-	return &sharedReads{ttl: ttl, max: 4096, now: now, m: map[string]*sharedRead{}}
+	return &sharedReads{ttl: ttl, max: 1024, now: now, m: map[string]*sharedRead{}}
 }
 
 // do returns the answer of read for key, shared as described above. An
@@ -56,7 +57,8 @@ func (s *sharedReads) do(ctx context.Context, key string, read func(context.Cont
 			}
 		}
 	}
-	if len(s.m) >= s.max {
+	if now := s.now(); len(s.m) >= s.max || now.Sub(s.swept) > s.ttl {
+		s.swept = now
 		s.pruneLocked()
 	}
 	r := &sharedRead{done: make(chan struct{})}
@@ -75,7 +77,8 @@ func (s *sharedReads) do(ctx context.Context, key string, read func(context.Cont
 }
 
 // pruneLocked drops finished, expired entries, and everything finished if
-// that is not enough.
+// that is not enough: answers (whole objects, event lists, logs) are kept
+// no longer than about two windows.
 func (s *sharedReads) pruneLocked() {
 	now := s.now()
 	for k, r := range s.m {

@@ -66,3 +66,19 @@ func TestSharedReadsWaitForTheReadInFlight(t *testing.T) {
 		assert.Equal(t, 7, r)
 	}
 }
+
+// TestSharedReadsForgetExpiredAnswers: answers are not kept beyond about two
+// windows, whatever the number of keys.
+func TestSharedReadsForgetExpiredAnswers(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(now)
+	s := newSharedReads(2*time.Second, clk.Now)
+	read := func(context.Context) (any, error) { return "v", nil }
+	for _, k := range []string{"a", "b", "c"} {
+		_, _ = s.do(t.Context(), k, read)
+	}
+	clk.SetTime(clk.Now().Add(5 * time.Second))
+	_, _ = s.do(t.Context(), "d", read)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.Len(t, s.m, 1, "only the new answer is kept")
+}
