@@ -72,10 +72,10 @@ func envInt(name string, def int) int {
 // the apiserver's pods/log proxy.
 func stubKubelet(b *testing.B) (port int, reads *atomic.Int64) {
 	reads = &atomic.Int64{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		reads.Add(1)
 		for i := range 50 {
-			fmt.Fprintf(w, "2026-11-29T10:00:%02dZ error: connection refused to db:5432 (attempt %d)\n", i%60, i)
+			_, _ = fmt.Fprintf(w, "2026-11-29T10:00:%02dZ error: connection refused to db:5432 (attempt %d)\n", i%60, i)
 		}
 	}))
 	srv.Listener, _ = net.Listen("tcp", "127.0.0.1:0")
@@ -105,7 +105,7 @@ func benchWorkloads(b *testing.B, c client.Client, ns string, kubeletPort, deplo
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.local/app:1"}}}}}}
 		require.NoError(b, c.Create(ctx, dep))
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: dep.Name + "-7d4b9c", Labels: labels,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: dep.Name, UID: dep.UID, Controller: ptr.To(true)}}},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: dep.Name, UID: dep.UID, Controller: new(true)}}},
 			Spec: appsv1.ReplicaSetSpec{Selector: dep.Spec.Selector, Template: dep.Spec.Template}}
 		require.NoError(b, c.Create(ctx, rs))
 		var wg sync.WaitGroup
@@ -114,7 +114,7 @@ func benchWorkloads(b *testing.B, c client.Client, ns string, kubeletPort, deplo
 			names = append(names, name)
 			wg.Go(func() {
 				pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels,
-					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: new(true)}}},
 					Spec: corev1.PodSpec{NodeName: "bench-node", Containers: []corev1.Container{{Name: "app", Image: "registry.local/app:1"}}}}
 				require.NoError(b, c.Create(ctx, pod))
 				pod.Status.Phase = corev1.PodRunning
