@@ -101,7 +101,7 @@ const (
 // and no client-side limit (-1): the worker pool bounds them (Concurrency
 // calls, each a few reads), and the API server's priority and fairness
 // shares the server among clients, which a fixed QPS cannot: at 50 QPS the
-// shared bucket capped enrichment at about 25 events/s (docs/benchmarks.md,
+// shared bucket capped enrichment at about 16 events/s (docs/benchmarks.md,
 // enrichment end to end). An operator may still set a limit per client.
 const (
 	DefaultKubeAPIQPS         = 50.0
