@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"dot-ai.io/controller/internal/policy"
 )
 
 // LogSource opens a container log stream.
@@ -104,6 +109,116 @@ func kubeletLogError(lines []string) bool {
 	for _, p := range kubeletLogErrors {
 		if strings.HasPrefix(lines[0], p) {
 			return true
+		}
+	}
+	return false
+}
+
+// logs reads the Pods' container logs within the total budget.
+func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.ContextGathering) ([]ContainerLog, []string) {
+	type stream struct {
+		pod       *corev1.Pod
+		container string
+		previous  bool
+	}
+	var streams []stream
+	for _, p := range pods {
+		restarts := map[string]int32{}
+		for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+			restarts[cs.Name] = cs.RestartCount
+		}
+		var names []string
+		for _, c := range p.Spec.InitContainers {
+			if restarts[c.Name] > 0 || failedInit(p, c.Name) {
+				names = append(names, c.Name)
+			}
+		}
+		for _, c := range p.Spec.Containers {
+			names = append(names, c.Name)
+		}
+		for _, n := range names {
+			streams = append(streams, stream{p, n, false})
+			if g.IncludePreviousLogs && restarts[n] > 0 {
+				streams = append(streams, stream{p, n, true})
+			}
+		}
+	}
+	var notes []string
+	if len(streams) > e.opts.MaxLogStreams {
+		notes = append(notes, fmt.Sprintf("logs: %d of %d container log streams read", e.opts.MaxLogStreams, len(streams)))
+		streams = streams[:e.opts.MaxLogStreams]
+	}
+	if len(streams) == 0 {
+		return nil, notes
+	}
+	per := max(int(g.MaxLogBytes)/len(streams), 256)
+	results := make([]logResult, len(streams))
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Go(func() {
+			readLimit, tail := int64(per)*4, int64(g.LogLines)
+			opts := &corev1.PodLogOptions{Container: s.container, TailLines: &tail, LimitBytes: &readLimit, Previous: s.previous}
+			key := fmt.Sprintf("log/%s/%s/%s/%t/%d/%d", s.pod.Namespace, s.pod.Name, s.container, s.previous, tail, per)
+			v, err := e.reads.do(ctx, key, func(ctx context.Context) (any, error) {
+				return e.readLog(ctx, s.pod, opts, per, readLimit), nil
+			})
+			if err != nil {
+				results[i] = logResult{err: err}
+				return
+			}
+			results[i] = v.(logResult)
+		})
+	}
+	wg.Wait()
+	var out []ContainerLog
+	for i, s := range streams {
+		r := results[i]
+		which := s.pod.Name + "/" + s.container
+		if s.previous {
+			which += " (previous)"
+		}
+		switch {
+		case r.err != nil:
+			notes = append(notes, "logs of "+which+": "+short(r.err))
+			if len(r.lines) == 0 {
+				continue
+			}
+		case len(r.lines) == 0:
+			notes = append(notes, "logs of "+which+": empty")
+			continue
+		}
+		if kubeletLogError(r.lines) {
+			notes = append(notes, "logs of "+which+": unavailable (the kubelet no longer has them)")
+			continue
+		}
+		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: r.lines, Truncated: r.truncated})
+	}
+	return out, notes
+}
+
+// logResult is one log stream as read: shared between the events of one
+// container within the share window, so read-only.
+type logResult struct {
+	lines     []string
+	truncated bool
+	err       error
+}
+
+// readLog reads one container log stream.
+func (e *Enricher) readLog(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions, keep int, readLimit int64) logResult {
+	rc, err := e.opts.Logs.Stream(ctx, pod.Namespace, pod.Name, opts)
+	if err != nil {
+		return logResult{err: err}
+	}
+	defer func() { _ = rc.Close() }()
+	lines, truncated, err := readTail(rc, keep, readLimit)
+	return logResult{lines: lines, truncated: truncated, err: err}
+}
+
+func failedInit(p *corev1.Pod, name string) bool {
+	for _, cs := range p.Status.InitContainerStatuses {
+		if cs.Name == name {
+			return cs.State.Waiting != nil || (cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0)
 		}
 	}
 	return false
