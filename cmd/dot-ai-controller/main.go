@@ -64,6 +64,10 @@ type options struct {
 	kubeconfig       string
 	kubeAPIQPS       float64
 	kubeAPIBurst     int
+	readAPIQPS       float64
+	readAPIBurst     int
+	logAPIQPS        float64
+	logAPIBurst      int
 	memoryLimit      int64
 	gcPercent        int
 	watchStall       time.Duration
@@ -111,8 +115,12 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.DurationVar(&o.gracefulShutdown, config.FlagGracefulShutdownTimeout, 45*time.Second, "How long the manager waits for runnables (including the delivery drain) on shutdown.")
 	fs.BoolVar(&o.showVersion, config.FlagVersion, false, "Print the version and exit.")
 	fs.StringVar(&o.kubeconfig, config.FlagKubeconfig, "", "Path to a kubeconfig; empty uses $KUBECONFIG or the in-cluster service account.")
-	fs.Float64Var(&o.kubeAPIQPS, config.FlagKubeAPIQPS, config.DefaultKubeAPIQPS, "Sustained requests per second to the Kubernetes API (log reads, status and checkpoint writes).")
-	fs.IntVar(&o.kubeAPIBurst, config.FlagKubeAPIBurst, config.DefaultKubeAPIBurst, "Burst of requests to the Kubernetes API.")
+	fs.Float64Var(&o.kubeAPIQPS, config.FlagKubeAPIQPS, config.DefaultKubeAPIQPS, "Client-side limit of requests per second of the controller's own client (status, checkpoint and record writes, Secret reads, leader election); -1: none, the API server's priority and fairness decides.")
+	fs.IntVar(&o.kubeAPIBurst, config.FlagKubeAPIBurst, config.DefaultKubeAPIBurst, "Burst of the controller's own client.")
+	fs.Float64Var(&o.readAPIQPS, config.FlagEnrichmentAPIQPS, config.DefaultEnrichmentAPIQPS, "Client-side limit of enrichment reads per second (objects, owners, Pods, related events; their own client); -1: none, the worker pool bounds them and the API server's priority and fairness decides.")
+	fs.IntVar(&o.readAPIBurst, config.FlagEnrichmentAPIBurst, config.DefaultEnrichmentAPIBurst, "Burst of enrichment reads.")
+	fs.Float64Var(&o.logAPIQPS, config.FlagLogAPIQPS, config.DefaultLogAPIQPS, "Client-side limit of container log reads per second (their own client); -1: none, the worker pool bounds them and the API server's priority and fairness decides.")
+	fs.IntVar(&o.logAPIBurst, config.FlagLogAPIBurst, config.DefaultLogAPIBurst, "Burst of container log reads.")
 	fs.Int64Var(&o.memoryLimit, config.FlagMemoryLimit, 0, "The container's memory limit in bytes (the chart passes limits.memory); the Go heap is kept under 90% of it unless GOMEMLIMIT is set. 0: none.")
 	fs.IntVar(&o.gcPercent, config.FlagGCPercent, defaultGCPercent, "Go garbage collector target percentage (GOGC) unless the GOGC variable is set; lower keeps the Event cache's heap tighter for a little more CPU. Range 10-500.")
 	fs.DurationVar(&o.watchStall, config.FlagEventWatchStallTimeout, config.DefaultEventWatchStallTimeout, "The leader's liveness fails when its Event watch has neither opened, delivered an Event nor a bookmark for this long (a healthy watch re-opens at least every 10 minutes; bookmarks come every minute only where the API server caches Events); 0 disables the check.")
@@ -186,7 +194,7 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
 	webhook.ReportCertificateExpiry(o.webhookCertDir)
-	w, err := setupPipeline(mgr, &o.settings)
+	w, err := setupPipeline(mgr, &o.settings, apiLimits{qps: o.readAPIQPS, burst: o.readAPIBurst}, apiLimits{qps: o.logAPIQPS, burst: o.logAPIBurst})
 	if err != nil {
 		return fmt.Errorf("setting up the event pipeline: %w", err)
 	}

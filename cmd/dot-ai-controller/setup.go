@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -40,25 +41,42 @@ func ledger(mgr manager.Manager, s *config.Settings) *state.Ledger {
 	return &state.Ledger{Store: &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()}}
 }
 
+// apiLimits are a client's client-side rate limits (QPS -1: none).
+type apiLimits struct {
+	qps   float64
+	burst int
+}
+
+// limitedClient is a client of its own, with its own rate limiter.
+func limitedClient(mgr manager.Manager, l apiLimits) (kubernetes.Interface, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = float32(l.qps), l.burst
+	return kubernetes.NewForConfig(cfg)
+}
+
 // setupPipeline wires the event watcher (internal/watcher) to the delivery
-// step: enrichment (internal/enricher) and the MCP client (internal/mcp). The
-// event index is built first: the watcher's Event handlers fill it and the
-// enricher reads related events from it, so the deliverer is complete before
-// the watcher is built and nothing points back. It returns the watcher for
-// its liveness check.
-func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, error) {
-	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+// step: enrichment (internal/enricher) and the MCP client (internal/mcp).
+// Enrichment reads (objects, owners, Pods, related events on demand: the
+// watcher caches no Events) and log reads each have their own client and
+// limiter (reads, logs), so neither can starve the other nor the
+// controller's writes. It
+// returns the watcher for its liveness check.
+func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimits) (*watcher.Watcher, error) {
+	kube, err := limitedClient(mgr, reads)
 	if err != nil {
-		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+		return nil, fmt.Errorf("creating the enrichment client: %w", err)
+	}
+	logKube, err := limitedClient(mgr, logs)
+	if err != nil {
+		return nil, fmt.Errorf("creating the log client: %w", err)
 	}
 	mcpClient, err := mcp.New(mcp.Options{Timeout: s.MCPTimeout, CAFile: s.MCPCAFile, BreakerCooldown: s.MCPBreakerCooldown})
 	if err != nil {
 		return nil, fmt.Errorf("creating MCP client: %w", err)
 	}
-	events := watcher.NewEventIndex()
 	dotaiDeliverer := dotai.New(dotai.Options{
 		Settings: s,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: events}),
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: enricher.APIEvents{Client: kube}, Logs: enricher.KubeLogs{Client: logKube}}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
@@ -92,7 +110,7 @@ func setupPipeline(mgr manager.Manager, s *config.Settings) (*watcher.Watcher, e
 		},
 		Log: mgr.GetLogger().WithName("notify"),
 	})
-	w, err = watcher.New(mgr, s, events, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records))
+	w, err = watcher.New(mgr, s, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records))
 	if err != nil {
 		return nil, fmt.Errorf("creating event watcher: %w", err)
 	}

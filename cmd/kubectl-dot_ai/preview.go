@@ -191,7 +191,7 @@ func (o *previewOptions) printIssues(ctx context.Context, out *printer, kube kub
 // eventIndex serves related events from the listed ones.
 type eventIndex []*corev1.Event
 
-func (x eventIndex) EventsFor(namespace, kind, name string) []*corev1.Event {
+func (x eventIndex) EventsFor(_ context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
 	var out []*corev1.Event
 	for _, ev := range x {
 		o := ev.InvolvedObject
@@ -199,5 +199,5 @@ func (x eventIndex) EventsFor(namespace, kind, name string) []*corev1.Event {
 			out = append(out, ev)
 		}
 	}
-	return out
+	return out, nil
 }

@@ -29,6 +29,10 @@ const (
 	FlagKubeconfig               = "kubeconfig"
 	FlagKubeAPIQPS               = "kube-api-qps"
 	FlagKubeAPIBurst             = "kube-api-burst"
+	FlagEnrichmentAPIQPS         = "enrichment-api-qps"
+	FlagEnrichmentAPIBurst       = "enrichment-api-burst"
+	FlagLogAPIQPS                = "log-api-qps"
+	FlagLogAPIBurst              = "log-api-burst"
 	FlagMemoryLimit              = "memory-limit"
 	FlagGCPercent                = "gc-percent"
 	FlagEventWatchStallTimeout   = "event-watch-stall-timeout"
@@ -99,11 +103,21 @@ const (
 	DefaultWebhookPort     = 9443
 )
 
-// The binary's default client-side limits on Kubernetes API requests: log
-// reads, status and checkpoint writes share them.
+// The binary's default client-side limits on Kubernetes API requests, per
+// client. The controller's own client (writes, Secrets, leader election)
+// keeps a token bucket. Enrichment reads and log reads have a client each
+// and no client-side limit (-1): the worker pool bounds them (Concurrency
+// calls, each a few reads), and the API server's priority and fairness
+// shares the server among clients, which a fixed QPS cannot: at 50 QPS the
+// shared bucket capped enrichment at about 16 events/s (docs/benchmarks.md,
+// enrichment end to end). An operator may still set a limit per client.
 const (
-	DefaultKubeAPIQPS   = 50.0
-	DefaultKubeAPIBurst = 100
+	DefaultKubeAPIQPS         = 50.0
+	DefaultKubeAPIBurst       = 100
+	DefaultEnrichmentAPIQPS   = -1.0
+	DefaultEnrichmentAPIBurst = 0
+	DefaultLogAPIQPS          = -1.0
+	DefaultLogAPIBurst        = 0
 )
 
 // APIServerBookmarkInterval is how often kube-apiserver sends a bookmark on

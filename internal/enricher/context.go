@@ -1,9 +1,11 @@
 // Package enricher gathers what dot-ai needs to know about one event:
 // container logs (streamed and capped, secrets redacted), related events
-// from the watcher's informer cache, the involved object and its owner chain
-// (with managedFields, env values and secret data stripped), container
+// (listed by involved object, APIEvents), the involved object and its owner
+// chain (with managedFields, env values and secret data stripped), container
 // statuses and, when served, metrics. Every part is best-effort with its own
-// timeout: a failure becomes a note, never a lost event.
+// timeout, the parts after the objects run in parallel within one bound, and
+// reads of one object are shared for a short window (sharedReads): a failure
+// becomes a note, never a lost event.
 package enricher
 
 import "time"

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -22,22 +22,12 @@ import (
 	"dot-ai.io/controller/internal/text"
 )
 
-// EventSource gives the recent events of an object from a cache, so
-// enrichment needs no extra API call per event. The watcher's event index
-// implements it; declaring it here keeps the enricher independent of the
-// watcher.
-type EventSource interface {
-	// EventsFor returns the cached events whose involvedObject is the given
-	// object (apiVersion ignored), in any order.
-	EventsFor(namespace, kind, name string) []*corev1.Event
-}
-
 // Options configure an Enricher.
 type Options struct {
 	// Kube reads objects and logs (get/list on pods, pods/log and the
 	// workload kinds). Required.
 	Kube kubernetes.Interface
-	// Events gives related events (the watcher's event index). Optional.
+	// Events gives related events (APIEvents in the controller). Optional.
 	Events EventSource
 	// Logs replaces the apiserver log source (tests).
 	Logs LogSource
@@ -45,8 +35,16 @@ type Options struct {
 	Metrics MetricsSource
 	// Clock gives "now" for the lookback window.
 	Clock clock.PassiveClock
-	// PartTimeout bounds each part (objects, logs, metrics). Default 3s.
+	// PartTimeout bounds each part (objects, related events, metrics; logs
+	// get twice as long). Default 3s.
 	PartTimeout time.Duration
+	// Timeout bounds the whole enrichment (the parts after the objects run
+	// in parallel). Default 3 × PartTimeout.
+	Timeout time.Duration
+	// ShareWindow is how long one read of an object, a workload's Pods or a
+	// container's log is shared by the events that need it. Default 2s;
+	// negative: never shared.
+	ShareWindow time.Duration
 	// MaxPods bounds the Pods of a workload whose logs and statuses are
 	// gathered. Default 3.
 	MaxPods int
@@ -62,6 +60,7 @@ type Enricher struct {
 	// memory keeps terminated containers' lines for later enrichments
 	// (logmemory.go).
 	memory *logMemory
+	reads  *sharedReads
 }
 
 // New returns an Enricher.
@@ -78,6 +77,12 @@ func New(o Options) *Enricher {
 	if o.PartTimeout <= 0 {
 		o.PartTimeout = 3 * time.Second
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * o.PartTimeout
+	}
+	if o.ShareWindow == 0 {
+		o.ShareWindow = 2 * time.Second
+	}
 	if o.MaxPods <= 0 {
 		o.MaxPods = 3
 	}
@@ -87,7 +92,7 @@ func New(o Options) *Enricher {
 	if o.MaxLogStreams <= 0 {
 		o.MaxLogStreams = 8
 	}
-	return &Enricher{opts: o, memory: newLogMemory()}
+	return &Enricher{opts: o, memory: newLogMemory(), reads: newSharedReads(o.ShareWindow, o.Clock.Now)}
 }
 
 // objRef names an object.
@@ -97,15 +102,32 @@ func (r objRef) String() string { return r.Kind + "/" + r.Name }
 
 // Enrich gathers the context of ev that g, the policy's effective
 // contextGathering, asks for. It never fails: what cannot be gathered becomes
-// a note.
+// a note. The objects come first (every other part needs the Pods or the
+// owner chain), except the involved object's related events, which start
+// at once; then related events, logs and metrics run in parallel, each
+// with its own timeout, all within Options.Timeout.
 func (e *Enricher) Enrich(ctx context.Context, ev *corev1.Event, g policy.ContextGathering) *Context {
 	out := &Context{}
 	if ev == nil {
 		out.Notes = append(out.Notes, "no event")
 		return out
 	}
+	ctx, cancelAll := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancelAll()
 	out.Event = eventInfo(ev)
 	involved := objRef{Kind: ev.InvolvedObject.Kind, Namespace: cmp.Or(ev.InvolvedObject.Namespace, ev.Namespace), Name: ev.InvolvedObject.Name}
+
+	var parts sync.WaitGroup
+	wantRelated := g.IncludeRelatedEvents && e.opts.Events != nil
+	var firstRelated, moreRelated []EventInfo
+	var relatedNotes, moreRelatedNotes []string
+	if wantRelated {
+		parts.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, e.opts.PartTimeout)
+			defer cancel()
+			firstRelated, relatedNotes = e.related(rctx, ev, []objRef{involved}, g.Lookback)
+		})
+	}
 
 	// Objects: the involved object, its owner chain and, for workloads,
 	// their Pods. Needed by every other part, so fetched even when the
@@ -164,37 +186,57 @@ func (e *Enricher) Enrich(ctx context.Context, ev *corev1.Event, g policy.Contex
 		out.ContainerStatuses = append(out.ContainerStatuses, containerStates(p)...)
 	}
 
-	if g.IncludeRelatedEvents {
-		if e.opts.Events == nil {
-			out.Notes = append(out.Notes, "related events: no event index")
-		} else {
-			out.RelatedEvents = e.related(ev, append(chain, children...), g.Lookback)
-		}
+	if more := append(slices.Clone(chain[1:]), children...); wantRelated && len(more) > 0 {
+		parts.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, e.opts.PartTimeout)
+			defer cancel()
+			moreRelated, moreRelatedNotes = e.related(rctx, ev, more, g.Lookback)
+		})
 	}
+	var logNotes, metricNotes []string
 	if g.IncludeLogs && len(pods) > 0 && e.opts.Logs != nil {
-		lctx, cancel := context.WithTimeout(ctx, 2*e.opts.PartTimeout)
-		logs, notes := e.logs(lctx, pods, g)
-		cancel()
-		out.Logs = logs
-		out.Notes = append(out.Notes, notes...)
+		parts.Go(func() {
+			lctx, cancel := context.WithTimeout(ctx, 2*e.opts.PartTimeout)
+			defer cancel()
+			out.Logs, logNotes = e.logs(lctx, pods, g)
+		})
 	}
 	if g.IncludeMetrics && len(pods) > 0 {
 		if e.opts.Metrics == nil {
-			out.Notes = append(out.Notes, "metrics: not available")
+			metricNotes = append(metricNotes, "metrics: not available")
 		} else {
-			mctx, cancel := context.WithTimeout(ctx, e.opts.PartTimeout)
-			for _, p := range pods {
-				m, err := e.opts.Metrics.PodMetrics(mctx, p.Namespace, p.Name)
-				if err != nil {
-					out.Notes = append(out.Notes, "metrics: "+short(err))
-					break
-				}
-				out.Metrics = append(out.Metrics, *m)
-			}
-			cancel()
+			parts.Go(func() {
+				mctx, cancel := context.WithTimeout(ctx, e.opts.PartTimeout)
+				defer cancel()
+				out.Metrics, metricNotes = e.metrics(mctx, pods)
+			})
 		}
 	}
+	parts.Wait()
+
+	if g.IncludeRelatedEvents {
+		if e.opts.Events == nil {
+			out.Notes = append(out.Notes, "related events: no event source")
+		} else {
+			out.RelatedEvents = mergeRelated(firstRelated, moreRelated, e.opts.MaxRelatedEvents)
+			out.Notes = append(append(out.Notes, relatedNotes...), moreRelatedNotes...)
+		}
+	}
+	out.Notes = append(append(out.Notes, logNotes...), metricNotes...)
 	return out
+}
+
+// metrics reads the Pods' usage; the first error ends the part.
+func (e *Enricher) metrics(ctx context.Context, pods []*corev1.Pod) ([]PodMetrics, []string) {
+	var out []PodMetrics
+	for _, p := range pods {
+		m, err := e.opts.Metrics.PodMetrics(ctx, p.Namespace, p.Name)
+		if err != nil {
+			return out, []string{"metrics: " + short(err)}
+		}
+		out = append(out, *m)
+	}
+	return out, nil
 }
 
 func short(err error) string {
@@ -229,36 +271,6 @@ func eventInfo(ev *corev1.Event) EventInfo {
 		info.LastTimestamp = &t
 	}
 	return info
-}
-
-// related returns events of objs within lookback, newest first, without ev.
-func (e *Enricher) related(ev *corev1.Event, objs []objRef, lookback time.Duration) []EventInfo {
-	since := e.opts.Clock.Now().Add(-lookback)
-	seen := map[types.UID]bool{ev.UID: true}
-	seenName := map[string]bool{ev.Namespace + "/" + ev.Name: true}
-	var found []*corev1.Event
-	for _, o := range objs {
-		for _, re := range e.opts.Events.EventsFor(o.Namespace, o.Kind, o.Name) {
-			if re == nil || (re.UID != "" && seen[re.UID]) || seenName[re.Namespace+"/"+re.Name] {
-				continue
-			}
-			seen[re.UID] = true
-			seenName[re.Namespace+"/"+re.Name] = true
-			if eventtime.Of(re).Before(since) {
-				continue
-			}
-			found = append(found, re)
-		}
-	}
-	slices.SortStableFunc(found, func(a, b *corev1.Event) int { return eventtime.Of(b).Compare(eventtime.Of(a)) })
-	if len(found) > e.opts.MaxRelatedEvents {
-		found = found[:e.opts.MaxRelatedEvents]
-	}
-	out := make([]EventInfo, 0, len(found))
-	for _, re := range found {
-		out = append(out, eventInfo(re))
-	}
-	return out
 }
 
 func containerStates(p *corev1.Pod) []ContainerState {
@@ -304,115 +316,6 @@ func ellipsize(s string, n int) string {
 		return t + text.Ellipsis
 	}
 	return s
-}
-
-// logs reads the Pods' container logs within the total budget.
-func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.ContextGathering) ([]ContainerLog, []string) {
-	type stream struct {
-		pod       *corev1.Pod
-		container string
-		previous  bool
-		// terminated is the ID of the container the stream reads when
-		// that container has terminated (its log is final), else "".
-		terminated string
-	}
-	var streams []stream
-	for _, p := range pods {
-		restarts := map[string]int32{}
-		statuses := map[string]*corev1.ContainerStatus{}
-		for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
-			restarts[cs.Name] = cs.RestartCount
-			statuses[cs.Name] = &cs
-		}
-		var names []string
-		for _, c := range p.Spec.InitContainers {
-			if restarts[c.Name] > 0 || failedInit(p, c.Name) {
-				names = append(names, c.Name)
-			}
-		}
-		for _, c := range p.Spec.Containers {
-			names = append(names, c.Name)
-		}
-		for _, n := range names {
-			streams = append(streams, stream{p, n, false, terminatedID(statuses[n], false)})
-			if g.IncludePreviousLogs && restarts[n] > 0 {
-				streams = append(streams, stream{p, n, true, terminatedID(statuses[n], true)})
-			}
-		}
-	}
-	var notes []string
-	if len(streams) > e.opts.MaxLogStreams {
-		notes = append(notes, fmt.Sprintf("logs: %d of %d container log streams read", e.opts.MaxLogStreams, len(streams)))
-		streams = streams[:e.opts.MaxLogStreams]
-	}
-	if len(streams) == 0 {
-		return nil, notes
-	}
-	per := max(int(g.MaxLogBytes)/len(streams), 256)
-	var out []ContainerLog
-	for _, s := range streams {
-		if ctx.Err() != nil {
-			notes = append(notes, "logs: time budget exhausted")
-			break
-		}
-		readLimit, tail := int64(per)*4, int64(g.LogLines)
-		opts := &corev1.PodLogOptions{Container: s.container, TailLines: &tail, LimitBytes: &readLimit, Previous: s.previous}
-		rc, err := e.opts.Logs.Stream(ctx, s.pod.Namespace, s.pod.Name, opts)
-		which := s.pod.Name + "/" + s.container
-		if s.previous {
-			which += " (previous)"
-		}
-		if err != nil {
-			if !e.remembered(s.pod, s.container, s.previous, s.terminated, which, &out, &notes) {
-				notes = append(notes, "logs of "+which+": "+short(err))
-			}
-			continue
-		}
-		lines, truncated, err := readTail(rc, per, readLimit)
-		_ = rc.Close()
-		if err != nil {
-			notes = append(notes, "logs of "+which+": "+short(err))
-		}
-		if len(lines) == 0 {
-			if err == nil {
-				notes = append(notes, "logs of "+which+": empty")
-			}
-			continue
-		}
-		if kubeletLogError(lines) {
-			if !e.remembered(s.pod, s.container, s.previous, s.terminated, which, &out, &notes) {
-				notes = append(notes, "logs of "+which+": unavailable (the kubelet no longer has them)")
-			}
-			continue
-		}
-		if err == nil {
-			e.memory.put(s.terminated, lines, truncated, e.opts.Clock.Now())
-		}
-		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: lines, Truncated: truncated})
-	}
-	return out, notes
-}
-
-// remembered adds the lines an earlier enrichment read from the terminated
-// container id, which the kubelet no longer serves, with a note saying when
-// they were read. It reports whether it had them.
-func (e *Enricher) remembered(p *corev1.Pod, container string, previous bool, id, which string, out *[]ContainerLog, notes *[]string) bool {
-	r, ok := e.memory.get(id, e.opts.Clock.Now())
-	if !ok {
-		return false
-	}
-	*out = append(*out, ContainerLog{Pod: p.Name, Container: container, Previous: previous, Lines: slices.Clone(r.lines), Truncated: r.truncated})
-	*notes = append(*notes, "logs of "+which+": read at "+r.at.UTC().Format(time.RFC3339)+" by an earlier enrichment (the kubelet no longer has them)")
-	return true
-}
-
-func failedInit(p *corev1.Pod, name string) bool {
-	for _, cs := range p.Status.InitContainerStatuses {
-		if cs.Name == name {
-			return cs.State.Waiting != nil || (cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0)
-		}
-	}
-	return false
 }
 
 // strip turns obj into a map without managedFields, the last-applied

@@ -150,14 +150,14 @@ func FuzzIssue(f *testing.F) {
 // fakeIndex is a EventSource over a slice.
 type fakeIndex struct{ events []*corev1.Event }
 
-func (f fakeIndex) EventsFor(namespace, kind, name string) []*corev1.Event {
+func (f fakeIndex) EventsFor(_ context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
 	var out []*corev1.Event
 	for _, e := range f.events {
 		if e.InvolvedObject.Namespace == namespace && e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name {
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func event(name, kind, obj, reason, typ string, age time.Duration) *corev1.Event {
@@ -298,7 +298,7 @@ func TestEnrichPodOwnerChainAndStripping(t *testing.T) {
 	b, _ := json.Marshal(c)
 	assert.NotContains(t, string(b), "hunter2", "env values are stripped")
 	assert.Contains(t, string(b), "FROM_SECRET")
-	assert.Contains(t, c.Notes, "related events: no event index")
+	assert.Contains(t, c.Notes, "related events: no event source")
 	assert.Contains(t, strings.Join(c.Notes, "\n"), "waiting to start", "a log error is a note")
 }
 
@@ -385,7 +385,8 @@ func TestRelatedEventsUseTheMostRecentOccurrence(t *testing.T) {
 	}}
 	e := New(Options{Events: idx, Clock: clocktesting.NewFakePassiveClock(now)})
 	self := event("self", "Pod", "web", "BackOff", "Warning", 0)
-	got := e.related(self, []objRef{{Kind: "Pod", Namespace: "team-a", Name: "web"}}, time.Hour)
+	got, notes := e.related(t.Context(), self, []objRef{{Kind: "Pod", Namespace: "team-a", Name: "web"}}, time.Hour)
+	assert.Empty(t, notes)
 
 	want := []struct {
 		name string

@@ -4,11 +4,17 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"dot-ai.io/controller/internal/policy"
 )
 
 // LogSource opens a container log stream.
@@ -104,6 +110,142 @@ func kubeletLogError(lines []string) bool {
 	for _, p := range kubeletLogErrors {
 		if strings.HasPrefix(lines[0], p) {
 			return true
+		}
+	}
+	return false
+}
+
+// logs reads the Pods' container logs within the total budget.
+func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.ContextGathering) ([]ContainerLog, []string) {
+	type stream struct {
+		pod       *corev1.Pod
+		container string
+		previous  bool
+		// terminated is the ID of the container the stream reads when
+		// that container has terminated (its log is final), else "".
+		terminated string
+	}
+	var streams []stream
+	for _, p := range pods {
+		restarts := map[string]int32{}
+		statuses := map[string]*corev1.ContainerStatus{}
+		for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+			restarts[cs.Name] = cs.RestartCount
+			statuses[cs.Name] = &cs
+		}
+		var names []string
+		for _, c := range p.Spec.InitContainers {
+			if restarts[c.Name] > 0 || failedInit(p, c.Name) {
+				names = append(names, c.Name)
+			}
+		}
+		for _, c := range p.Spec.Containers {
+			names = append(names, c.Name)
+		}
+		for _, n := range names {
+			streams = append(streams, stream{p, n, false, terminatedID(statuses[n], false)})
+			if g.IncludePreviousLogs && restarts[n] > 0 {
+				streams = append(streams, stream{p, n, true, terminatedID(statuses[n], true)})
+			}
+		}
+	}
+	var notes []string
+	if len(streams) > e.opts.MaxLogStreams {
+		notes = append(notes, fmt.Sprintf("logs: %d of %d container log streams read", e.opts.MaxLogStreams, len(streams)))
+		streams = streams[:e.opts.MaxLogStreams]
+	}
+	if len(streams) == 0 {
+		return nil, notes
+	}
+	per := max(int(g.MaxLogBytes)/len(streams), 256)
+	results := make([]logResult, len(streams))
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Go(func() {
+			readLimit, tail := int64(per)*4, int64(g.LogLines)
+			opts := &corev1.PodLogOptions{Container: s.container, TailLines: &tail, LimitBytes: &readLimit, Previous: s.previous}
+			key := fmt.Sprintf("log/%s/%s/%s/%t/%d/%d", s.pod.Namespace, s.pod.Name, s.container, s.previous, tail, per)
+			v, err := e.reads.do(ctx, key, func(ctx context.Context) (any, error) {
+				return e.readLog(ctx, s.pod, opts, per, readLimit), nil
+			})
+			if err != nil {
+				results[i] = logResult{err: err}
+				return
+			}
+			results[i] = v.(logResult)
+		})
+	}
+	wg.Wait()
+	var out []ContainerLog
+	for i, s := range streams {
+		r := results[i]
+		which := s.pod.Name + "/" + s.container
+		if s.previous {
+			which += " (previous)"
+		}
+		switch {
+		case r.err != nil:
+			if len(r.lines) == 0 {
+				if !e.remembered(s.pod, s.container, s.previous, s.terminated, which, &out, &notes) {
+					notes = append(notes, "logs of "+which+": "+short(r.err))
+				}
+				continue
+			}
+			notes = append(notes, "logs of "+which+": "+short(r.err))
+		case len(r.lines) == 0:
+			notes = append(notes, "logs of "+which+": empty")
+			continue
+		}
+		if kubeletLogError(r.lines) {
+			if !e.remembered(s.pod, s.container, s.previous, s.terminated, which, &out, &notes) {
+				notes = append(notes, "logs of "+which+": unavailable (the kubelet no longer has them)")
+			}
+			continue
+		}
+		if r.err == nil {
+			e.memory.put(s.terminated, r.lines, r.truncated, e.opts.Clock.Now())
+		}
+		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: r.lines, Truncated: r.truncated})
+	}
+	return out, notes
+}
+
+// logResult is one log stream as read: shared between the events of one
+// container within the share window, so read-only.
+type logResult struct {
+	lines     []string
+	truncated bool
+	err       error
+}
+
+// readLog reads one container log stream.
+func (e *Enricher) readLog(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions, keep int, readLimit int64) logResult {
+	rc, err := e.opts.Logs.Stream(ctx, pod.Namespace, pod.Name, opts)
+	if err != nil {
+		return logResult{err: err}
+	}
+	defer func() { _ = rc.Close() }()
+	lines, truncated, err := readTail(rc, keep, readLimit)
+	return logResult{lines: lines, truncated: truncated, err: err}
+}
+
+// remembered adds the lines an earlier enrichment read from the terminated
+// container id, which the kubelet no longer serves, with a note saying when
+// they were read. It reports whether it had them.
+func (e *Enricher) remembered(p *corev1.Pod, container string, previous bool, id, which string, out *[]ContainerLog, notes *[]string) bool {
+	r, ok := e.memory.get(id, e.opts.Clock.Now())
+	if !ok {
+		return false
+	}
+	*out = append(*out, ContainerLog{Pod: p.Name, Container: container, Previous: previous, Lines: slices.Clone(r.lines), Truncated: r.truncated})
+	*notes = append(*notes, "logs of "+which+": read at "+r.at.UTC().Format(time.RFC3339)+" by an earlier enrichment (the kubelet no longer has them)")
+	return true
+}
+
+func failedInit(p *corev1.Pod, name string) bool {
+	for _, cs := range p.Status.InitContainerStatuses {
+		if cs.Name == name {
+			return cs.State.Waiting != nil || (cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0)
 		}
 	}
 	return false

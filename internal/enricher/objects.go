@@ -27,8 +27,19 @@ var GatheredResources = map[string][]string{
 	"batch": {"jobs", "cronjobs"},
 }
 
-// get reads one object by kind: one of GatheredResources.
+// get reads one object by kind (one of GatheredResources), shared by the
+// events of the share window (sharedReads): the result is read-only.
 func (e *Enricher) get(ctx context.Context, r objRef) (runtime.Object, error) {
+	v, err := e.reads.do(ctx, "get/"+r.Kind+"/"+r.Namespace+"/"+r.Name, func(ctx context.Context) (any, error) {
+		return e.read(ctx, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(runtime.Object), nil
+}
+
+func (e *Enricher) read(ctx context.Context, r objRef) (runtime.Object, error) {
 	opts := metav1.GetOptions{}
 	k := e.opts.Kube
 	switch r.Kind {
@@ -111,10 +122,13 @@ func (e *Enricher) workloadPods(ctx context.Context, obj runtime.Object) ([]*cor
 	if err != nil || s.Empty() || s.String() == labels.Nothing().String() {
 		return nil, ""
 	}
-	list, err := e.opts.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String(), Limit: 50})
+	v, err := e.reads.do(ctx, "pods/"+ns+"/"+s.String(), func(ctx context.Context) (any, error) {
+		return e.opts.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String(), Limit: 50})
+	})
 	if err != nil {
 		return nil, "pods of " + name + " not listed: " + short(err)
 	}
+	list := v.(*corev1.PodList)
 	pods := make([]*corev1.Pod, 0, len(list.Items))
 	for i := range list.Items {
 		pods = append(pods, &list.Items[i])

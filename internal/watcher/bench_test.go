@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,22 +163,41 @@ func BenchmarkThroughputSlowMCP(b *testing.B) {
 	b.ReportMetric(float64(end), "finished")
 }
 
-// BenchmarkMemory50kEvents: 50,000 Events in the cluster, one policy that
-// matches none of them; the watcher runs in a child process and its peak RSS
-// (VmHWM) is read from /proc after its caches synced.
-func BenchmarkMemory50kEvents(b *testing.B) {
+// BenchmarkMemoryEvents: 0, then 50,000, then 100,000 Events in the
+// cluster (one apiserver, Events added between the steps), one policy that
+// matches none of them; at each step a new watcher runs in a child process
+// and its peak RSS (VmHWM) is read from /proc after its start-up.
+func BenchmarkMemoryEvents(b *testing.B) {
 	env, c := benchCluster(b, 10, "NeverHappens")
-	const n = 50000
-	var next atomic.Int64
+	kubeconfig := writeKubeconfig(b, env.Config)
+	created := 0
+	for _, n := range []int{0, 50000, 100000} {
+		createBenchEvents(b, c, created, n)
+		created = n
+		b.Run(fmt.Sprintf("events-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				hwm, rss, syncTime := childMemory(b, kubeconfig)
+				b.ReportMetric(hwm/1024, "peak-RSS-MiB")
+				b.ReportMetric(rss/1024, "RSS-MiB")
+				b.ReportMetric(syncTime.Seconds(), "sync-s")
+			}
+		})
+	}
+}
+
+// createBenchEvents creates the Events numbered from to to.
+func createBenchEvents(b *testing.B, c client.Client, from, to int) {
+	next := atomic.Int64{}
+	next.Store(int64(from))
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
-				if i >= n {
+				if i >= int64(to) {
 					return
 				}
-				if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("mem-%05d", i), "BackOff")); err != nil {
+				if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("mem-%06d", i), "BackOff")); err != nil {
 					b.Error(err)
 					return
 				}
@@ -185,9 +205,13 @@ func BenchmarkMemory50kEvents(b *testing.B) {
 		})
 	}
 	wg.Wait()
+}
 
-	kubeconfig := writeKubeconfig(b, env.Config)
-	b.ResetTimer()
+// childMemory runs the watcher in a child process (this test binary in
+// helper mode, production settings) until its start-up is done plus 2 s for
+// the first checkpoint and status writes, and returns its peak and current
+// RSS in KiB and its start-up time.
+func childMemory(b *testing.B, kubeconfig string) (hwm, rss float64, syncTime time.Duration) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig)
 	if _, set := os.LookupEnv("GOGC"); !set {
@@ -208,13 +232,10 @@ func BenchmarkMemory50kEvents(b *testing.B) {
 		}
 	}
 	require.True(b, ready, "child did not report ready")
-	syncTime := time.Since(started)
+	syncTime = time.Since(started)
 	time.Sleep(2 * time.Second) // let the first checkpoint/status writes happen
-	b.StopTimer()
-	hwm, rss := procMem(b, cmd.Process.Pid)
-	b.ReportMetric(hwm/1024, "peak-RSS-MiB")
-	b.ReportMetric(rss/1024, "RSS-MiB")
-	b.ReportMetric(syncTime.Seconds(), "sync-s")
+	hwm, rss = procMem(b, cmd.Process.Pid)
+	return hwm, rss, syncTime
 }
 
 // procMem returns VmHWM and VmRSS in KiB.
@@ -235,4 +256,63 @@ func procMem(b *testing.B, pid int) (hwm, rss float64) {
 		}
 	}
 	return hwm, rss
+}
+
+// BenchmarkSelectionCeiling: how many Events per second one watcher selects
+// without falling behind. 30,000 Events (one in ten matching) are created as
+// fast as the apiserver takes them (64 writers); the watcher selects them
+// against 10 policies and hands matches to an instant Deliverer. Reported:
+// the create rate, the rate the watcher processed them at, how far it
+// lagged when the last create returned, and the process's CPU per 1,000
+// Events (writers included).
+func BenchmarkSelectionCeiling(b *testing.B) {
+	env, c := benchCluster(b, 10000, "BackOff")
+	for i := range 9 {
+		p := newPolicy("bench", fmt.Sprintf("other-%d", i), v1alpha1.EventSelector{Type: "Warning", Reason: fmt.Sprintf("Other%d", i)})
+		require.NoError(b, c.Create(context.Background(), p))
+	}
+	var processed atomic.Int64
+	d := &timingDeliverer{start: map[string]time.Time{}}
+	r := startWatcher(b, env.Config, testSettings(), d, func(*corev1.Event) { processed.Add(1) })
+	defer r.stop(b)
+	time.Sleep(1100 * time.Millisecond)
+
+	const n = 30000
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	start := time.Now()
+	b.ResetTimer()
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= n {
+					return
+				}
+				reason := "Pulled"
+				if i%10 == 0 {
+					reason = "BackOff"
+				}
+				if err := c.Create(context.Background(), benchEvent("bench", fmt.Sprintf("ceil-%05d", i), reason)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	created := time.Since(start)
+	behind := n - processed.Load()
+	require.Eventually(b, func() bool { return processed.Load() >= n }, 5*time.Minute, 10*time.Millisecond)
+	done := time.Since(start)
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	b.ReportMetric(n/created.Seconds(), "created/s")
+	b.ReportMetric(n/done.Seconds(), "processed/s")
+	b.ReportMetric(float64(behind), "behind-at-last-create")
+	b.ReportMetric((done-created).Seconds()*1000, "lag-ms")
+	b.ReportMetric(cpu.Seconds()*1000/(n/1000), "cpu-ms/1k-events")
 }

@@ -11,20 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The caches the pipeline reads: Events (through the handler-kept event
-// index), Pods, Namespaces and the workload kinds of objects.go, each reduced
-// by transform to what selection and enrichment need.
+// The caches the pipeline reads: Pods, Namespaces and the workload kinds of
+// objects.go, each reduced by transform to what selection and enrichment
+// need. Events are not cached (eventintake.go).
 
 const (
-	// maxMessageBytes bounds a cached event's message.
+	// maxMessageBytes bounds the message of an event in the pipeline.
 	maxMessageBytes = 2048
 )
 
 // transform keeps only what the pipeline and enrichment need in the caches.
 func transform(obj any) (any, error) {
 	switch o := obj.(type) {
-	case *corev1.Event:
-		return newEventRecord(o), nil
 	case *corev1.Pod:
 		p := &corev1.Pod{ObjectMeta: reduceMeta(&o.ObjectMeta)}
 		p.Status.ContainerStatuses = reduceStatuses(o.Status.ContainerStatuses)
@@ -154,5 +152,8 @@ func (w *Watcher) objectGoneAPI(ctx context.Context, ref corev1.ObjectReference,
 }
 
 func (w *Watcher) eventExists(uid types.UID) bool {
-	return w.eventIndex.has(uid)
+	return w.eventSet.has(uid)
 }
+
+// involvedKey names an involved object.
+func involvedKey(ns, kind, name string) string { return ns + "/" + kind + "/" + name }

@@ -103,7 +103,7 @@ func startManager(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery
 	}
 	mgr, err := manager.New(cfg, mo)
 	require.NoError(t, err)
-	w, err := New(mgr, s, nil, d, append([]Option{WithStatusInterval(200 * time.Millisecond), WithCheckpointInterval(200 * time.Millisecond)}, opts...)...)
+	w, err := New(mgr, s, d, append([]Option{WithStatusInterval(200 * time.Millisecond), WithCheckpointInterval(200 * time.Millisecond)}, opts...)...)
 	require.NoError(t, err)
 	w.afterEvent = hook
 	require.NoError(t, w.SetupWithManager(mgr))

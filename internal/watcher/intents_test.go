@@ -47,7 +47,7 @@ func newDotai(t testing.TB, cfg *rest.Config, s *config.Settings) delivery.Deliv
 	reader, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(t, err)
 	return dotai.New(dotai.Options{Settings: s, Client: c, Secrets: reader,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: NewEventIndex()})})
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: enricher.APIEvents{Client: kube}})})
 }
 
 // hangingStub answers nothing until the test ends or the caller goes away.

@@ -80,7 +80,7 @@ func startNotifying(t testing.TB, cfg *rest.Config, s *config.Settings, d delive
 		Backoff:        10 * time.Millisecond,
 		Log:            log.WithName("notify"),
 	})
-	w, err = New(mgr, s, nil, d, WithNotifier(n), WithStatusInterval(200*time.Millisecond), WithCheckpointInterval(200*time.Millisecond))
+	w, err = New(mgr, s, d, WithNotifier(n), WithStatusInterval(200*time.Millisecond), WithCheckpointInterval(200*time.Millisecond))
 	require.NoError(t, err)
 	require.NoError(t, mgr.Add(n))
 	require.NoError(t, w.SetupWithManager(mgr))

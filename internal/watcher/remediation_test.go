@@ -45,10 +45,10 @@ func startLoop(t testing.TB, cfg *rest.Config, s *config.Settings) *running {
 	mc, err := mcp.New(mcp.Options{Timeout: time.Hour})
 	require.NoError(t, err)
 	d := dotai.New(dotai.Options{Settings: s, Client: mc, Secrets: mgr.GetAPIReader(),
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: NewEventIndex()})})
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: enricher.APIEvents{Client: kube}})})
 	records := NewRecords(mgr, s)
 	require.NoError(t, (&remediation.Executor{Records: records, MCP: mc, Tokens: d, Settings: s, Policies: mgr.GetClient()}).SetupWithManager(mgr))
-	w, err := New(mgr, s, nil, d, WithRecords(records), WithStatusInterval(200*time.Millisecond), WithCheckpointInterval(200*time.Millisecond))
+	w, err := New(mgr, s, d, WithRecords(records), WithStatusInterval(200*time.Millisecond), WithCheckpointInterval(200*time.Millisecond))
 	require.NoError(t, err)
 	require.NoError(t, w.SetupWithManager(mgr))
 	ctx, cancel := context.WithCancel(context.Background())

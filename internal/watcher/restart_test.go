@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ const (
 	envChildID = "DOT_AI_WATCHER_CHILD_ID"
 	childDelay = 20 * time.Millisecond
 	childReady = "WATCHER READY"
+	// envHeapProfile, set for the memory benchmark's child, names a file
+	// for its allocation profile at start-up's end.
+	envHeapProfile = "DOT_AI_WATCHER_HEAP_PROFILE"
 )
 
 func TestMain(m *testing.M) {
@@ -125,8 +129,14 @@ func runChild() int {
 		<-make(chan struct{})
 	}
 	r := startWatcher(t, cfg, s, d, nil)
-	fmt.Println(childReady) // startWatcher returns once the Event cache synced
-	<-make(chan struct{})   // run until killed
+	fmt.Println(childReady)                            // startWatcher returns once the Event cache synced
+	if path := os.Getenv(envHeapProfile); path != "" { // memory benchmark: where the heap went
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
+	<-make(chan struct{}) // run until killed
 	r.stop(t)
 	return 0
 }

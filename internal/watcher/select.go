@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	toolscache "k8s.io/client-go/tools/cache"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/eventtime"
@@ -19,17 +18,16 @@ import (
 // deduplicated, cooled down, rate-limited and queued, or given its outcome
 // at once.
 
-// onEvent runs for every Event add and update (serially: one informer
-// handler).
-func (w *Watcher) onEvent(ctx context.Context, r *eventRecord, initial bool) {
+// onEvent runs for every Event add and update, serially and in the
+// watch's order (intake).
+func (w *Watcher) onEvent(ctx context.Context, ev *corev1.Event, initial bool) {
 	if w.stopping.Load() {
 		return
 	}
 	metricSeen.Inc()
-	if strings.HasPrefix(r.involvedAPIVersion, v1alpha1.GroupVersion.Group+"/") {
+	if strings.HasPrefix(ev.InvolvedObject.APIVersion, v1alpha1.GroupVersion.Group+"/") {
 		return // the controller's own events about policies
 	}
-	ev := r.event()
 	now := w.clock.Now()
 	var goneKnown, gone bool
 	isGone := func() bool {
@@ -51,17 +49,6 @@ func (w *Watcher) onEvent(ctx context.Context, r *eventRecord, initial bool) {
 	}
 	if w.afterEvent != nil {
 		w.afterEvent(ev)
-	}
-}
-
-// onEventDelete unindexes a deleted Event, so checkpoints stop keeping its
-// entry and enrichment stops showing it.
-func (w *Watcher) onEventDelete(obj any) {
-	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	if r, ok := obj.(*eventRecord); ok {
-		w.eventIndex.remove(r)
 	}
 }
 

@@ -180,11 +180,12 @@ func TestReadyCondition(t *testing.T) {
 func TestTransform(t *testing.T) {
 	ev := policytest.Event("a", "Warning", "BackOff", "Pod", "p", string(make([]byte, 5000)))
 	ev.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x"}}
-	out, err := transform(ev)
-	require.NoError(t, err)
-	got := out.(*eventRecord).event()
+	got := reduceEvent(ev.DeepCopy())
 	assert.Nil(t, got.ManagedFields)
 	assert.Len(t, got.Message, maxMessageBytes)
+	out, err := transform(ev)
+	require.NoError(t, err)
+	assert.Same(t, ev, out, "Events are not cached, so not transformed")
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "a", Labels: map[string]string{"x": "y"}}}
 	pod.Spec.Containers = []corev1.Container{{Name: "c", Image: "i"}}

@@ -1,24 +1,17 @@
 package watcher
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 )
 
-// Watch activity of the Event informer, for dotai_event_watch_activity_timestamp_seconds
-// and the leader's liveness check: informer handlers never see bookmarks, so
-// the ListerWatcher is wrapped and sees every watch event. A healthy watch
+// Watch activity of the Event watch, for dotai_event_watch_activity_timestamp_seconds
+// and the leader's liveness check: no store sees bookmarks, so the
+// ListerWatcher (eventListWatch) records every watch event. A healthy watch
 // re-opens at least every 10 minutes (bookmarks for Events come only where
 // the API server caches them); one that neither opens, delivers an Event
 // nor a bookmark for longer is stalled (config.DefaultEventWatchStallTimeout).
@@ -40,41 +33,6 @@ func (a *watchActivity) observe(kind string) {
 	t := a.now()
 	a.last.Store(t.UnixNano())
 	metricWatchActivity.WithLabelValues(kind).Set(float64(t.UnixNano()) / 1e9)
-}
-
-// eventListWatch lists and watches Events like the informer factory's own
-// ListerWatcher, recording watch activity on the way through.
-func eventListWatch(kube kubernetes.Interface, tweak func(*metav1.ListOptions), a *watchActivity) *toolscache.ListWatch {
-	return &toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			tweak(&o)
-			return kube.CoreV1().Events(metav1.NamespaceAll).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			tweak(&o)
-			w, err := kube.CoreV1().Events(metav1.NamespaceAll).Watch(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			a.observe(activityOpened)
-			return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
-				switch e.Type {
-				case watch.Bookmark:
-					a.observe(activityBookmark)
-				case watch.Added, watch.Modified, watch.Deleted:
-					a.observe(activityEvent)
-				}
-				return e, true
-			}), nil
-		},
-	}
-}
-
-// newEventInformer builds the Event informer over eventListWatch; the
-// factory applies its transform to it.
-func newEventInformer(kube kubernetes.Interface, tweak func(*metav1.ListOptions), a *watchActivity) toolscache.SharedIndexInformer {
-	return toolscache.NewSharedIndexInformer(eventListWatch(kube, tweak, a), &corev1.Event{}, 0,
-		toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
 }
 
 // WatchLivenessCheck is the liveness check of the Event watch: it fails while

@@ -16,8 +16,8 @@ import (
 )
 
 // TestEventWatchActivity: the wrapped ListerWatcher records the watch's
-// opening, Events and bookmarks (which informer handlers never see), and
-// passes every watch event through.
+// opening, Events and bookmarks (which no store sees), hands Events to the
+// intake and passes every watch event through, Events as their stubs.
 func TestEventWatchActivity(t *testing.T) {
 	kube := fake.NewClientset()
 	fw := watch.NewFake()
@@ -28,7 +28,12 @@ func TestEventWatchActivity(t *testing.T) {
 	})
 	now := time.Unix(1000, 0)
 	a := &watchActivity{now: func() time.Time { return now }}
-	lw := eventListWatch(kube, func(o *metav1.ListOptions) { o.FieldSelector = "type=Warning" }, a)
+	var taken []watch.EventType
+	intake := func(t watch.EventType, ev *corev1.Event) *eventStub {
+		taken = append(taken, t)
+		return newEventStub(string(ev.UID), "")
+	}
+	lw := eventListWatch(kube, func(o *metav1.ListOptions) { o.FieldSelector = "type=Warning" }, a, intake, func() {})
 
 	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{})
 	require.NoError(t, err)
@@ -43,7 +48,7 @@ func TestEventWatchActivity(t *testing.T) {
 		check string
 	}{
 		{name: "bookmark", send: watch.Event{Type: watch.Bookmark, Object: &corev1.Event{}}, at: 1060, check: activityBookmark},
-		{name: "event", send: watch.Event{Type: watch.Added, Object: &corev1.Event{}}, at: 1090, check: activityEvent},
+		{name: "event", send: watch.Event{Type: watch.Added, Object: &corev1.Event{ObjectMeta: metav1.ObjectMeta{UID: "u1"}}}, at: 1090, check: activityEvent},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -51,11 +56,15 @@ func TestEventWatchActivity(t *testing.T) {
 			go fw.Action(st.send.Type, st.send.Object)
 			got := <-w.ResultChan()
 			require.Equal(t, st.send.Type, got.Type, "passed through")
+			if st.send.Type == watch.Added {
+				require.Equal(t, newEventStub("u1", ""), got.Object, "the reflector sees the stub")
+			}
 			require.Eventually(t, func() bool { return activity(t, st.check) == float64(st.at) }, 5*time.Second, 10*time.Millisecond)
 			require.Equal(t, time.Unix(st.at, 0).UnixNano(), a.last.Load(), "the liveness check sees it")
 		})
 	}
 	require.InDelta(t, 1000, activity(t, activityOpened), 0, "a bookmark or event is not an opening")
+	require.Equal(t, []watch.EventType{watch.Added}, taken, "Events, not bookmarks, go through the intake")
 }
 
 func activity(t *testing.T, kind string) float64 {

@@ -120,12 +120,12 @@ type Watcher struct {
 	records   *remediation.Records
 	log       logr.Logger
 
-	kubeFactory informers.SharedInformerFactory // Events only
+	kube        kubernetes.Interface
+	eventTweak  func(*metav1.ListOptions) // the Event watch's fixed field selector
 	podFactory  informers.SharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
-	events      toolscache.SharedIndexInformer
 	activity    *watchActivity // of the Event watch: the metric and WatchLivenessCheck
-	eventIndex  *EventIndex    // filled by the Event handlers: by involved object and UID
+	eventSet    *eventSet      // UIDs of the existing Events (eventintake.go)
 	pods        toolscache.SharedIndexInformer
 	workloads   map[schema.GroupKind]toolscache.SharedIndexInformer // metadata-only owners (objects.go)
 	namespaces  toolscache.SharedIndexInformer
@@ -155,13 +155,8 @@ type Watcher struct {
 }
 
 // New builds the watcher. It creates (but does not start) its informers.
-// index is the event index the watcher's Event handlers fill; the caller
-// builds it first so that the Deliverer's enricher can read related events
-// from it (nil: a private index). d delivers every selected occurrence.
-func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.Deliverer, opts ...Option) (*Watcher, error) {
-	if index == nil {
-		index = NewEventIndex()
-	}
+// d delivers every selected occurrence.
+func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...Option) (*Watcher, error) {
 	o := Options{}
 	for _, f := range opts {
 		f(&o)
@@ -191,35 +186,31 @@ func New(mgr manager.Manager, s *config.Settings, index *EventIndex, d delivery.
 	}
 	w := &Watcher{
 		settings: s, deliverer: d, opts: o, clock: o.Clock,
-		client:     mgr.GetClient(),
-		cache:      mgr.GetCache(),
-		mapper:     mgr.GetRESTMapper(),
-		meta:       mc,
-		recorder:   mgr.GetEventRecorder("dot-ai-controller"),
-		store:      &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
-		log:        mgr.GetLogger().WithName("watcher"),
-		policies:   map[types.UID]*policyState{},
-		queue:      make(chan *item, s.QueueSize),
-		kick:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		goneMemo:   map[string]bool{},
-		eventIndex: index,
-		activity:   &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
+		client:   mgr.GetClient(),
+		cache:    mgr.GetCache(),
+		mapper:   mgr.GetRESTMapper(),
+		meta:     mc,
+		recorder: mgr.GetEventRecorder("dot-ai-controller"),
+		store:    &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
+		log:      mgr.GetLogger().WithName("watcher"),
+		policies: map[types.UID]*policyState{},
+		queue:    make(chan *item, s.QueueSize),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		goneMemo: map[string]bool{},
+		kube:     kube,
+		eventSet: newEventSet(),
+		activity: &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
+		eventTweak: func(lo *metav1.ListOptions) {
+			if o.EventFieldSelector != "" {
+				lo.FieldSelector = o.EventFieldSelector
+			}
+		},
 	}
 	w.records = o.Records
 	if w.records == nil {
 		w.records = NewRecords(mgr, s)
 	}
-	tweak := func(lo *metav1.ListOptions) {
-		if o.EventFieldSelector != "" {
-			lo.FieldSelector = o.EventFieldSelector
-		}
-	}
-	evFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
-	w.events = evFactory.InformerFor(&corev1.Event{}, func(kube kubernetes.Interface, _ time.Duration) toolscache.SharedIndexInformer {
-		return newEventInformer(kube, tweak, w.activity)
-	})
-	w.kubeFactory = evFactory
 	podFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
 	w.pods = podFactory.Core().V1().Pods().Informer()
 	w.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(mc, 0, metadatainformer.WithTransform(transform))
@@ -338,36 +329,18 @@ func (w *Watcher) Start(ctx context.Context) error {
 	loops.Go(func() { w.checkpointLoop(loopCtx) })
 	loops.Go(func() { w.statusLoop(loopCtx) })
 
-	evReg, err := w.events.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
-		AddFunc: func(obj any, initial bool) {
-			if r, ok := obj.(*eventRecord); ok {
-				w.eventIndex.add(r)
-				w.onEvent(ctx, r, initial)
-			}
-		},
-		UpdateFunc: func(old, obj any) {
-			o, okOld := old.(*eventRecord)
-			if r, ok := obj.(*eventRecord); ok && okOld {
-				w.eventIndex.update(o, r)
-				w.onEvent(ctx, r, false)
-			}
-		},
-		DeleteFunc: w.onEventDelete,
-	})
-	if err != nil {
-		cancelLoops()
-		return fmt.Errorf("adding Event handler: %w", err)
-	}
-	evStop := make(chan struct{})
-	w.kubeFactory.Start(evStop)
-	if !toolscache.WaitForCacheSync(ctx.Done(), w.events.HasSynced, evReg.HasSynced) {
-		log.Info("Stopped before the Event cache synced")
-	} else {
+	evCtx, stopEvents := context.WithCancel(ctx)
+	var reflecting sync.WaitGroup
+	reflecting.Go(func() { w.newEventReflector(ctx, w.kube, w.eventTweak).RunWithContext(evCtx) })
+	select {
+	case <-ctx.Done():
+		log.Info("Stopped before the initial Events were processed")
+	case <-w.eventSet.synced:
 		w.goneMu.Lock()
 		w.goneMemo = nil
 		w.goneMu.Unlock()
 		w.ready.Store(true)
-		log.Info("Started event watcher", "policies", len(list.Items), "concurrency", w.settings.Concurrency, "queueSize", w.settings.QueueSize)
+		log.Info("Started event watcher", "policies", len(list.Items), "events", w.eventSet.len(), "concurrency", w.settings.Concurrency, "queueSize", w.settings.QueueSize)
 	}
 
 	<-ctx.Done()
@@ -377,7 +350,8 @@ func (w *Watcher) Start(ctx context.Context) error {
 	// drain timeout is re-sent by the next leader in manual mode and ends as
 	// Interrupted in automatic mode (deliver).
 	w.stopping.Store(true)
-	close(evStop)
+	stopEvents()
+	reflecting.Wait()
 	close(stopTaking)
 	close(w.done)
 	drained := make(chan struct{})

@@ -143,7 +143,6 @@ func TestValuesReachArgs(t *testing.T) {
 	args := argMap(t, c.Args)
 	want := map[string]string{
 		"--namespace":                          "$(POD_NAMESPACE)",
-		"--service-account":                    "dot-ai-sa",
 		"--mcp-endpoint":                       "https://dot-ai.dot-ai.svc:3456/",
 		"--mcp-allowed-endpoints":              "https://dot-ai-staging.dot-ai.svc:3456/,http://127.0.0.1:3456/*",
 		"--mcp-token-file":                     "/etc/dot-ai/mcp-token/token",
@@ -189,6 +188,12 @@ func TestValuesReachArgs(t *testing.T) {
 		"--leader-elect-retry-period":          "5s",
 		"--zap-log-level":                      "debug",
 		"--kube-api-qps":                       "100",
+		"--kube-api-burst":                     "200",
+		"--enrichment-api-qps":                 "400",
+		"--enrichment-api-burst":               "800",
+		"--log-api-qps":                        "0.5",
+		"--log-api-burst":                      "2",
+		"--gc-percent":                         "40",
 		"--default-notify-on-start":            "false",
 		"--default-notify-on-complete":         "true",
 		"--notification-group-window":          "30s",
@@ -196,6 +201,7 @@ func TestValuesReachArgs(t *testing.T) {
 		"--notification-queue-size":            "1000",
 		"--notification-workers":               "4",
 		"--notification-max-group-items":       "10",
+		"--service-account":                    "dot-ai-sa",
 		"--remediation-approval-window":        "8h",
 		"--remediation-retention-count":        "200",
 		"--remediation-retention-age":          "72h",

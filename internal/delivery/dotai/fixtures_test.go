@@ -31,14 +31,14 @@ const ns = "team-a"
 // index is a enricher.EventSource over a slice.
 type index []*corev1.Event
 
-func (x index) EventsFor(namespace, kind, name string) []*corev1.Event {
+func (x index) EventsFor(_ context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
 	var out []*corev1.Event
 	for _, e := range x {
 		if e.InvolvedObject.Namespace == namespace && e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name {
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // logs serves fixed logs; a missing stream answers like the apiserver for a

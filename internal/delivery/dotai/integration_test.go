@@ -32,13 +32,13 @@ import (
 // watcher provides it.
 type informerIndex struct{ indexer cache.Indexer }
 
-func (x informerIndex) EventsFor(namespace, kind, name string) []*corev1.Event {
+func (x informerIndex) EventsFor(_ context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
 	objs, _ := x.indexer.ByIndex("involved", namespace+"/"+kind+"/"+name)
 	out := make([]*corev1.Event, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.(*corev1.Event))
 	}
-	return out
+	return out, nil
 }
 
 // endlessLogs stands in for the kubelet (envtest has none): every stream is
