@@ -228,7 +228,10 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe), "--webhook-host=127.0.0.1",
 		fmt.Sprintf("--webhook-port=%d", wo.LocalServingPort), "--webhook-cert-dir=" + wo.LocalServingCertDir,
 		"--mcp-endpoint=" + stub.URL(), "--mcp-token-file=" + filepath.Join(dir, "token"), "--leader-elect=false",
-		"--analysis-calls-per-hour=1000000", "--namespace-analysis-calls-per-hour=1000000", "--zap-log-level=error"}
+		"--analysis-calls-per-hour=1000000", "--namespace-analysis-calls-per-hour=1000000", "--zap-log-level=error",
+		// Every manual analysis leaves a proposal awaiting a decision: the
+		// cap on open proposals would end the run's deliveries, not its rate.
+		"--remediation-max-open-per-namespace=100000"}
 	args = append(args, strings.Fields(os.Getenv("BENCH_ARGS"))...)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchControllerChild$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envBenchChild+"="+strings.Join(args, "\n"), "GOGC=50")

@@ -104,16 +104,18 @@ const (
 )
 
 // The binary's default client-side limits on Kubernetes API requests, per
-// client. The controller's own client (writes, Secrets, leader election)
-// keeps a token bucket. Enrichment reads and log reads have a client each
-// and no client-side limit (-1): the worker pool bounds them (Concurrency
+// client. None has a client-side limit by default (-1). The controller's own
+// client (status, checkpoint and Remediation record writes, Secrets, leader
+// election) writes about 3 records' requests per delivery, so 50 QPS capped
+// deliveries at about 18/s (docs/benchmarks.md, enrichment end to end).
+// Enrichment reads and log reads have a client each: the worker pool bounds them (Concurrency
 // calls, each a few reads), and the API server's priority and fairness
 // shares the server among clients, which a fixed QPS cannot: at 50 QPS the
 // shared bucket capped enrichment at about 16 events/s (docs/benchmarks.md,
 // enrichment end to end). An operator may still set a limit per client.
 const (
-	DefaultKubeAPIQPS         = 50.0
-	DefaultKubeAPIBurst       = 100
+	DefaultKubeAPIQPS         = -1.0
+	DefaultKubeAPIBurst       = 0
 	DefaultEnrichmentAPIQPS   = -1.0
 	DefaultEnrichmentAPIBurst = 0
 	DefaultLogAPIQPS          = -1.0
