@@ -29,11 +29,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/admitted"
@@ -99,34 +96,11 @@ func startWebhookEnv(tb testing.TB, s *config.Settings, configure ...func(*webho
 
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 1000, 2000
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 testenv.Scheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-			TLSOpts: servingTLS(),
-		}),
-	})
-	require.NoError(tb, err)
 	w := &webhook.RemediationPolicyWebhook{Settings: s}
 	for _, c := range configure {
 		c(w)
 	}
-	require.NoError(tb, w.SetupWebhookWithManager(mgr))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Manager stopped with error: %v", err)
-		}
-	})
-	require.Eventually(tb, func() bool {
-		return mgr.GetWebhookServer().StartedChecker()(nil) == nil
-	}, 30*time.Second, 50*time.Millisecond, "webhook server did not start")
+	webhooktest.StartWebhookManager(tb, env, cfg, servingTLS(), w.SetupWebhookWithManager)
 
 	warnings := &warningCollector{}
 	ccfg := rest.CopyConfig(cfg)

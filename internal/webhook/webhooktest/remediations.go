@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -56,30 +57,9 @@ func StartRemediationEnv(tb testing.TB, namespaces ...string) *RemediationEnv {
 	logf.SetLogger(logr.Discard())
 	opts := testenv.WithRemediationWebhooks(nil, webhook.RemediationMutatePath, webhook.RemediationValidatePath, ControllerUser)
 	env := testenv.Start(tb, testenv.Options{Webhooks: opts})
-	wo := env.WebhookInstallOptions
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 testenv.Scheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
-		}),
-	})
-	require.NoError(tb, err)
-	require.NoError(tb, (&webhook.RemediationWebhook{ControllerUsername: ControllerUser}).SetupWebhookWithManager(mgr))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Manager stopped with error: %v", err)
-		}
-	})
-	require.Eventually(tb, func() bool {
-		return mgr.GetWebhookServer().StartedChecker()(nil) == nil
-	}, 30*time.Second, 50*time.Millisecond, "webhook server did not start")
+	StartWebhookManager(tb, env, env.Config, []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+		(&webhook.RemediationWebhook{ControllerUsername: ControllerUser}).SetupWebhookWithManager)
+	ctx := context.Background()
 
 	e := &RemediationEnv{Env: env, Admin: env.Client, Roles: map[string]string{}}
 	e.Controller = e.userClient(tb, envtest.User{Name: ControllerUser, Groups: []string{"system:masters"}})
@@ -172,4 +152,34 @@ func (e *RemediationEnv) CreateRecord(tb testing.TB, r *v1alpha1.Remediation, st
 	r.Status = status
 	require.NoError(tb, e.Controller.Status().Update(ctx, r))
 	return r
+}
+
+// StartWebhookManager starts a manager on cfg that serves the webhooks setup
+// registers over TLS on env's webhook port (tlsOpts adjust the server), waits
+// until it serves, and stops it when tb ends.
+func StartWebhookManager(tb testing.TB, env *testenv.Env, cfg *rest.Config, tlsOpts []func(*tls.Config), setup func(ctrl.Manager) error) {
+	tb.Helper()
+	wo := env.WebhookInstallOptions
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 testenv.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir, TLSOpts: tlsOpts,
+		}),
+	})
+	require.NoError(tb, err)
+	require.NoError(tb, setup(mgr))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Manager stopped with error: %v", err)
+		}
+	})
+	require.Eventually(tb, func() bool {
+		return mgr.GetWebhookServer().StartedChecker()(nil) == nil
+	}, 30*time.Second, 50*time.Millisecond, "webhook server did not start")
 }
