@@ -103,19 +103,11 @@ func (r *rel) testKillsRealPod(t *testing.T) {
 	}
 	dups := r.awaitAllDelivered(t, ns, names, 5*time.Minute)
 
-	uids := r.eventUIDs(t, ns)
-	got := r.received(ns)
-	unsaved := 0
-	for _, name := range names {
-		want := 1
-		for _, e := range epochs {
-			if e.resent(name, uids[name]) {
-				want++
-				unsaved++
-			}
-		}
-		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent, unsaved and unanswered", name)
+	left := make([]killEpoch, len(epochs))
+	for i, e := range epochs {
+		left[i] = e.killEpoch
 	}
+	unsaved := r.assertResends(t, ns, names, left)
 	assert.Equal(t, unsaved, dups)
 	r.assertExactCounters(t, p, len(names))
 

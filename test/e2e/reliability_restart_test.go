@@ -101,19 +101,7 @@ func (r *rel) testKills(t *testing.T) {
 	// Expected sends per event: one, plus one per kill after which it was
 	// sent by the killed controller and neither marked handled nor answered
 	// in its Remediation record (a recorded answer is not asked again).
-	uids := r.eventUIDs(t, ns)
-	got := r.received(ns)
-	unsaved := 0
-	for _, name := range names {
-		want := 1
-		for _, e := range epochs {
-			if e.resent(name, uids[name]) {
-				want++
-				unsaved++
-			}
-		}
-		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent, unsaved and unanswered", name)
-	}
+	unsaved := r.assertResends(t, ns, names, epochs)
 	r.figure(t, "%d events, %d SIGKILLs (before events %v, each down for %d events): 0 lost, %d duplicates, exactly the %d occurrences the killed controllers had sent without a saved outcome (no bound needed), all delivered %.0fs after the stream began",
 		n, len(kills), killed, down, dups, unsaved, time.Since(start).Seconds())
 	assert.Equal(t, unsaved, dups)
@@ -148,6 +136,27 @@ func (r *rel) handledInCheckpoint(t *testing.T, uid types.UID) map[types.UID]boo
 	out, err := r.loadHandled(t.Context(), uid)
 	require.NoError(t, err)
 	return out
+}
+
+// assertResends asserts each event of ns was sent once, plus once per kill
+// after which the killed controller's successor sent it again (resent), and
+// returns how many such resends the kills caused.
+func (r *rel) assertResends(t *testing.T, ns string, names []string, epochs []killEpoch) int {
+	t.Helper()
+	uids := r.eventUIDs(t, ns)
+	got := r.received(ns)
+	resends := 0
+	for _, name := range names {
+		want := 1
+		for _, e := range epochs {
+			if e.resent(name, uids[name]) {
+				want++
+				resends++
+			}
+		}
+		assert.Equalf(t, want, got[name].count, "event %s: sent once, plus once per kill that left it sent, unsaved and unanswered", name)
+	}
+	return resends
 }
 
 // resent reports whether the successor of the killed controller sends the
