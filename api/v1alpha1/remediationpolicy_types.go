@@ -41,6 +41,20 @@ const (
 	RiskHigh   RiskLevel = "high"
 )
 
+// Rank orders the risk levels: 1 for low up to 3 for high, 0 for any other
+// value.
+func (l RiskLevel) Rank() int {
+	switch l {
+	case RiskLow:
+		return 1
+	case RiskMedium:
+		return 2
+	case RiskHigh:
+		return 3
+	}
+	return 0
+}
+
 // EventSelector selects Kubernetes Events. Every field is optional and an
 // empty field matches anything; a selector matches an event when all of its
 // non-empty fields match.

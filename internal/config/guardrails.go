@@ -64,11 +64,9 @@ func (s *Settings) MaxRiskLevelFor(ns string) v1alpha1.RiskLevel {
 // RiskAbove reports whether level is a known risk level above limit. An
 // unknown level is not compared: the enum check reports it.
 func RiskAbove(level, limit v1alpha1.RiskLevel) bool {
-	r, ok := riskRank[level]
-	return ok && r > riskRank[limit]
+	r := level.Rank()
+	return r > 0 && r > limit.Rank()
 }
-
-var riskRank = map[v1alpha1.RiskLevel]int{v1alpha1.RiskLow: 1, v1alpha1.RiskMedium: 2, v1alpha1.RiskHigh: 3}
 
 func (g *Guardrails) bindFlags(fs *flag.FlagSet) {
 	listFlag(fs, &g.AutomaticModeNamespaces, FlagAutomaticModeNamespaces, "Comma-separated namespaces whose policies may use mode automatic; * means every namespace (default: the cluster-policy namespaces).")

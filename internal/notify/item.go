@@ -71,8 +71,6 @@ func outcomeKind(r v1alpha1.OutcomeResult) v1alpha1.NotificationOutcomeKind {
 	return ""
 }
 
-var riskRank = map[string]int{string(v1alpha1.RiskLow): 1, string(v1alpha1.RiskMedium): 2, string(v1alpha1.RiskHigh): 3}
-
 // risk is the item's proposed remediation risk, "" when unknown.
 func (it *Item) risk() string {
 	if it.Report != nil && it.Report.Remediation != nil {
@@ -99,7 +97,7 @@ func Wants(d policy.Destination, it *Item) bool {
 		return false
 	}
 	if d.MinRisk != "" {
-		if r, ok := riskRank[it.risk()]; ok && r < riskRank[string(d.MinRisk)] {
+		if r := v1alpha1.RiskLevel(it.risk()).Rank(); r > 0 && r < d.MinRisk.Rank() {
 			return false
 		}
 	}

@@ -176,8 +176,7 @@ func ApplyAnswer(st *v1alpha1.RemediationStatus, res *mcp.Result) {
 
 // risk keeps a risk level the record's enum admits and drops any other.
 func risk(s string) v1alpha1.RiskLevel {
-	switch l := v1alpha1.RiskLevel(s); l {
-	case v1alpha1.RiskLow, v1alpha1.RiskMedium, v1alpha1.RiskHigh:
+	if l := v1alpha1.RiskLevel(s); l.Rank() > 0 {
 		return l
 	}
 	return ""
