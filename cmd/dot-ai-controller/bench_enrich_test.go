@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	_ "net/http/pprof" // the child's CPU profile (BENCH_PROFILE)
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,7 +46,12 @@ import (
 // context gathering. BENCH_RATE matching Events per second are created for
 // BENCH_SECONDS; BENCH_ARGS adds controller flags (space-separated).
 
-const envBenchChild = "DOT_AI_BENCH_CHILD_ARGS"
+const (
+	envBenchChild = "DOT_AI_BENCH_CHILD_ARGS"
+	// envBenchPprof is the loopback address the child serves net/http/pprof
+	// on when BENCH_PROFILE asks for CPU profiles.
+	envBenchPprof = "DOT_AI_BENCH_PPROF"
+)
 
 // TestBenchControllerChild is the child process of BenchmarkEnrichedEvents;
 // without its variable it does nothing.
@@ -56,6 +62,11 @@ func TestBenchControllerChild(t *testing.T) {
 	}
 	o, err := parseFlags(strings.Split(args, "\n"), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
+	if addr := os.Getenv(envBenchPprof); addr != "" {
+		srv := &http.Server{Addr: addr, ReadHeaderTimeout: time.Second} // net/http/pprof's handlers
+		go func() { _ = srv.ListenAndServe() }()
+		defer func() { _ = srv.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	require.NoError(t, run(ctx, o))
@@ -191,6 +202,62 @@ func procCPU(b *testing.B, pid int) (cpu, hwm float64) {
 	return (ut + st) / 100, hwm
 }
 
+// childrenNamed finds this process's children by command name (envtest's
+// kube-apiserver and etcd), for their CPU.
+func childrenNamed(b *testing.B, names ...string) map[string]int {
+	out := map[string]int{}
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(b, err)
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+2:])
+		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) && slices.Contains(names, s[open+1:end]) {
+			out[s[open+1:end]] = pid
+		}
+	}
+	return out
+}
+
+// benchProfiles writes CPU profiles of the apiserver and the controller for
+// the creation window into dir (BENCH_PROFILE).
+func benchProfiles(b *testing.B, cfg *rest.Config, child, dir string, seconds int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rc, err := rest.RESTClientFor(withCodec(cfg))
+		require.NoError(b, err)
+		raw, err := rc.Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(seconds)).Timeout(time.Duration(seconds+30) * time.Second).DoRaw(context.Background())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "apiserver.pprof"), raw, 0o600)
+		}
+		b.Logf("apiserver profile: %v", err)
+	})
+	wg.Go(func() {
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", child, seconds))
+		if err == nil {
+			defer func() { _ = resp.Body.Close() }()
+			var f *os.File
+			if f, err = os.Create(filepath.Join(dir, "controller.pprof")); err == nil {
+				_, err = f.ReadFrom(resp.Body)
+				_ = f.Close()
+			}
+		}
+		b.Logf("controller profile: %v", err)
+	})
+	return &wg
+}
+
 func BenchmarkEnrichedEvents(b *testing.B) {
 	rate, seconds := envInt("BENCH_RATE", 100), envInt("BENCH_SECONDS", 60)
 	const token = "bench-token"
@@ -235,6 +302,10 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 	args = append(args, strings.Fields(os.Getenv("BENCH_ARGS"))...)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchControllerChild$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envBenchChild+"="+strings.Join(args, "\n"), "GOGC=50")
+	profDir, pprofAddr := os.Getenv("BENCH_PROFILE"), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
+	if profDir != "" {
+		cmd.Env = append(cmd.Env, envBenchPprof+"="+pprofAddr)
+	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	require.NoError(b, cmd.Start())
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
@@ -256,6 +327,15 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 
 	before := apiRequests(b, env.Config)
 	cpu0, _ := procCPU(b, cmd.Process.Pid)
+	planePIDs := childrenNamed(b, "kube-apiserver", "etcd")
+	plane0 := map[string]float64{}
+	for n, pid := range planePIDs {
+		plane0[n], _ = procCPU(b, pid)
+	}
+	if profDir != "" {
+		profiles := benchProfiles(b, env.Config, "http://"+pprofAddr, profDir, seconds)
+		defer profiles.Wait()
+	}
 	total := rate * seconds
 	created := make([]time.Time, total)
 	var wg sync.WaitGroup
@@ -288,6 +368,10 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 	}
 	b.StopTimer()
 	cpu1, hwm := procCPU(b, cmd.Process.Pid)
+	for n, pid := range planePIDs {
+		c, _ := procCPU(b, pid)
+		b.ReportMetric((c-plane0[n])/genEnd.Seconds(), n+"-CPU-cores")
+	}
 	after := apiRequests(b, env.Config)
 
 	got := map[string]time.Time{}
