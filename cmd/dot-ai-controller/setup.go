@@ -5,7 +5,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -13,6 +12,7 @@ import (
 	"dot-ai.io/controller/internal/delivery/dotai"
 	"dot-ai.io/controller/internal/delivery/guard"
 	"dot-ai.io/controller/internal/enricher"
+	"dot-ai.io/controller/internal/kubeclient"
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/policy"
@@ -49,9 +49,7 @@ type apiLimits struct {
 
 // limitedClient is a client of its own, with its own rate limiter.
 func limitedClient(mgr manager.Manager, l apiLimits) (kubernetes.Interface, error) {
-	cfg := rest.CopyConfig(mgr.GetConfig())
-	cfg.QPS, cfg.Burst = float32(l.qps), l.burst
-	return kubernetes.NewForConfig(cfg)
+	return kubeclient.New(mgr.GetConfig(), float32(l.qps), l.burst)
 }
 
 // setupPipeline wires the event watcher (internal/watcher) to the delivery

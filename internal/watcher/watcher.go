@@ -36,6 +36,7 @@ import (
 	"dot-ai.io/controller/internal/admitted"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/kubeclient"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/state"
@@ -176,7 +177,8 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = 2 * time.Second
 	}
-	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	cfg := mgr.GetConfig()
+	kube, err := kubeclient.New(cfg, cfg.QPS, cfg.Burst)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
