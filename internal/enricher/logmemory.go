@@ -17,12 +17,15 @@ const (
 )
 
 // logMemory keeps the lines read from terminated containers, by container
-// ID. Such a log never changes, but a real kubelet keeps only one dead
-// container per container: once a crash-looping container crashed again, the
-// attempt before is gone ("unable to retrieve container logs"). An event
-// enriched later than its crash (held during an MCP outage, or another
-// policy's event about the same Pod) then still gets the crashed attempt's
-// lines, read when an earlier enrichment saw it terminated.
+// ID. Such a log never changes, so a later read of it with the same limits
+// is answered from here rather than by the kubelet (a crash loop's events
+// all ask for the same previous container: one read instead of one per
+// event). And a real kubelet keeps only one dead container per container:
+// once a crash-looping container crashed again, the attempt before is gone
+// ("unable to retrieve container logs"). An event enriched later than its
+// crash (held during an MCP outage, or another policy's event about the same
+// Pod) then still gets the crashed attempt's lines, read when an earlier
+// enrichment saw it terminated.
 type logMemory struct {
 	mu      sync.Mutex
 	size    int
@@ -35,6 +38,15 @@ type rememberedLog struct {
 	truncated bool
 	at        time.Time
 	size      int
+	// limits are the read's tail lines and kept bytes: a read with other
+	// limits would have returned other lines.
+	limits logLimits
+}
+
+// logLimits are what a log read asked for.
+type logLimits struct {
+	tail int64
+	keep int
 }
 
 func newLogMemory() *logMemory {
@@ -44,7 +56,7 @@ func newLogMemory() *logMemory {
 // put remembers lines of the terminated container id, evicting the oldest
 // entries beyond logMemoryBytes; a log larger than the bound alone is not
 // kept.
-func (m *logMemory) put(id string, lines []string, truncated bool, now time.Time) {
+func (m *logMemory) put(id string, lines []string, truncated bool, limits logLimits, now time.Time) {
 	size := 0
 	for _, l := range lines {
 		size += len(l) + 1
@@ -62,7 +74,7 @@ func (m *logMemory) put(id string, lines []string, truncated bool, now time.Time
 	for m.size+size > logMemoryBytes && len(m.order) > 0 {
 		m.evictOldest()
 	}
-	m.entries[id] = &rememberedLog{lines: lines, truncated: truncated, at: now, size: size}
+	m.entries[id] = &rememberedLog{lines: lines, truncated: truncated, at: now, size: size, limits: limits}
 	m.order = append(m.order, id)
 	m.size += size
 }

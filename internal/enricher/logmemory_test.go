@@ -17,11 +17,13 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 )
 
-// A real kubelet keeps one dead container per container: once a
-// crash-looping container crashed again, the attempt before is gone. An
-// enrichment that comes later than that crash (an event held through an MCP
-// outage) gets the lines an earlier enrichment read from the terminated
-// attempt, with a note saying when; never beyond logMemoryTTL.
+// A terminated container's log is final: a later read with the same limits
+// is answered from memory, without asking the kubelet. And a real kubelet
+// keeps one dead container per container: once a crash-looping container
+// crashed again, the attempt before is gone. An enrichment with other limits
+// that comes later than that crash (an event held through an MCP outage,
+// another policy's event) gets the lines an earlier enrichment read from the
+// terminated attempt, with a note saying when; never beyond logMemoryTTL.
 func TestEnrichRemembersTerminatedContainerLogs(t *testing.T) {
 	const podName = "api-0"
 	crashed := func(current, last string, restarts int32) *corev1.Pod {
@@ -43,25 +45,32 @@ func TestEnrichRemembersTerminatedContainerLogs(t *testing.T) {
 		current      func() io.Reader
 		previous     func() io.Reader
 		after        time.Duration // since the first step
+		logLines     int32         // the policy's log lines (0: the default)
 		wantPrevious []string
 		wantNote     string
+		wantReads    int // of the previous container's log, from the kubelet
 	}{
 		{
 			name: "in the back-off after attempt 2: its lines are current, attempt 1's are gone",
 			pod:  crashed("containerd://c2", "containerd://c1", 1), current: lines("attempt 2\npanic: boom\n"), previous: gone("containerd://c1"),
-			wantNote: "logs of api-0/app (previous): unavailable (the kubelet no longer has them)",
+			wantNote: "logs of api-0/app (previous): unavailable (the kubelet no longer has them)", wantReads: 1,
 		},
 		{
-			name: "after attempt 3 crashed: attempt 2's lines as read before",
+			name: "after attempt 3 crashed: attempt 2's lines from memory, the kubelet not asked",
 			pod:  crashed("containerd://c3", "containerd://c2", 2), current: lines("attempt 3\n"), previous: gone("containerd://c2"),
 			after: time.Minute, wantPrevious: []string{"attempt 2", "panic: boom"},
+		},
+		{
+			name: "other limits: the kubelet is asked, has lost them, and the lines read before come with a note",
+			pod:  crashed("containerd://c3", "containerd://c2", 2), current: lines("attempt 3\n"), previous: gone("containerd://c2"),
+			after: time.Minute, logLines: 7, wantPrevious: []string{"attempt 2", "panic: boom"}, wantReads: 1,
 			wantNote: "logs of api-0/app (previous): read at 2026-11-28T10:00:00Z by an earlier enrichment (the kubelet no longer has them)",
 		},
 		{
 			name: "past the memory's time bound",
 			pod:  crashed("containerd://c3", "containerd://c2", 2), current: lines("attempt 3\n"), previous: gone("containerd://c2"),
 			after:    logMemoryTTL + time.Second,
-			wantNote: "logs of api-0/app (previous): unavailable (the kubelet no longer has them)",
+			wantNote: "logs of api-0/app (previous): unavailable (the kubelet no longer has them)", wantReads: 1,
 		},
 	}
 	clk := clocktesting.NewFakePassiveClock(now)
@@ -75,8 +84,20 @@ func TestEnrichRemembersTerminatedContainerLogs(t *testing.T) {
 			_, err := kube.CoreV1().Pods("team-a").Update(context.Background(), st.pod, metav1.UpdateOptions{})
 			require.NoError(t, err)
 			logs.streams = map[string]func() io.Reader{podName + "/app/false": st.current, podName + "/app/true": st.previous}
+			logs.asked = nil
 			clk.SetTime(now.Add(st.after))
+			g := g
+			if st.logLines != 0 {
+				g.LogLines = st.logLines
+			}
 			c := e.Enrich(context.Background(), event("backoff", "Pod", podName, "BackOff", "Warning", 0), g)
+			reads := 0
+			for _, o := range logs.asked {
+				if o.Previous {
+					reads++
+				}
+			}
+			assert.Equal(t, st.wantReads, reads, "reads of the previous container's log")
 			var previous []string
 			for _, l := range c.Logs {
 				if l.Previous {
@@ -84,7 +105,13 @@ func TestEnrichRemembersTerminatedContainerLogs(t *testing.T) {
 				}
 			}
 			assert.Equal(t, st.wantPrevious, previous)
-			assert.Contains(t, c.Notes, st.wantNote)
+			if st.wantNote != "" {
+				assert.Contains(t, c.Notes, st.wantNote)
+			} else {
+				for _, n := range c.Notes {
+					assert.NotContains(t, n, "(previous)")
+				}
+			}
 		})
 	}
 }
@@ -109,7 +136,7 @@ func TestLogMemoryBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newLogMemory()
 			for _, id := range tc.order {
-				m.put(id, big(tc.puts[id]), false, now)
+				m.put(id, big(tc.puts[id]), false, logLimits{}, now)
 			}
 			for _, id := range tc.wantKept {
 				_, ok := m.get(id, now)

@@ -160,9 +160,16 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 	per := max(int(g.MaxLogBytes)/len(streams), 256)
 	results := make([]logResult, len(streams))
 	var wg sync.WaitGroup
+	limits := logLimits{tail: int64(g.LogLines), keep: per}
+	now := e.opts.Clock.Now()
 	for i, s := range streams {
+		// A terminated container's log is final: read once with these limits.
+		if r, ok := e.memory.get(s.terminated, now); ok && r.limits == limits {
+			results[i] = logResult{lines: slices.Clone(r.lines), truncated: r.truncated, remembered: true}
+			continue
+		}
 		wg.Go(func() {
-			readLimit, tail := int64(per)*4, int64(g.LogLines)
+			readLimit, tail := int64(per)*4, limits.tail
 			opts := &corev1.PodLogOptions{Container: s.container, TailLines: &tail, LimitBytes: &readLimit, Previous: s.previous}
 			key := fmt.Sprintf("log/%s/%s/%s/%t/%d/%d", s.pod.Namespace, s.pod.Name, s.container, s.previous, tail, per)
 			v, err := e.reads.do(ctx, key, func(ctx context.Context) (any, error) {
@@ -202,8 +209,8 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 			}
 			continue
 		}
-		if r.err == nil {
-			e.memory.put(s.terminated, r.lines, r.truncated, e.opts.Clock.Now())
+		if r.err == nil && !r.remembered {
+			e.memory.put(s.terminated, r.lines, r.truncated, limits, now)
 		}
 		out = append(out, ContainerLog{Pod: s.pod.Name, Container: s.container, Previous: s.previous, Lines: r.lines, Truncated: r.truncated})
 	}
@@ -216,6 +223,8 @@ type logResult struct {
 	lines     []string
 	truncated bool
 	err       error
+	// remembered: taken from the memory of terminated containers' logs.
+	remembered bool
 }
 
 // readLog reads one container log stream.
