@@ -60,6 +60,18 @@ func (p RemediationPhase) Terminal() bool {
 	return false
 }
 
+// EffectivePhase is the record's phase, with the phase of the call in
+// flight for a record that has none yet (status.phase).
+func (r *Remediation) EffectivePhase() RemediationPhase {
+	switch {
+	case r.Status.Phase != "":
+		return r.Status.Phase
+	case r.Spec.Mode == ModeAutomatic:
+		return PhaseExecuting
+	}
+	return PhaseAnalyzing
+}
+
 // RemediationResource is the plural resource name of Remediation.
 const RemediationResource = "remediations"
 
@@ -324,7 +336,10 @@ type RemediationStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// phase is where the record is in its life.
+	// phase is where the record is in its life. It is empty while the call
+	// the record was created for is in flight (Analyzing in manual mode,
+	// Executing in automatic mode): the record is created before the call
+	// leaves and its status is written once, with dot-ai's answer.
 	// +optional
 	Phase RemediationPhase `json:"phase,omitempty"`
 

@@ -131,7 +131,9 @@ func benchWorkloads(b *testing.B, c client.Client, ns string, kubeletPort, deplo
 				pod.Status.Phase = corev1.PodRunning
 				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "registry.local/app:1", RestartCount: 3,
 					State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
-					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}}}
+					// A kubelet names the terminated container; its log is final.
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1,
+						ContainerID: "containerd://" + name + "-3"}}}}
 				require.NoError(b, c.Status().Update(ctx, pod))
 			})
 		}

@@ -54,7 +54,7 @@ func decide(ctx context.Context, s *session, out io.Writer, name string, d v1alp
 		return fmt.Errorf("remediation %s/%s was already decided: %s by %s at %s; a decision is taken once", r.Namespace, r.Name, a.Decision, a.DecidedBy, stamp(a.DecidedAt))
 	}
 	if r.Status.Phase != v1alpha1.PhaseAwaitingApproval {
-		return fmt.Errorf("remediation %s/%s is %s: only a proposal awaiting approval can be decided", r.Namespace, r.Name, orDash(string(r.Status.Phase)))
+		return fmt.Errorf("remediation %s/%s is %s: only a proposal awaiting approval can be decided", r.Namespace, r.Name, r.EffectivePhase())
 	}
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": r.ResourceVersion},

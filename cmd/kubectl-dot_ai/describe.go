@@ -53,7 +53,7 @@ func describe(w io.Writer, r *v1alpha1.Remediation, now time.Time) error {
 	}
 	field("Name", "%s", r.Name)
 	field("Namespace", "%s", r.Namespace)
-	phase := orDash(string(st.Phase))
+	phase := string(r.EffectivePhase())
 	if st.Phase == v1alpha1.PhaseAwaitingApproval && st.ExpiresAt != nil {
 		phase += fmt.Sprintf(" (expires %s, in %s)", stamp(st.ExpiresAt), duration.HumanDuration(st.ExpiresAt.Sub(now)))
 	}

@@ -183,7 +183,7 @@ func printTable(p *printer, recs []v1alpha1.Remediation, withNamespace bool, now
 	}
 	_, _ = fmt.Fprintln(tw, head)
 	for _, r := range recs {
-		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Name, r.Spec.Policy.Name, orDash(string(r.Status.Phase)), orDash(string(risk(&r))),
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Name, r.Spec.Policy.Name, r.EffectivePhase(), orDash(string(risk(&r))),
 			confidence(&r), objectOf(&r), duration.HumanDuration(now.Sub(r.CreationTimestamp.Time)))
 		if withNamespace {
 			row = r.Namespace + "\t" + row

@@ -40,12 +40,13 @@ type Records struct {
 	Log      logr.Logger
 }
 
-// Begin creates the record of an occurrence in phase: before its call
-// leaves, so it is the call's write-ahead intent. The create and the status
-// write are two requests; a record left without a phase by a failed status
-// write is deleted again, and if that fails too it stays and, being an
-// intent, is never sent. ErrExists means the record was there already; it
-// is returned in cur.
+// Begin creates the record of an occurrence before its call leaves, so it
+// is the call's write-ahead intent: one request. Its status is not written
+// (status.phase stays empty, which means the call is in flight: phase in
+// the returned copy, see Remediation.EffectivePhase) but with the answer,
+// from the returned copy (UpdateFrom): a delivery costs the create and one
+// status write, and one Event, at the answer (docs/design/remediation-records.md).
+// ErrExists means the record was there already; it is returned in cur.
 func (r *Records) Begin(ctx context.Context, rec *v1alpha1.Remediation, phase v1alpha1.RemediationPhase) (cur *v1alpha1.Remediation, err error) {
 	key := client.ObjectKeyFromObject(rec)
 	err = r.Client.Create(ctx, rec)
@@ -65,17 +66,7 @@ func (r *Records) Begin(ctx context.Context, rec *v1alpha1.Remediation, phase v1
 	if phase == v1alpha1.PhaseExecuting {
 		rec.Status.Execution = &v1alpha1.RemediationExecution{StartedAt: &now}
 	}
-	if err = r.writeStatus(ctx, rec); err != nil {
-		uid := rec.UID
-		derr := r.Client.Delete(ctx, rec, client.Preconditions{UID: &uid})
-		countWrite("delete", derr)
-		if derr == nil || apierrors.IsNotFound(derr) {
-			r.Index.Delete(key)
-		}
-		return nil, err
-	}
 	r.Index.Set(key, phase)
-	r.event(rec, "", phase)
 	return rec, nil
 }
 

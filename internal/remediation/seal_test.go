@@ -23,11 +23,22 @@ func TestSeal(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
 	r := newFakeRecords(t, clk, config.DefaultRemediations())
 	rec := occurrence(testPolicy(), "team-a", 1, v1alpha1.ModeManual)
-	_, err := r.Begin(ctx, rec, v1alpha1.PhaseAnalyzing)
+	cur, err := r.Begin(ctx, rec, v1alpha1.PhaseAnalyzing)
 	require.NoError(t, err)
 	var got v1alpha1.Remediation
 	require.NoError(t, r.Reader.Get(ctx, client.ObjectKeyFromObject(rec), &got))
+	assert.Empty(t, got.Status, "in flight: created, no status written yet")
 	ok, err := r.Sealer.Verify(ctx, &got)
+	require.NoError(t, err)
+	require.False(t, ok, "a record in flight carries no seal")
+
+	_, err = r.UpdateFrom(ctx, client.ObjectKeyFromObject(rec), cur, func(c *v1alpha1.Remediation) bool {
+		c.Status.Phase, c.Status.SessionID = v1alpha1.PhaseAwaitingApproval, "rem-1"
+		return true
+	})
+	require.NoError(t, err)
+	require.NoError(t, r.Reader.Get(ctx, client.ObjectKeyFromObject(rec), &got))
+	ok, err = r.Sealer.Verify(ctx, &got)
 	require.NoError(t, err)
 	require.True(t, ok, "the controller's own record verifies")
 

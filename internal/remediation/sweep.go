@@ -105,14 +105,14 @@ func (s *Sweeper) expire(ctx context.Context, rec *v1alpha1.Remediation, now tim
 	case rec.Status.Phase == v1alpha1.PhaseAwaitingApproval && rec.Spec.Approval == nil &&
 		rec.Status.ExpiresAt != nil && now.After(rec.Status.ExpiresAt.Time):
 		msg = "Nobody decided within the approval window (remediations.approvalWindow); nothing is executed"
-	case rec.Status.Phase == v1alpha1.PhaseAnalyzing && now.Sub(rec.CreationTimestamp.Time) > s.Records.Settings.ApprovalWindow:
+	case rec.EffectivePhase() == v1alpha1.PhaseAnalyzing && now.Sub(rec.CreationTimestamp.Time) > s.Records.Settings.ApprovalWindow:
 		msg = "dot-ai's analysis never arrived within the approval window"
 	default:
 		return false
 	}
-	from := rec.Status.Phase
+	from := rec.EffectivePhase()
 	_, err := s.Records.Update(ctx, client.ObjectKeyFromObject(rec), func(cur *v1alpha1.Remediation) bool {
-		if cur.Status.Phase != from || cur.Spec.Approval != nil {
+		if cur.EffectivePhase() != from || cur.Spec.Approval != nil {
 			return false // decided meanwhile: the executor acts on it
 		}
 		cur.Status.Phase, cur.Status.Message = v1alpha1.PhaseExpired, msg

@@ -21,7 +21,7 @@ func byPhase(t testing.TB, r *Records, ns string) map[v1alpha1.RemediationPhase]
 	require.NoError(t, r.Reader.List(context.Background(), &list, client.InNamespace(ns)))
 	out := map[v1alpha1.RemediationPhase]int{}
 	for _, rec := range list.Items {
-		out[rec.Status.Phase]++
+		out[rec.EffectivePhase()]++
 	}
 	return out
 }

@@ -21,7 +21,7 @@ func (r *Records) Watch(ctx context.Context, c ctrlcache.Cache) error {
 	}
 	set := func(obj any) {
 		if rec, ok := obj.(*v1alpha1.Remediation); ok {
-			r.Index.Set(types.NamespacedName{Namespace: rec.Namespace, Name: rec.Name}, rec.Status.Phase)
+			r.Index.Set(types.NamespacedName{Namespace: rec.Namespace, Name: rec.Name}, rec.EffectivePhase())
 		}
 	}
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
