@@ -130,7 +130,7 @@ func benchWorkloads(b *testing.B, c client.Client, ns string, kubeletPort, deplo
 				require.NoError(b, c.Create(ctx, pod))
 				pod.Status.Phase = corev1.PodRunning
 				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "registry.local/app:1", RestartCount: 3,
-					State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 					// A kubelet names the terminated container; its log is final.
 					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1,
 						ContainerID: "containerd://" + name + "-3"}}}}
@@ -244,6 +244,19 @@ func benchProfiles(b *testing.B, cfg *rest.Config, child, dir string, seconds in
 			err = os.WriteFile(filepath.Join(dir, "apiserver.pprof"), raw, 0o600)
 		}
 		b.Logf("apiserver profile: %v", err)
+	})
+	wg.Go(func() { // where the controller's goroutines wait, halfway through
+		time.Sleep(time.Duration(seconds) * time.Second / 2)
+		resp, err := http.Get(child + "/debug/pprof/goroutine?debug=1")
+		if err == nil {
+			defer func() { _ = resp.Body.Close() }()
+			var f *os.File
+			if f, err = os.Create(filepath.Join(dir, "controller-goroutines.txt")); err == nil {
+				_, err = f.ReadFrom(resp.Body)
+				_ = f.Close()
+			}
+		}
+		b.Logf("controller goroutines: %v", err)
 	})
 	wg.Go(func() {
 		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", child, seconds))
