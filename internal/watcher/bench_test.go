@@ -171,6 +171,7 @@ func BenchmarkMemoryEvents(b *testing.B) {
 	const memoryRuns = 5
 	env, c := benchCluster(b, 10, "NeverHappens")
 	kubeconfig := writeKubeconfig(b, env.Config)
+	bin := buildController(b)
 	created := 0
 	for _, n := range []int{0, 50000, 100000} {
 		createBenchEvents(b, c, created, n)
@@ -188,6 +189,14 @@ func BenchmarkMemoryEvents(b *testing.B) {
 				b.ReportMetric(median(hwms)/1024, "peak-RSS-MiB")
 				b.ReportMetric(median(rsss)/1024, "RSS-MiB")
 				b.ReportMetric(median(syncs), "sync-s")
+				var bins, anons, files []float64
+				for range memoryRuns {
+					hwm, anon, file := binaryMemory(b, bin, kubeconfig)
+					bins, anons, files = append(bins, hwm), append(anons, anon), append(files, file)
+				}
+				b.Logf("controller binary: peak RSS of each run (KiB): %.0f; anonymous %.0f; file-backed %.0f", bins, anons, files)
+				b.ReportMetric(median(bins)/1024, "binary-peak-RSS-MiB")
+				b.ReportMetric(median(anons)/1024, "binary-anon-RSS-MiB")
 			}
 		})
 	}
