@@ -111,20 +111,27 @@ func deleteID(ids []string, id string) []string {
 }
 
 // terminatedID is the ID of the terminated container whose log a stream
-// reads (the previous instance, or the current one while it is terminated),
-// or "" when that container may still write.
+// reads, or "" when that container may still write (or is unknown). It
+// picks the container as the kubelet does (validateContainerLogStatus): the
+// previous stream reads the last terminated instance; the current one reads
+// the running container, else the terminated one, else, while the next
+// attempt has not started (a crash loop's back-off), the last terminated
+// instance too.
 func terminatedID(cs *corev1.ContainerStatus, previous bool) string {
 	if cs == nil {
 		return ""
 	}
-	if previous {
-		if t := cs.LastTerminationState.Terminated; t != nil {
-			return t.ContainerID
-		}
+	last := ""
+	if t := cs.LastTerminationState.Terminated; t != nil {
+		last = t.ContainerID
+	}
+	switch {
+	case previous:
+		return last
+	case cs.State.Running != nil:
 		return ""
+	case cs.State.Terminated != nil && cs.State.Terminated.ContainerID != "":
+		return cs.State.Terminated.ContainerID
 	}
-	if t := cs.State.Terminated; t != nil {
-		return t.ContainerID
-	}
-	return ""
+	return last
 }

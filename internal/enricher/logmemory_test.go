@@ -150,3 +150,51 @@ func TestLogMemoryBounds(t *testing.T) {
 		})
 	}
 }
+
+// In a crash loop's back-off the container is not running: the kubelet
+// serves its last terminated attempt both as its current and its previous
+// log, so that attempt is read once, as the previous log, with a note; and
+// without previous logs it is read as the current log.
+func TestBackOffReadsTheLastAttemptOnce(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "api-0", Namespace: "team-a"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 4,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ContainerID: "containerd://c4", ExitCode: 1}}}}},
+	}
+	tests := map[string]struct {
+		previous     bool
+		wantPrevious []bool // of the logs read, in order
+		wantNote     bool
+	}{
+		"with previous logs":    {previous: true, wantPrevious: []bool{true}, wantNote: true},
+		"without previous logs": {previous: false, wantPrevious: []bool{false}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			attempt := func() io.Reader { return strings.NewReader("attempt 4\npanic: boom\n") }
+			logs := &fakeLogs{streams: map[string]func() io.Reader{"api-0/app/false": attempt, "api-0/app/true": attempt}}
+			e := New(Options{Kube: fake.NewClientset(pod), Logs: logs, Metrics: notServed{}, Clock: clocktesting.NewFakePassiveClock(now)})
+			g := gathering(&v1alpha1.RemediationPolicy{})
+			g.IncludePreviousLogs = tt.previous
+			c := e.Enrich(context.Background(), event("backoff", "Pod", "api-0", "BackOff", "Warning", 0), g)
+			var asked, got []bool
+			for _, o := range logs.asked {
+				asked = append(asked, o.Previous)
+			}
+			for _, l := range c.Logs {
+				got = append(got, l.Previous)
+				assert.Equal(t, []string{"attempt 4", "panic: boom"}, l.Lines)
+			}
+			assert.Equal(t, tt.wantPrevious, asked, "streams read")
+			assert.Equal(t, tt.wantPrevious, got, "logs in the request")
+			note := "logs of api-0/app: not running; its last attempt is the previous log"
+			if tt.wantNote {
+				assert.Contains(t, c.Notes, note)
+			} else {
+				assert.NotContains(t, c.Notes, note)
+			}
+		})
+	}
+}

@@ -126,6 +126,7 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 		terminated string
 	}
 	var streams []stream
+	var notes []string
 	for _, p := range pods {
 		restarts := map[string]int32{}
 		statuses := map[string]*corev1.ContainerStatus{}
@@ -143,13 +144,22 @@ func (e *Enricher) logs(ctx context.Context, pods []*corev1.Pod, g policy.Contex
 			names = append(names, c.Name)
 		}
 		for _, n := range names {
-			streams = append(streams, stream{p, n, false, terminatedID(statuses[n], false)})
+			current := stream{p, n, false, terminatedID(statuses[n], false)}
 			if g.IncludePreviousLogs && restarts[n] > 0 {
-				streams = append(streams, stream{p, n, true, terminatedID(statuses[n], true)})
+				previous := stream{p, n, true, terminatedID(statuses[n], true)}
+				if current.terminated != "" && current.terminated == previous.terminated {
+					// Not running again yet (the crash loop's back-off): the
+					// kubelet would serve the previous container twice.
+					notes = append(notes, fmt.Sprintf("logs of %s/%s: not running; its last attempt is the previous log", p.Name, n))
+					streams = append(streams, previous)
+					continue
+				}
+				streams = append(streams, current, previous)
+				continue
 			}
+			streams = append(streams, current)
 		}
 	}
-	var notes []string
 	if len(streams) > e.opts.MaxLogStreams {
 		notes = append(notes, fmt.Sprintf("logs: %d of %d container log streams read", e.opts.MaxLogStreams, len(streams)))
 		streams = streams[:e.opts.MaxLogStreams]
