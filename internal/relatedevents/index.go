@@ -1,0 +1,348 @@
+// Package relatedevents answers the enricher's related-events lookups
+// (enricher.EventSource) from a bounded index fed by the watcher's Event
+// intake, so that an enrichment costs no LIST of Events: kube-apiserver has
+// no watch cache for Events by default, and each such LIST decodes every
+// Event of the namespace from etcd. What the index cannot vouch for goes to
+// a fallback source (enricher.APIEvents). Design and bounds:
+// docs/design/related-events.md.
+package relatedevents
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"dot-ai.io/controller/internal/enricher"
+	"dot-ai.io/controller/internal/eventtime"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPerObject keeps enough of an object's newest events for the
+	// enricher's default related events plus the event being enriched.
+	DefaultPerObject = enricher.DefaultMaxRelatedEvents + 1
+	// DefaultMaxBytes bounds the index's memory (accounted as below).
+	DefaultMaxBytes = 2 << 20
+)
+
+// Accounting: what an indexed event and an object entry cost beyond their
+// strings' bytes (struct, slice slot, map entry, list links), rounded up.
+const (
+	recordOverhead = 144
+	entryOverhead  = 192
+	// maxMessageBytes cuts a stored message: twice the enricher's 4 KiB
+	// ellipsis, so that what it redacts and cuts reads the same text.
+	maxMessageBytes = 8 << 10
+)
+
+// Options configure an Index.
+type Options struct {
+	// Fallback answers what the index cannot (enricher.APIEvents in the
+	// controller). Required.
+	Fallback enricher.EventSource
+	// PerObject bounds the events kept per object, the newest by event
+	// time. Default DefaultPerObject; it must not be below the enricher's
+	// MaxRelatedEvents + 1.
+	PerObject int
+	// MaxBytes bounds the accounted memory of the indexed events; beyond it
+	// the least recently used objects are evicted whole. Default
+	// DefaultMaxBytes.
+	MaxBytes int
+}
+
+// key is an involved object as the field selector of a LIST names it: the
+// Event's namespace, the object's kind and name (apiVersion ignored).
+type key struct{ namespace, kind, name string }
+
+// record is what the enricher reads of an Event.
+type record struct {
+	uid, name, typ, reason, message, source string
+	first, last                             int64 // Unix nanoseconds; 0: unset
+	count                                   int32
+}
+
+func (r *record) bytes() int {
+	return recordOverhead + len(r.uid) + len(r.name) + len(r.typ) + len(r.reason) + len(r.message) + len(r.source)
+}
+
+// entry is one object's newest events, a node of the LRU list.
+type entry struct {
+	key    key
+	events []record
+	// dropped counts this object's events the per-object cap dropped that
+	// still exist: while there are any, deleting a kept one would let a
+	// dropped one back into the newest, which the index no longer has.
+	dropped    int
+	bytes      int
+	prev, next *entry
+}
+
+// Index is a bounded index of the cluster's Events by involved object. It
+// answers a lookup only while it is complete (it has seen every Event since
+// its last reset: the watcher's list ended, MarkComplete, and no relist
+// started since, Reset) and the object was not evicted since the reset.
+// Safe for concurrent use.
+type Index struct {
+	opts Options
+
+	mu       sync.Mutex
+	complete bool
+	entries  map[key]*entry
+	head     *entry // most recently used; head.prev is the least
+	bytes    int
+	count    int
+	evicted  *evictedKeys
+}
+
+// New returns an empty, incomplete Index.
+func New(o Options) *Index {
+	if o.PerObject <= 0 {
+		o.PerObject = DefaultPerObject
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	return &Index{opts: o, entries: map[key]*entry{}, evicted: newEvictedKeys()}
+}
+
+// Reset forgets every Event and makes the index incomplete: a list (or a
+// watch with initial Events) starts, or the watch stopped.
+func (x *Index) Reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.complete = false
+	clear(x.entries)
+	x.head, x.bytes, x.count = nil, 0, 0
+	x.evicted.clear()
+	metricIndexed.Set(0)
+}
+
+// MarkComplete records that every existing Event was observed since the
+// last Reset (the list ended).
+func (x *Index) MarkComplete() {
+	x.mu.Lock()
+	x.complete = true
+	x.mu.Unlock()
+}
+
+// Observe feeds one Event of the watch or list, in the stream's order.
+func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
+	k := key{namespace: ev.Namespace, kind: ev.InvolvedObject.Kind, name: ev.InvolvedObject.Name}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.evicted.mayContain(k) {
+		return // answered by the fallback until the next reset
+	}
+	e := x.entries[k]
+	switch t {
+	case watch.Added, watch.Modified:
+		if e == nil {
+			e = &entry{key: k, bytes: entryOverhead + len(k.namespace) + len(k.kind) + len(k.name)}
+			x.entries[k] = e
+			x.bytes += e.bytes
+		}
+		x.touch(e)
+		x.upsert(e, t, reduce(ev))
+		for x.bytes > x.opts.MaxBytes && x.head.prev != e {
+			x.evict(x.head.prev)
+		}
+	case watch.Deleted:
+		if e == nil {
+			return
+		}
+		i := e.find(string(ev.UID))
+		switch {
+		case i < 0:
+			e.dropped = max(e.dropped-1, 0)
+		case e.dropped > 0:
+			x.evict(e)
+		default:
+			x.removeAt(e, i)
+			if len(e.events) == 0 {
+				x.unlink(e)
+			}
+		}
+	}
+	metricIndexed.Set(float64(x.count))
+}
+
+// upsert updates r in place by UID or adds it, then keeps the newest
+// PerObject events.
+func (x *Index) upsert(e *entry, t watch.EventType, r record) {
+	if i := e.find(r.uid); i >= 0 {
+		x.bytes += r.bytes() - e.events[i].bytes()
+		e.bytes += r.bytes() - e.events[i].bytes()
+		e.events[i] = r
+		return
+	}
+	if t == watch.Modified && e.dropped > 0 {
+		e.dropped-- // a dropped event, now updated: it is back
+	}
+	e.events = append(e.events, r)
+	e.bytes += r.bytes()
+	x.bytes += r.bytes()
+	x.count++
+	if len(e.events) > x.opts.PerObject {
+		oldest := 0
+		for i := range e.events {
+			if e.events[i].last < e.events[oldest].last {
+				oldest = i
+			}
+		}
+		x.removeAt(e, oldest)
+		e.dropped++
+	}
+}
+
+func (e *entry) find(uid string) int {
+	for i := range e.events {
+		if e.events[i].uid == uid {
+			return i
+		}
+	}
+	return -1
+}
+
+func (x *Index) removeAt(e *entry, i int) {
+	b := e.events[i].bytes()
+	e.bytes -= b
+	x.bytes -= b
+	x.count--
+	last := len(e.events) - 1
+	e.events[i] = e.events[last]
+	e.events[last] = record{}
+	e.events = e.events[:last]
+}
+
+// evict drops an object whose kept events may no longer be all of its
+// newest: its lookups go to the fallback until the next reset.
+func (x *Index) evict(e *entry) {
+	x.evicted.add(e.key)
+	x.unlink(e)
+	metricEvictions.Inc()
+}
+
+// unlink removes e from the map, the LRU list and the accounting.
+func (x *Index) unlink(e *entry) {
+	delete(x.entries, e.key)
+	x.bytes -= e.bytes
+	x.count -= len(e.events)
+	x.detach(e)
+}
+
+func (x *Index) detach(e *entry) {
+	if e.next == nil {
+		return // not linked
+	}
+	if e.next == e {
+		x.head = nil
+	} else {
+		e.prev.next, e.next.prev = e.next, e.prev
+		if x.head == e {
+			x.head = e.next
+		}
+	}
+	e.prev, e.next = nil, nil
+}
+
+// touch makes e the most recently used.
+func (x *Index) touch(e *entry) {
+	if x.head == e {
+		return
+	}
+	x.detach(e)
+	if x.head == nil {
+		e.prev, e.next = e, e
+	} else {
+		e.next, e.prev = x.head, x.head.prev
+		x.head.prev.next = e
+		x.head.prev = e
+	}
+	x.head = e
+}
+
+// EventsFor implements enricher.EventSource: from the index when it can
+// vouch for the object, else from the fallback.
+func (x *Index) EventsFor(ctx context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
+	if out, ok := x.lookup(key{namespace: namespace, kind: kind, name: name}); ok {
+		metricLookups.WithLabelValues(resultHit).Inc()
+		return out, nil
+	}
+	metricLookups.WithLabelValues(resultFallback).Inc()
+	return x.opts.Fallback.EventsFor(ctx, namespace, kind, name)
+}
+
+// lookup answers from the index, or says it cannot: incomplete, an
+// evicted object, or all namespaces (a cluster-wide list).
+func (x *Index) lookup(k key) ([]*corev1.Event, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.complete || k.namespace == "" {
+		return nil, false
+	}
+	e := x.entries[k]
+	if e == nil {
+		return nil, !x.evicted.mayContain(k) // no Event of it since the reset
+	}
+	x.touch(e)
+	out := make([]*corev1.Event, len(e.events))
+	for i := range e.events {
+		out[i] = e.events[i].event(k)
+	}
+	return out, true
+}
+
+// reduce keeps what the enricher reads of ev (its eventInfo and the
+// lookback and order by eventtime.Of).
+func reduce(ev *corev1.Event) record {
+	r := record{
+		uid: string(ev.UID), name: ev.Name, typ: ev.Type, reason: ev.Reason, message: ev.Message,
+		source: ev.Source.Component, count: ev.Count,
+	}
+	switch r.typ { // the two usual values cost no copy
+	case corev1.EventTypeNormal:
+		r.typ = corev1.EventTypeNormal
+	case corev1.EventTypeWarning:
+		r.typ = corev1.EventTypeWarning
+	}
+	if r.source == "" {
+		r.source = ev.ReportingController
+	}
+	if ev.Series != nil && ev.Series.Count > r.count {
+		r.count = ev.Series.Count
+	}
+	if len(r.message) > maxMessageBytes {
+		r.message = strings.Clone(r.message[:maxMessageBytes])
+	}
+	if !ev.FirstTimestamp.IsZero() {
+		r.first = ev.FirstTimestamp.UnixNano()
+	}
+	if t := eventtime.Of(ev); !t.IsZero() {
+		r.last = t.UnixNano()
+	}
+	return r
+}
+
+// event rebuilds the fields of an Event that the enricher reads, with the
+// event time as lastTimestamp.
+func (r *record) event(k key) *corev1.Event {
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: k.namespace, Name: r.name, UID: types.UID(r.uid)},
+		InvolvedObject: corev1.ObjectReference{Kind: k.kind, Name: k.name},
+		Type:           r.typ, Reason: r.reason, Message: r.message, Count: r.count,
+		Source: corev1.EventSource{Component: r.source},
+	}
+	if r.first != 0 {
+		ev.FirstTimestamp = metav1.NewTime(time.Unix(0, r.first))
+	}
+	if r.last != 0 {
+		ev.LastTimestamp = metav1.NewTime(time.Unix(0, r.last))
+	}
+	return ev
+}
