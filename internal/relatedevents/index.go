@@ -8,6 +8,7 @@
 package relatedevents
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"sync"
@@ -27,15 +28,19 @@ const (
 	// DefaultPerObject keeps enough of an object's newest events for the
 	// enricher's default related events plus the event being enriched.
 	DefaultPerObject = enricher.DefaultMaxRelatedEvents + 1
-	// DefaultMaxBytes bounds the index's memory (accounted as below).
-	DefaultMaxBytes = 2 << 20
+	// DefaultMaxBytes bounds the index's memory (accounted as below):
+	// about 3,400 kubelet-sized Events. What it adds to the peak RSS at
+	// start-up counts against the 100 MiB at 100,000 Events of issue 20.
+	DefaultMaxBytes = 1 << 20
 )
 
 // Accounting: what an indexed event and an object entry cost beyond their
-// strings' bytes (struct, slice slot, map entry, list links), rounded up.
+// strings' bytes (the struct, its share of the slice's spare capacity and
+// the allocation's rounding; the entry, its map slot), measured so that the
+// live heap matches the accounted bytes (BenchmarkIndexLiveBytes).
 const (
-	recordOverhead = 144
-	entryOverhead  = 192
+	recordOverhead = 112
+	entryOverhead  = 256
 	// maxMessageBytes cuts a stored message: twice the enricher's 4 KiB
 	// ellipsis, so that what it redacts and cuts reads the same text.
 	maxMessageBytes = 8 << 10
@@ -60,16 +65,56 @@ type Options struct {
 // Event's namespace, the object's kind and name (apiVersion ignored).
 type key struct{ namespace, kind, name string }
 
-// record is what the enricher reads of an Event.
+// record is what the enricher reads of an Event. Its strings are copied
+// into one allocation: a kept Event pins none of the decoded Event's
+// allocations, and costs one instead of six.
 type record struct {
-	uid, name, typ, reason, message, source string
-	first, last                             int64 // Unix nanoseconds; 0: unset
-	count                                   int32
+	data        string    // the fields in the order below, concatenated
+	ends        [5]uint32 // where each field but the last ends in data
+	first, last int64     // Unix nanoseconds; 0: unset
+	count       int32
 }
 
-func (r *record) bytes() int {
-	return recordOverhead + len(r.uid) + len(r.name) + len(r.typ) + len(r.reason) + len(r.message) + len(r.source)
+// The fields of record.data.
+const (
+	fieldUID = iota
+	fieldName
+	fieldType
+	fieldReason
+	fieldSource
+	fieldMessage
+)
+
+func newRecord(fields [fieldMessage + 1]string) record {
+	n := 0
+	for _, f := range fields {
+		n += len(f)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var r record
+	for i, f := range fields {
+		b.WriteString(f)
+		if i < len(r.ends) {
+			r.ends[i] = uint32(b.Len())
+		}
+	}
+	r.data = b.String()
+	return r
 }
+
+func (r *record) field(i int) string {
+	start, end := uint32(0), uint32(len(r.data))
+	if i > 0 {
+		start = r.ends[i-1]
+	}
+	if i < len(r.ends) {
+		end = r.ends[i]
+	}
+	return r.data[start:end]
+}
+
+func (r *record) bytes() int { return recordOverhead + len(r.data) }
 
 // entry is one object's newest events, a node of the LRU list.
 type entry struct {
@@ -175,7 +220,7 @@ func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 // upsert updates r in place by UID or adds it, then keeps the newest
 // PerObject events.
 func (x *Index) upsert(e *entry, t watch.EventType, r record) {
-	if i := e.find(r.uid); i >= 0 {
+	if i := e.find(r.field(fieldUID)); i >= 0 {
 		x.bytes += r.bytes() - e.events[i].bytes()
 		e.bytes += r.bytes() - e.events[i].bytes()
 		e.events[i] = r
@@ -202,7 +247,7 @@ func (x *Index) upsert(e *entry, t watch.EventType, r record) {
 
 func (e *entry) find(uid string) int {
 	for i := range e.events {
-		if e.events[i].uid == uid {
+		if e.events[i].field(fieldUID) == uid {
 			return i
 		}
 	}
@@ -301,24 +346,17 @@ func (x *Index) lookup(k key) ([]*corev1.Event, bool) {
 // reduce keeps what the enricher reads of ev (its eventInfo and the
 // lookback and order by eventtime.Of).
 func reduce(ev *corev1.Event) record {
-	r := record{
-		uid: string(ev.UID), name: ev.Name, typ: ev.Type, reason: ev.Reason, message: ev.Message,
-		source: ev.Source.Component, count: ev.Count,
+	msg := ev.Message
+	if len(msg) > maxMessageBytes {
+		msg = msg[:maxMessageBytes]
 	}
-	switch r.typ { // the two usual values cost no copy
-	case corev1.EventTypeNormal:
-		r.typ = corev1.EventTypeNormal
-	case corev1.EventTypeWarning:
-		r.typ = corev1.EventTypeWarning
-	}
-	if r.source == "" {
-		r.source = ev.ReportingController
-	}
+	r := newRecord([...]string{
+		fieldUID: string(ev.UID), fieldName: ev.Name, fieldType: ev.Type, fieldReason: ev.Reason,
+		fieldSource: cmp.Or(ev.Source.Component, ev.ReportingController), fieldMessage: msg,
+	})
+	r.count = ev.Count
 	if ev.Series != nil && ev.Series.Count > r.count {
 		r.count = ev.Series.Count
-	}
-	if len(r.message) > maxMessageBytes {
-		r.message = strings.Clone(r.message[:maxMessageBytes])
 	}
 	if !ev.FirstTimestamp.IsZero() {
 		r.first = ev.FirstTimestamp.UnixNano()
@@ -333,10 +371,10 @@ func reduce(ev *corev1.Event) record {
 // event time as lastTimestamp.
 func (r *record) event(k key) *corev1.Event {
 	ev := &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Namespace: k.namespace, Name: r.name, UID: types.UID(r.uid)},
+		ObjectMeta:     metav1.ObjectMeta{Namespace: k.namespace, Name: r.field(fieldName), UID: types.UID(r.field(fieldUID))},
 		InvolvedObject: corev1.ObjectReference{Kind: k.kind, Name: k.name},
-		Type:           r.typ, Reason: r.reason, Message: r.message, Count: r.count,
-		Source: corev1.EventSource{Component: r.source},
+		Type:           r.field(fieldType), Reason: r.field(fieldReason), Message: r.field(fieldMessage), Count: r.count,
+		Source: corev1.EventSource{Component: r.field(fieldSource)},
 	}
 	if r.first != 0 {
 		ev.FirstTimestamp = metav1.NewTime(time.Unix(0, r.first))

@@ -166,7 +166,8 @@ func BenchmarkThroughputSlowMCP(b *testing.B) {
 // BenchmarkMemoryEvents: 0, then 50,000, then 100,000 Events in the
 // cluster (one apiserver, Events added between the steps), one policy that
 // matches none of them; at each step a new watcher runs in a child process
-// and its peak RSS (VmHWM) is read from /proc after its start-up.
+// and its peak RSS (VmHWM) is read from /proc after its start-up: first
+// without the related-events index, then with it, as in the controller.
 func BenchmarkMemoryEvents(b *testing.B) {
 	env, c := benchCluster(b, 10, "NeverHappens")
 	kubeconfig := writeKubeconfig(b, env.Config)
@@ -174,14 +175,20 @@ func BenchmarkMemoryEvents(b *testing.B) {
 	for _, n := range []int{0, 50000, 100000} {
 		createBenchEvents(b, c, created, n)
 		created = n
-		b.Run(fmt.Sprintf("events-%d", n), func(b *testing.B) {
-			for b.Loop() {
-				hwm, rss, syncTime := childMemory(b, kubeconfig)
-				b.ReportMetric(hwm/1024, "peak-RSS-MiB")
-				b.ReportMetric(rss/1024, "RSS-MiB")
-				b.ReportMetric(syncTime.Seconds(), "sync-s")
+		for _, index := range []bool{false, true} {
+			name := fmt.Sprintf("events-%d", n)
+			if !index {
+				name += "-no-index"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					hwm, rss, syncTime := childMemory(b, kubeconfig, index)
+					b.ReportMetric(hwm/1024, "peak-RSS-MiB")
+					b.ReportMetric(rss/1024, "RSS-MiB")
+					b.ReportMetric(syncTime.Seconds(), "sync-s")
+				}
+			})
+		}
 	}
 }
 
@@ -211,9 +218,12 @@ func createBenchEvents(b *testing.B, c client.Client, from, to int) {
 // helper mode, production settings) until its start-up is done plus 2 s for
 // the first checkpoint and status writes, and returns its peak and current
 // RSS in KiB and its start-up time.
-func childMemory(b *testing.B, kubeconfig string) (hwm, rss float64, syncTime time.Duration) {
+func childMemory(b *testing.B, kubeconfig string, index bool) (hwm, rss float64, syncTime time.Duration) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig)
+	if !index {
+		cmd.Env = append(cmd.Env, envNoEventIndex+"=1")
+	}
 	if _, set := os.LookupEnv("GOGC"); !set {
 		cmd.Env = append(cmd.Env, "GOGC=50") // the binary's default (--gc-percent)
 	}
