@@ -65,6 +65,13 @@ type Options struct {
 // Event's namespace, the object's kind and name (apiVersion ignored).
 type key struct{ namespace, kind, name string }
 
+// clone copies k's strings into one allocation, as a record's.
+func (k key) clone() key {
+	s := k.namespace + k.kind + k.name
+	a, b := len(k.namespace), len(k.namespace)+len(k.kind)
+	return key{namespace: s[:a], kind: s[a:b], name: s[b:]}
+}
+
 // record is what the enricher reads of an Event. Its strings are copied
 // into one allocation: a kept Event pins none of the decoded Event's
 // allocations, and costs one instead of six.
@@ -188,6 +195,7 @@ func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 	switch t {
 	case watch.Added, watch.Modified:
 		if e == nil {
+			k = k.clone()
 			e = &entry{key: k, bytes: entryOverhead + len(k.namespace) + len(k.kind) + len(k.name)}
 			x.entries[k] = e
 			x.bytes += e.bytes
