@@ -56,7 +56,7 @@ type Options struct {
 	// MaxRelatedEvents + 1.
 	PerObject int
 	// MaxBytes bounds the accounted memory of the indexed events; beyond it
-	// the least recently used objects are evicted whole. Default
+	// objects are evicted whole, those no lookup read first (lru.go). Default
 	// DefaultMaxBytes.
 	MaxBytes int
 }
@@ -123,7 +123,7 @@ func (r *record) field(i int) string {
 
 func (r *record) bytes() int { return recordOverhead + len(r.data) }
 
-// entry is one object's newest events, a node of the LRU list.
+// entry is one object's newest events, a node of its LRU segment.
 type entry struct {
 	key    key
 	events []record
@@ -132,7 +132,8 @@ type entry struct {
 	// dropped one back into the newest, which the index no longer has.
 	dropped    int
 	bytes      int
-	prev, next *entry
+	prev, next *entry   // in seg
+	seg        *segment // nil: not linked
 }
 
 // Index is a bounded index of the cluster's Events by involved object. It
@@ -146,10 +147,12 @@ type Index struct {
 	mu       sync.Mutex
 	complete bool
 	entries  map[key]*entry
-	head     *entry // most recently used; head.prev is the least
-	bytes    int
-	count    int
-	evicted  *evictedKeys
+	// probation holds the objects no lookup has read since they came in
+	// (or were demoted), protected those a lookup read (lru.go).
+	probation, protected segment
+	bytes                int
+	count                int
+	evicted              *evictedKeys
 }
 
 // New returns an empty, incomplete Index.
@@ -170,7 +173,8 @@ func (x *Index) Reset() {
 	defer x.mu.Unlock()
 	x.complete = false
 	clear(x.entries)
-	x.head, x.bytes, x.count = nil, 0, 0
+	x.probation, x.protected = segment{}, segment{}
+	x.bytes, x.count = 0, 0
 	x.evicted.clear()
 	metricIndexed.Set(0)
 }
@@ -196,14 +200,18 @@ func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 	case watch.Added, watch.Modified:
 		if e == nil {
 			k = k.clone()
-			e = &entry{key: k, bytes: entryOverhead + len(k.namespace) + len(k.kind) + len(k.name)}
+			e = &entry{key: k}
 			x.entries[k] = e
-			x.bytes += e.bytes
+			x.resize(e, entryOverhead+len(k.namespace)+len(k.kind)+len(k.name))
 		}
 		x.touch(e)
 		x.upsert(e, t, reduce(ev))
-		for x.bytes > x.opts.MaxBytes && x.head.prev != e {
-			x.evict(x.head.prev)
+		for x.bytes > x.opts.MaxBytes {
+			v := x.victim(e)
+			if v == nil {
+				break
+			}
+			x.evict(v)
 		}
 	case watch.Deleted:
 		if e == nil {
@@ -229,8 +237,7 @@ func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 // PerObject events.
 func (x *Index) upsert(e *entry, t watch.EventType, r record) {
 	if i := e.find(r.field(fieldUID)); i >= 0 {
-		x.bytes += r.bytes() - e.events[i].bytes()
-		e.bytes += r.bytes() - e.events[i].bytes()
+		x.resize(e, r.bytes()-e.events[i].bytes())
 		e.events[i] = r
 		return
 	}
@@ -238,8 +245,7 @@ func (x *Index) upsert(e *entry, t watch.EventType, r record) {
 		e.dropped-- // a dropped event, now updated: it is back
 	}
 	e.events = append(e.events, r)
-	e.bytes += r.bytes()
-	x.bytes += r.bytes()
+	x.resize(e, r.bytes())
 	x.count++
 	if len(e.events) > x.opts.PerObject {
 		oldest := 0
@@ -263,9 +269,7 @@ func (e *entry) find(uid string) int {
 }
 
 func (x *Index) removeAt(e *entry, i int) {
-	b := e.events[i].bytes()
-	e.bytes -= b
-	x.bytes -= b
+	x.resize(e, -e.events[i].bytes())
 	x.count--
 	last := len(e.events) - 1
 	e.events[i] = e.events[last]
@@ -281,43 +285,14 @@ func (x *Index) evict(e *entry) {
 	metricEvictions.Inc()
 }
 
-// unlink removes e from the map, the LRU list and the accounting.
+// unlink removes e from the map, its segment and the accounting.
 func (x *Index) unlink(e *entry) {
 	delete(x.entries, e.key)
+	if e.seg != nil {
+		e.seg.remove(e)
+	}
 	x.bytes -= e.bytes
 	x.count -= len(e.events)
-	x.detach(e)
-}
-
-func (x *Index) detach(e *entry) {
-	if e.next == nil {
-		return // not linked
-	}
-	if e.next == e {
-		x.head = nil
-	} else {
-		e.prev.next, e.next.prev = e.next, e.prev
-		if x.head == e {
-			x.head = e.next
-		}
-	}
-	e.prev, e.next = nil, nil
-}
-
-// touch makes e the most recently used.
-func (x *Index) touch(e *entry) {
-	if x.head == e {
-		return
-	}
-	x.detach(e)
-	if x.head == nil {
-		e.prev, e.next = e, e
-	} else {
-		e.next, e.prev = x.head, x.head.prev
-		x.head.prev.next = e
-		x.head.prev = e
-	}
-	x.head = e
 }
 
 // EventsFor implements enricher.EventSource: from the index when it can
@@ -343,7 +318,7 @@ func (x *Index) lookup(k key) ([]*corev1.Event, bool) {
 	if e == nil {
 		return nil, !x.evicted.mayContain(k) // no Event of it since the reset
 	}
-	x.touch(e)
+	x.promote(e)
 	out := make([]*corev1.Event, len(e.events))
 	for i := range e.events {
 		out[i] = e.events[i].event(k)

@@ -182,6 +182,50 @@ func TestIndex(t *testing.T) {
 		},
 		pod: "a", want: []string{"e1"},
 	}, {
+		name: "an object a lookup read outlives newer ones never read",
+		opts: Options{MaxBytes: 3 * oneEntry},
+		steps: func(x *Index) {
+			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1))
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", "a")
+			add(x, ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "d", "e4", 4), ev("ns", "e", "e5", 5))
+		},
+		pod: "a", want: []string{"e1"},
+	}, {
+		name: "objects never read are evicted first",
+		opts: Options{MaxBytes: 3 * oneEntry},
+		steps: func(x *Index) {
+			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1))
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", "a")
+			add(x, ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "d", "e4", 4))
+		},
+		pod: "b", fallback: true,
+	}, {
+		name: "read objects keep at most their share: new ones still find room",
+		opts: Options{MaxBytes: 8 * oneEntry}, // 6 read objects at most
+		steps: func(x *Index) {
+			x.MarkComplete()
+			for _, p := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+				add(x, ev("ns", p, "e-"+p, 1))
+				_, _ = x.EventsFor(context.Background(), "ns", "Pod", p)
+			}
+			add(x, ev("ns", "i", "e-i", 2), ev("ns", "j", "e-j", 3))
+		},
+		pod: "i", want: []string{"e-i"},
+	}, {
+		name: "read objects beyond their share are demoted, then evicted first",
+		opts: Options{MaxBytes: 8 * oneEntry},
+		steps: func(x *Index) {
+			x.MarkComplete()
+			for _, p := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+				add(x, ev("ns", p, "e-"+p, 1))
+				_, _ = x.EventsFor(context.Background(), "ns", "Pod", p)
+			}
+			add(x, ev("ns", "i", "e-i", 2))
+		},
+		pod: "a", fallback: true,
+	}, {
 		name: "the survivor of an eviction is answered",
 		opts: Options{MaxBytes: 2 * oneEntry},
 		steps: func(x *Index) {
@@ -268,6 +312,9 @@ func TestIndexBudget(t *testing.T) {
 	x := New(Options{Fallback: &fallback{}, MaxBytes: maxBytes})
 	for i := range 5000 {
 		x.Observe(watch.Added, ev("ns", fmt.Sprintf("pod-%d", i%700), fmt.Sprintf("e%d", i), i))
+		if i%7 == 0 {
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", fmt.Sprintf("pod-%d", i%700))
+		}
 		if i%3 == 0 {
 			x.Observe(watch.Deleted, ev("ns", fmt.Sprintf("pod-%d", (i+350)%700), fmt.Sprintf("e%d", i-350), i-350))
 		}
@@ -275,14 +322,19 @@ func TestIndexBudget(t *testing.T) {
 	x.Observe(watch.Added, ev("ns", "fresh", "e-fresh", 6000))
 	x.MarkComplete()
 	x.mu.Lock()
-	held, bytes := 0, 0
+	held, bytes, segBytes := 0, 0, map[*segment]int{}
 	for _, e := range x.entries {
 		held += len(e.events)
 		bytes += e.bytes
+		segBytes[e.seg] += e.bytes
 		assert.LessOrEqual(t, len(e.events), DefaultPerObject)
 	}
 	assert.LessOrEqual(t, x.bytes, maxBytes)
 	assert.Equal(t, bytes, x.bytes)
+	assert.Equal(t, x.probation.bytes, segBytes[&x.probation])
+	assert.Equal(t, x.protected.bytes, segBytes[&x.protected])
+	assert.Zero(t, segBytes[nil], "every entry is in a segment")
+	assert.LessOrEqual(t, x.protected.bytes, maxBytes/4*protectedShare)
 	assert.Equal(t, held, x.count)
 	assert.InDelta(t, float64(held), testutil.ToFloat64(metricIndexed), 0)
 	x.mu.Unlock()
