@@ -16,6 +16,7 @@ import (
 	"dot-ai.io/controller/internal/mcp"
 	"dot-ai.io/controller/internal/notify"
 	"dot-ai.io/controller/internal/policy"
+	"dot-ai.io/controller/internal/relatedevents"
 	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/watcher"
@@ -54,11 +55,11 @@ func limitedClient(mgr manager.Manager, l apiLimits) (kubernetes.Interface, erro
 
 // setupPipeline wires the event watcher (internal/watcher) to the delivery
 // step: enrichment (internal/enricher) and the MCP client (internal/mcp).
-// Enrichment reads (objects, owners, Pods, related events on demand: the
-// watcher caches no Events) and log reads each have their own client and
-// limiter (reads, logs), so neither can starve the other nor the
-// controller's writes. It
-// returns the watcher for its liveness check.
+// Enrichment reads (objects, owners, Pods, and related events where the
+// bounded index cannot answer: the watcher caches no Events) and log reads
+// each have their own client and limiter (reads, logs), so neither can
+// starve the other nor the controller's writes. It returns the watcher for
+// its liveness check.
 func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimits) (*watcher.Watcher, error) {
 	kube, err := limitedClient(mgr, reads)
 	if err != nil {
@@ -72,9 +73,12 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 	if err != nil {
 		return nil, fmt.Errorf("creating MCP client: %w", err)
 	}
+	// Related events come from an index the watcher's intake feeds; what
+	// it cannot vouch for is listed (docs/design/related-events.md).
+	related := relatedevents.New(relatedevents.Options{Fallback: enricher.APIEvents{Client: kube}})
 	dotaiDeliverer := dotai.New(dotai.Options{
 		Settings: s,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: enricher.APIEvents{Client: kube}, Logs: enricher.KubeLogs{Client: logKube}}),
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: related, Logs: enricher.KubeLogs{Client: logKube}}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
@@ -108,7 +112,8 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 		},
 		Log: mgr.GetLogger().WithName("notify"),
 	})
-	w, err = watcher.New(mgr, s, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records))
+	w, err = watcher.New(mgr, s, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records),
+		watcher.WithEventIndex(related))
 	if err != nil {
 		return nil, fmt.Errorf("creating event watcher: %w", err)
 	}

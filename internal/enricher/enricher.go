@@ -48,11 +48,16 @@ type Options struct {
 	// MaxPods bounds the Pods of a workload whose logs and statuses are
 	// gathered. Default 3.
 	MaxPods int
-	// MaxRelatedEvents bounds the related events. Default 20.
+	// MaxRelatedEvents bounds the related events. Default
+	// DefaultMaxRelatedEvents.
 	MaxRelatedEvents int
 	// MaxLogStreams bounds the log streams read per event. Default 8.
 	MaxLogStreams int
 }
+
+// DefaultMaxRelatedEvents is how many related events a context carries by
+// default; relatedevents.Index keeps one more per object (the event itself).
+const DefaultMaxRelatedEvents = 20
 
 // Enricher gathers context for events. Safe for concurrent use.
 type Enricher struct {
@@ -87,7 +92,7 @@ func New(o Options) *Enricher {
 		o.MaxPods = 3
 	}
 	if o.MaxRelatedEvents <= 0 {
-		o.MaxRelatedEvents = 20
+		o.MaxRelatedEvents = DefaultMaxRelatedEvents
 	}
 	if o.MaxLogStreams <= 0 {
 		o.MaxLogStreams = 8

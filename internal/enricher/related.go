@@ -16,9 +16,10 @@ import (
 	"dot-ai.io/controller/internal/eventtime"
 )
 
-// EventSource gives the events of one object. The controller reads them on
-// demand (APIEvents) rather than caching every Event of the cluster;
-// declaring it here keeps the enricher independent of where events come
+// EventSource gives the events of one object. The controller answers from
+// a bounded index its watcher feeds (relatedevents.Index), listing
+// (APIEvents) what the index cannot vouch for, rather than caching every
+// Event of the cluster; declaring it here keeps the enricher independent of where events come
 // from (kubectl-dot_ai previews from a list it already has).
 type EventSource interface {
 	// EventsFor returns the events whose involvedObject is the given object
@@ -27,8 +28,10 @@ type EventSource interface {
 }
 
 // APIEvents lists an object's events with a field selector on the involved
-// object, at resourceVersion 0: the apiserver answers such a list from its
-// watch cache, in memory, without reading etcd.
+// object, at resourceVersion 0. kube-apiserver keeps no watch cache for
+// Events by default, so such a list is read from etcd and decodes every
+// Event of the namespace: the controller uses it only as the index's
+// fallback (docs/design/related-events.md).
 type APIEvents struct{ Client kubernetes.Interface }
 
 // EventsFor implements EventSource.

@@ -166,9 +166,10 @@ func BenchmarkThroughputSlowMCP(b *testing.B) {
 // BenchmarkMemoryEvents: 0, then 50,000, then 100,000 Events in the
 // cluster (one apiserver, Events added between the steps), one policy that
 // matches none of them; at each step a new watcher runs in a child process
-// and its peak RSS (VmHWM) is read from /proc after its start-up.
+// and its peak RSS (VmHWM) is read from /proc after its start-up: first
+// without the related-events index, then with it, as in the controller.
 func BenchmarkMemoryEvents(b *testing.B) {
-	const memoryRuns = 5
+	const memoryRuns = 3
 	env, c := benchCluster(b, 10, "NeverHappens")
 	kubeconfig := writeKubeconfig(b, env.Config)
 	bin := buildController(b)
@@ -176,27 +177,37 @@ func BenchmarkMemoryEvents(b *testing.B) {
 	for _, n := range []int{0, 50000, 100000} {
 		createBenchEvents(b, c, created, n)
 		created = n
-		b.Run(fmt.Sprintf("events-%d", n), func(b *testing.B) {
-			for b.Loop() {
-				// The peak varies by a few MiB from run to run (when the
-				// collector runs): the median of several children is reported.
-				var hwms, rsss, syncs []float64
-				for range memoryRuns {
-					hwm, rss, syncTime := childMemory(b, kubeconfig)
-					hwms, rsss, syncs = append(hwms, hwm), append(rsss, rss), append(syncs, syncTime.Seconds())
+		for _, index := range []bool{false, true} {
+			name := fmt.Sprintf("events-%d", n)
+			if !index {
+				name += "-no-index"
+			}
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					// The peak varies by a few MiB from run to run (when the
+					// collector runs): the median of several children is reported.
+					var hwms, rsss, syncs []float64
+					for range memoryRuns {
+						hwm, rss, syncTime := childMemory(b, kubeconfig, index)
+						hwms, rsss, syncs = append(hwms, hwm), append(rsss, rss), append(syncs, syncTime.Seconds())
+					}
+					b.Logf("peak RSS of each run (KiB): %.0f", hwms)
+					b.ReportMetric(median(hwms)/1024, "peak-RSS-MiB")
+					b.ReportMetric(median(rsss)/1024, "RSS-MiB")
+					b.ReportMetric(median(syncs), "sync-s")
 				}
-				b.Logf("peak RSS of each run (KiB): %.0f", hwms)
-				b.ReportMetric(median(hwms)/1024, "peak-RSS-MiB")
-				b.ReportMetric(median(rsss)/1024, "RSS-MiB")
-				b.ReportMetric(median(syncs), "sync-s")
+			})
+		}
+		b.Run(fmt.Sprintf("events-%d-binary", n), func(b *testing.B) {
+			for b.Loop() {
 				var bins, anons, files []float64
 				for range memoryRuns {
 					hwm, anon, file := binaryMemory(b, bin, kubeconfig)
 					bins, anons, files = append(bins, hwm), append(anons, anon), append(files, file)
 				}
-				b.Logf("controller binary: peak RSS of each run (KiB): %.0f; anonymous %.0f; file-backed %.0f", bins, anons, files)
-				b.ReportMetric(median(bins)/1024, "binary-peak-RSS-MiB")
-				b.ReportMetric(median(anons)/1024, "binary-anon-RSS-MiB")
+				b.Logf("peak RSS of each run (KiB): %.0f; anonymous %.0f; file-backed %.0f", bins, anons, files)
+				b.ReportMetric(median(bins)/1024, "peak-RSS-MiB")
+				b.ReportMetric(median(anons)/1024, "anon-RSS-MiB")
 			}
 		})
 	}
@@ -234,9 +245,12 @@ func createBenchEvents(b *testing.B, c client.Client, from, to int) {
 // helper mode, production settings) until its start-up is done plus 2 s for
 // the first checkpoint and status writes, and returns its peak and current
 // RSS in KiB and its start-up time.
-func childMemory(b *testing.B, kubeconfig string) (hwm, rss float64, syncTime time.Duration) {
+func childMemory(b *testing.B, kubeconfig string, index bool) (hwm, rss float64, syncTime time.Duration) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envKubeconfig+"="+kubeconfig)
+	if !index {
+		cmd.Env = append(cmd.Env, envNoEventIndex+"=1")
+	}
 	if _, set := os.LookupEnv("GOGC"); !set {
 		cmd.Env = append(cmd.Env, "GOGC=50") // the binary's default (--gc-percent)
 	}

@@ -22,7 +22,9 @@ import (
 // cluster's Events beyond a set of UIDs, and start-up stays streamed: with
 // WatchList the reflector gathers the initial Events in a temporary store
 // before replacing its own, and what it gathers is already a stub. Related
-// events for enrichment are read on demand (enricher.APIEvents).
+// events for enrichment come from a bounded index the intake feeds
+// (EventIndex, relatedevents.Index; docs/design/related-events.md), or are
+// listed on demand where it cannot answer.
 
 // listPageSize pages the list the reflector falls back to when the
 // apiserver cannot stream (WatchList): each page is processed and reduced
@@ -67,6 +69,7 @@ type eventSet struct {
 	others   map[string]uint32
 	syncOnce sync.Once
 	synced   chan struct{} // closed by the first Replace: the initial Events were processed
+	replaced func()        // when set, called after each Replace (EventIndex.MarkComplete)
 }
 
 func newEventSet() *eventSet {
@@ -173,6 +176,9 @@ func (x *eventSet) Replace(list []any, _ string) error {
 		}
 	}
 	x.mu.Unlock()
+	if x.replaced != nil {
+		x.replaced()
+	}
 	x.syncOnce.Do(func() { close(x.synced) })
 	return nil
 }
@@ -203,18 +209,43 @@ func (x *eventSet) isSynced() bool {
 	}
 }
 
+// EventIndex is fed every Event the intake sees, deletes included, before
+// the Event is processed, so that an occurrence's own and earlier Events
+// are indexed before its enrichment runs (relatedevents.Index).
+type EventIndex interface {
+	// Observe feeds one Event, in the stream's order.
+	Observe(t watch.EventType, ev *corev1.Event)
+	// Reset forgets everything: a (re)list starts, or the watch stopped.
+	Reset()
+	// MarkComplete says that every Event since the last Reset was fed.
+	MarkComplete()
+}
+
 // intake is the one place an Event enters the pipeline: it is known to
 // exist before it is processed (so a checkpoint written meanwhile keeps its
-// mark), processed unless deleted, and reduced to its stub. Events seen
-// before the first list completed count as found at start-up.
+// mark), indexed, processed unless deleted, and reduced to its stub. Events
+// seen before the first list completed count as found at start-up.
 func (w *Watcher) intake(ctx context.Context, t watch.EventType, ev *corev1.Event) *eventStub {
 	s := newEventStub(string(ev.UID), ev.ResourceVersion)
+	if w.index != nil {
+		w.index.Observe(t, ev)
+	}
 	if t == watch.Deleted {
 		return s
 	}
 	w.eventSet.insert(s.uid)
 	w.onEvent(ctx, reduceEvent(ev), !w.eventSet.isSynced())
 	return s
+}
+
+// relist is told that a list (or a watch with initial Events) starts: it
+// opens a list generation and resets the index, which is complete again
+// once the list's Replace is done.
+func (w *Watcher) relist() {
+	w.eventSet.relist()
+	if w.index != nil {
+		w.index.Reset()
+	}
 }
 
 // eventListWatch lists and watches Events, hands each one to intake and
@@ -269,7 +300,7 @@ func eventListWatch(kube kubernetes.Interface, tweak func(*metav1.ListOptions), 
 // watcher's eventSet.
 func (w *Watcher) newEventReflector(ctx context.Context, kube kubernetes.Interface, tweak func(*metav1.ListOptions)) *toolscache.Reflector {
 	lw := eventListWatch(kube, tweak, w.activity, func(t watch.EventType, ev *corev1.Event) *eventStub { return w.intake(ctx, t, ev) },
-		w.eventSet.relist)
+		w.relist)
 	r := toolscache.NewReflectorWithOptions(lw, nil, w.eventSet, toolscache.ReflectorOptions{Name: "dot-ai-events"})
 	r.WatchListPageSize = listPageSize
 	return r

@@ -281,6 +281,8 @@ func TestIntegration(t *testing.T) {
 
 	t.Run("Delivering turns False after failing deliveries and recovers", func(t *testing.T) { testDeliveringCondition(t, env) })
 
+	t.Run("the related-events index follows the watch", func(t *testing.T) { testEventIndex(t, env) })
+
 	t.Run("queue full drops and is reported", func(t *testing.T) {
 		release := make(chan struct{})
 		rec := &recorder{result: func(delivery.Request) delivery.Result {

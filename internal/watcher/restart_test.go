@@ -36,6 +36,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/relatedevents"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -58,6 +59,9 @@ const (
 	// envHeapProfile, set for the memory benchmark's child, names a file
 	// for its allocation profile at start-up's end.
 	envHeapProfile = "DOT_AI_WATCHER_HEAP_PROFILE"
+	// envNoEventIndex, set for the memory benchmark's child, runs it
+	// without the related-events index, to measure what the index adds.
+	envNoEventIndex = "DOT_AI_WATCHER_NO_EVENT_INDEX"
 )
 
 func TestMain(m *testing.M) {
@@ -128,7 +132,13 @@ func runChild() int {
 		startManager(t, cfg, s, d, nil, true) // leader or standby
 		<-make(chan struct{})
 	}
-	r := startWatcher(t, cfg, s, d, nil)
+	// As in the controller, the intake feeds the related-events index (its
+	// memory counts in the memory benchmark); nothing here looks it up.
+	var opts []Option
+	if os.Getenv(envNoEventIndex) == "" {
+		opts = append(opts, WithEventIndex(relatedevents.New(relatedevents.Options{})))
+	}
+	r := startWatcher(t, cfg, s, d, nil, opts...)
 	fmt.Println(childReady)                            // startWatcher returns once the Event cache synced
 	if path := os.Getenv(envHeapProfile); path != "" { // memory benchmark: where the heap went
 		if f, err := os.Create(path); err == nil {

@@ -75,6 +75,11 @@ type Options struct {
 	// Records writes the Remediation records of delivered occurrences;
 	// default: one built from the manager and the settings.
 	Records *remediation.Records
+	// EventIndex, when set, is fed every Event of the intake
+	// (relatedevents.Index, which the enricher reads). Not fed under an
+	// EventFieldSelector: it would miss the other Events, so it never
+	// becomes complete and its lookups fall back.
+	EventIndex EventIndex
 }
 
 // Option sets an Option field.
@@ -100,6 +105,9 @@ func WithLedger(l admitted.Ledger) Option { return func(o *Options) { o.Ledger =
 // WithRecords sets the writer of Remediation records (shared with the
 // Remediation reconciler).
 func WithRecords(r *remediation.Records) Option { return func(o *Options) { o.Records = r } }
+
+// WithEventIndex feeds idx every Event the watcher sees.
+func WithEventIndex(idx EventIndex) Option { return func(o *Options) { o.EventIndex = idx } }
 
 // WithEventFieldSelector sets the Event informer's fixed field selector.
 func WithEventFieldSelector(sel string) Option {
@@ -127,6 +135,7 @@ type Watcher struct {
 	metaFactory metadatainformer.SharedInformerFactory
 	activity    *watchActivity // of the Event watch: the metric and WatchLivenessCheck
 	eventSet    *eventSet      // UIDs of the existing Events (eventintake.go)
+	index       EventIndex     // fed by the intake; nil: none
 	pods        toolscache.SharedIndexInformer
 	workloads   map[schema.GroupKind]toolscache.SharedIndexInformer // metadata-only owners (objects.go)
 	namespaces  toolscache.SharedIndexInformer
@@ -208,6 +217,10 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 				lo.FieldSelector = o.EventFieldSelector
 			}
 		},
+	}
+	if o.EventIndex != nil && o.EventFieldSelector == "" {
+		w.index = o.EventIndex
+		w.eventSet.replaced = w.index.MarkComplete
 	}
 	w.records = o.Records
 	if w.records == nil {
@@ -354,6 +367,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 	w.stopping.Store(true)
 	stopEvents()
 	reflecting.Wait()
+	if w.index != nil {
+		w.index.Reset() // no longer fed: draining deliveries list instead
+	}
 	close(stopTaking)
 	close(w.done)
 	drained := make(chan struct{})

@@ -1,0 +1,367 @@
+package relatedevents
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+var t0 = time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+
+// ev is an Event of Pod pod in namespace ns, last seen at t0+at seconds.
+func ev(ns, pod, name string, at int) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + ns + "-" + name)},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "back-off " + name, Count: 1,
+		Source:        corev1.EventSource{Component: "kubelet"},
+		LastTimestamp: metav1.NewTime(t0.Add(time.Duration(at) * time.Second)),
+	}
+}
+
+// fallback records the lookups that reached it and answers one marker Event.
+type fallback struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fallback) EventsFor(_ context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, namespace+"/"+kind+"/"+name)
+	return []*corev1.Event{{ObjectMeta: metav1.ObjectMeta{Name: "from-fallback"}}}, nil
+}
+
+func names(evs []*corev1.Event) []string {
+	out := make([]string, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, e.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestIndex(t *testing.T) {
+	add := func(x *Index, evs ...*corev1.Event) {
+		for _, e := range evs {
+			x.Observe(watch.Added, e)
+		}
+	}
+	// oneEntry is the accounted size of an object with one of these Events.
+	r := reduce(ev("ns", "a", "e1", 0))
+	oneEntry := entryOverhead + len("ns") + len("Pod") + len("a") + r.bytes()
+	tests := []struct {
+		name          string
+		opts          Options
+		steps         func(x *Index)
+		pod           string
+		allNamespaces bool // look up in namespace "" rather than "ns"
+		want          []string
+		fallback      bool
+	}{{
+		name: "hit: the object's events, no request",
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "b", "e3", 3))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e1", "e2"},
+	}, {
+		name:  "unknown object of a complete index: none, no request",
+		steps: func(x *Index) { add(x, ev("ns", "a", "e1", 1)); x.MarkComplete() },
+		pod:   "b", want: []string{},
+	}, {
+		name:  "same name in another namespace is another object",
+		steps: func(x *Index) { add(x, ev("other", "a", "e1", 1)); x.MarkComplete() },
+		pod:   "a", want: []string{},
+	}, {
+		name:  "before the list ended: fallback",
+		steps: func(x *Index) { add(x, ev("ns", "a", "e1", 1)) },
+		pod:   "a", fallback: true,
+	}, {
+		name:  "all namespaces: fallback",
+		steps: func(x *Index) { add(x, ev("ns", "a", "e1", 1)); x.MarkComplete() },
+		pod:   "a", allNamespaces: true, fallback: true,
+	}, {
+		name: "per-object cap keeps the newest by event time",
+		opts: Options{PerObject: 3},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e5", 5), ev("ns", "a", "e1", 1), ev("ns", "a", "e4", 4), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e3", "e4", "e5"},
+	}, {
+		name: "a dropped event updated to the newest comes back",
+		opts: Options{PerObject: 2},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
+			x.Observe(watch.Modified, ev("ns", "a", "e1", 9))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e1", "e3"},
+	}, {
+		name: "a dropped event that came back is not counted as dropped",
+		opts: Options{PerObject: 2},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
+			x.Observe(watch.Modified, ev("ns", "a", "e1", 9)) // drops e2
+			x.Observe(watch.Deleted, ev("ns", "a", "e2", 2))
+			x.Observe(watch.Deleted, ev("ns", "a", "e3", 3))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e1"},
+	}, {
+		name: "modified in place by UID",
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1))
+			x.Observe(watch.Modified, ev("ns", "a", "e1", 2))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e1"},
+	}, {
+		name: "deleted",
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2))
+			x.Observe(watch.Deleted, ev("ns", "a", "e1", 1))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e2"},
+	}, {
+		name: "the dropped events deleted first (their TTL ends first): still answered",
+		opts: Options{PerObject: 2},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
+			x.Observe(watch.Deleted, ev("ns", "a", "e1", 1))
+			x.Observe(watch.Deleted, ev("ns", "a", "e2", 2))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e3"},
+	}, {
+		name: "a kept event deleted while a dropped one exists: fallback",
+		opts: Options{PerObject: 2},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
+			x.Observe(watch.Deleted, ev("ns", "a", "e3", 3))
+			x.MarkComplete()
+		},
+		pod: "a", fallback: true,
+	}, {
+		name: "evicted by the budget (least recently used): fallback",
+		opts: Options{MaxBytes: 2 * oneEntry},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
+			x.MarkComplete()
+		},
+		pod: "a", fallback: true,
+	}, {
+		name: "an evicted object's later events are not indexed: still fallback",
+		opts: Options{MaxBytes: 2 * oneEntry},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "a", "e4", 4))
+			x.MarkComplete()
+		},
+		pod: "a", fallback: true,
+	}, {
+		name: "a lookup keeps an object from eviction",
+		opts: Options{MaxBytes: 2 * oneEntry},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2))
+			x.MarkComplete()
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", "a")
+			add(x, ev("ns", "c", "e3", 3)) // evicts b
+		},
+		pod: "a", want: []string{"e1"},
+	}, {
+		name: "an object a lookup read outlives newer ones never read",
+		opts: Options{MaxBytes: 3 * oneEntry},
+		steps: func(x *Index) {
+			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1))
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", "a")
+			add(x, ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "d", "e4", 4), ev("ns", "e", "e5", 5))
+		},
+		pod: "a", want: []string{"e1"},
+	}, {
+		name: "objects never read are evicted first",
+		opts: Options{MaxBytes: 3 * oneEntry},
+		steps: func(x *Index) {
+			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1))
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", "a")
+			add(x, ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "d", "e4", 4))
+		},
+		pod: "b", fallback: true,
+	}, {
+		name: "read objects keep at most their share: new ones still find room",
+		opts: Options{MaxBytes: 8 * oneEntry}, // 6 read objects at most
+		steps: func(x *Index) {
+			x.MarkComplete()
+			for _, p := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+				add(x, ev("ns", p, "e-"+p, 1))
+				_, _ = x.EventsFor(context.Background(), "ns", "Pod", p)
+			}
+			add(x, ev("ns", "i", "e-i", 2), ev("ns", "j", "e-j", 3))
+		},
+		pod: "i", want: []string{"e-i"},
+	}, {
+		name: "read objects beyond their share are demoted, then evicted first",
+		opts: Options{MaxBytes: 8 * oneEntry},
+		steps: func(x *Index) {
+			x.MarkComplete()
+			for _, p := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+				add(x, ev("ns", p, "e-"+p, 1))
+				_, _ = x.EventsFor(context.Background(), "ns", "Pod", p)
+			}
+			add(x, ev("ns", "i", "e-i", 2))
+		},
+		pod: "a", fallback: true,
+	}, {
+		name: "the survivor of an eviction is answered",
+		opts: Options{MaxBytes: 2 * oneEntry},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
+			x.MarkComplete()
+		},
+		pod: "c", want: []string{"e3"},
+	}, {
+		name: "relist: fallback until the list ends",
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1))
+			x.MarkComplete()
+			x.Reset()
+			add(x, ev("ns", "a", "e2", 2))
+		},
+		pod: "a", fallback: true,
+	}, {
+		name: "relist: after the list ended, only what it listed",
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1))
+			x.MarkComplete()
+			x.Reset()
+			add(x, ev("ns", "a", "e2", 2))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e2"},
+	}, {
+		name: "relist forgets evictions",
+		opts: Options{MaxBytes: 2 * oneEntry},
+		steps: func(x *Index) {
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
+			x.Reset()
+			add(x, ev("ns", "a", "e1", 1))
+			x.MarkComplete()
+		},
+		pod: "a", want: []string{"e1"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fallback{}
+			tt.opts.Fallback = f
+			x := New(tt.opts)
+			tt.steps(x)
+			f.calls = nil
+			ns := "ns"
+			if tt.allNamespaces {
+				ns = ""
+			}
+			got, err := x.EventsFor(context.Background(), ns, "Pod", tt.pod)
+			require.NoError(t, err)
+			if tt.fallback {
+				assert.Equal(t, []string{ns + "/Pod/" + tt.pod}, f.calls)
+				assert.Equal(t, []string{"from-fallback"}, names(got))
+				return
+			}
+			assert.Empty(t, f.calls, "no request")
+			assert.Equal(t, tt.want, names(got))
+		})
+	}
+}
+
+// TestIndexModifiedKeepsNewestFields: a lookup returns the Event as last
+// observed, not as first added.
+func TestIndexModifiedKeepsNewestFields(t *testing.T) {
+	x := New(Options{Fallback: &fallback{}})
+	x.Observe(watch.Added, ev("ns", "a", "e1", 1))
+	updated := ev("ns", "a", "e1", 7)
+	updated.Count, updated.Message = 4, "back-off again"
+	x.Observe(watch.Modified, updated)
+	x.MarkComplete()
+	got, err := x.EventsFor(context.Background(), "ns", "Pod", "a")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, int32(4), got[0].Count)
+	assert.Equal(t, "back-off again", got[0].Message)
+	assert.True(t, got[0].LastTimestamp.Equal(&updated.LastTimestamp))
+}
+
+// TestIndexBudget: however many objects and Events are fed, the accounted
+// bytes stay within the budget, the count and the gauge agree with what is
+// held, and the lookups count by result.
+func TestIndexBudget(t *testing.T) {
+	const maxBytes = 64 << 10
+	x := New(Options{Fallback: &fallback{}, MaxBytes: maxBytes})
+	for i := range 5000 {
+		x.Observe(watch.Added, ev("ns", fmt.Sprintf("pod-%d", i%700), fmt.Sprintf("e%d", i), i))
+		if i%7 == 0 {
+			_, _ = x.EventsFor(context.Background(), "ns", "Pod", fmt.Sprintf("pod-%d", i%700))
+		}
+		if i%3 == 0 {
+			x.Observe(watch.Deleted, ev("ns", fmt.Sprintf("pod-%d", (i+350)%700), fmt.Sprintf("e%d", i-350), i-350))
+		}
+	}
+	x.Observe(watch.Added, ev("ns", "fresh", "e-fresh", 6000))
+	x.MarkComplete()
+	x.mu.Lock()
+	held, bytes, segBytes := 0, 0, map[*segment]int{}
+	for _, e := range x.entries {
+		held += len(e.events)
+		bytes += e.bytes
+		segBytes[e.seg] += e.bytes
+		assert.LessOrEqual(t, len(e.events), DefaultPerObject)
+	}
+	assert.LessOrEqual(t, x.bytes, maxBytes)
+	assert.Equal(t, bytes, x.bytes)
+	assert.Equal(t, x.probation.bytes, segBytes[&x.probation])
+	assert.Equal(t, x.protected.bytes, segBytes[&x.protected])
+	assert.Zero(t, segBytes[nil], "every entry is in a segment")
+	assert.LessOrEqual(t, x.protected.bytes, maxBytes/4*protectedShare)
+	assert.Equal(t, held, x.count)
+	assert.InDelta(t, float64(held), testutil.ToFloat64(metricIndexed), 0)
+	x.mu.Unlock()
+
+	hits, fallbacks := testutil.ToFloat64(metricLookups.WithLabelValues(resultHit)), testutil.ToFloat64(metricLookups.WithLabelValues(resultFallback))
+	_, _ = x.EventsFor(context.Background(), "ns", "Pod", "fresh") // the newest: held
+	_, _ = x.EventsFor(context.Background(), "ns", "Pod", "pod-0") // evicted long ago
+	assert.InDelta(t, hits+1, testutil.ToFloat64(metricLookups.WithLabelValues(resultHit)), 0)
+	assert.InDelta(t, fallbacks+1, testutil.ToFloat64(metricLookups.WithLabelValues(resultFallback)), 0)
+}
+
+// TestEvictedKeysNoFalseNegatives: every added key is reported, and keys
+// never added mostly are not.
+func TestEvictedKeysNoFalseNegatives(t *testing.T) {
+	f := newEvictedKeys()
+	const n = 20000
+	for i := range n {
+		f.add(key{"ns", "Pod", fmt.Sprintf("p-%d", i)})
+	}
+	falsePositives := 0
+	for i := range n {
+		require.True(t, f.mayContain(key{"ns", "Pod", fmt.Sprintf("p-%d", i)}))
+		if f.mayContain(key{"ns", "Pod", fmt.Sprintf("q-%d", i)}) {
+			falsePositives++
+		}
+	}
+	assert.Less(t, falsePositives, n/100, "false positives at %d keys", n)
+	f.clear()
+	assert.False(t, f.mayContain(key{"ns", "Pod", "p-0"}))
+}
