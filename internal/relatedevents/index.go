@@ -29,9 +29,11 @@ const (
 	// enricher's default related events plus the event being enriched.
 	DefaultPerObject = enricher.DefaultMaxRelatedEvents + 1
 	// DefaultMaxBytes bounds the index's memory (accounted as below):
-	// about 3,400 kubelet-sized Events. What it adds to the peak RSS at
-	// start-up counts against the 100 MiB at 100,000 Events of issue 20.
-	DefaultMaxBytes = 1 << 20
+	// about 7,000 kubelet-sized Events, the related events of about 1,000
+	// crash-looping Pods at once (make bench-enrich). What it adds to the
+	// peak RSS at start-up counts against the 100 MiB at 100,000 Events of
+	// issue 20.
+	DefaultMaxBytes = 2 << 20
 )
 
 // Accounting: what an indexed event and an object entry cost beyond their
@@ -134,6 +136,12 @@ type entry struct {
 	bytes      int
 	prev, next *entry   // in seg
 	seg        *segment // nil: not linked
+	// filling: an evicted object being taken back in (readmit): the watch
+	// feeds it while its fallback list runs, and it answers nothing until
+	// the list is merged. deleted are the UIDs the watch deleted meanwhile,
+	// which the list may still hold.
+	filling bool
+	deleted map[string]struct{}
 }
 
 // Index is a bounded index of the cluster's Events by involved object. It
@@ -190,12 +198,15 @@ func (x *Index) MarkComplete() {
 // Observe feeds one Event of the watch or list, in the stream's order.
 func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 	k := key{namespace: ev.Namespace, kind: ev.InvolvedObject.Kind, name: ev.InvolvedObject.Name}
+	if notIndexed(k.kind) {
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.evicted.mayContain(k) {
-		return // answered by the fallback until the next reset
-	}
 	e := x.entries[k]
+	if e == nil && x.evicted.mayContain(k) {
+		return // answered by the fallback until a lookup takes it back in
+	}
 	switch t {
 	case watch.Added, watch.Modified:
 		if e == nil {
@@ -218,6 +229,9 @@ func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 			return
 		}
 		i := e.find(string(ev.UID))
+		if e.filling {
+			e.deleted[string(ev.UID)] = struct{}{}
+		}
 		switch {
 		case i < 0:
 			e.dropped = max(e.dropped-1, 0)
@@ -295,35 +309,111 @@ func (x *Index) unlink(e *entry) {
 	x.count -= len(e.events)
 }
 
+// notIndexed are the kinds whose Events the index leaves to the fallback:
+// the controller's own Events on its Remediation records, one object each,
+// many in a storm and never the related events of what it enriches.
+func notIndexed(kind string) bool { return kind == "Remediation" }
+
 // EventsFor implements enricher.EventSource: from the index when it can
-// vouch for the object, else from the fallback.
+// vouch for the object, else from the fallback. The fallback's answer for
+// an evicted object takes it back in (readmit), so eviction costs one list,
+// not one per lookup.
 func (x *Index) EventsFor(ctx context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
-	if out, ok := x.lookup(key{namespace: namespace, kind: kind, name: name}); ok {
+	k := key{namespace: namespace, kind: kind, name: name}
+	out, ok, readmit := x.lookup(k)
+	if ok {
 		metricLookups.WithLabelValues(resultHit).Inc()
 		return out, nil
 	}
 	metricLookups.WithLabelValues(resultFallback).Inc()
-	return x.opts.Fallback.EventsFor(ctx, namespace, kind, name)
+	var e *entry
+	if readmit {
+		e = x.beginReadmit(k)
+	}
+	evs, err := x.opts.Fallback.EventsFor(ctx, namespace, kind, name)
+	if e != nil {
+		x.endReadmit(e, evs, err)
+	}
+	return evs, err
 }
 
 // lookup answers from the index, or says it cannot: incomplete, an
-// evicted object, or all namespaces (a cluster-wide list).
-func (x *Index) lookup(k key) ([]*corev1.Event, bool) {
+// evicted object (readmit: the fallback's list may take it back in), an
+// object being taken back in, or all namespaces (a cluster-wide list).
+func (x *Index) lookup(k key) (out []*corev1.Event, ok, readmit bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if !x.complete || k.namespace == "" {
-		return nil, false
+	if !x.complete || k.namespace == "" || notIndexed(k.kind) {
+		return nil, false, false
 	}
 	e := x.entries[k]
 	if e == nil {
-		return nil, !x.evicted.mayContain(k) // no Event of it since the reset
+		if x.evicted.mayContain(k) {
+			return nil, false, true
+		}
+		return nil, true, false // no Event of it since the reset
+	}
+	if e.filling {
+		return nil, false, false
 	}
 	x.promote(e)
-	out := make([]*corev1.Event, len(e.events))
+	out = make([]*corev1.Event, len(e.events))
 	for i := range e.events {
 		out[i] = e.events[i].event(k)
 	}
-	return out, true
+	return out, true, false
+}
+
+// beginReadmit starts taking evicted object k back in before its fallback
+// list is sent: from now on the watch feeds its entry, so an Event that
+// comes between the list and the merge is not lost. Nil if another lookup
+// is taking it in already.
+func (x *Index) beginReadmit(k key) *entry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.complete || x.entries[k] != nil {
+		return nil
+	}
+	k = k.clone()
+	e := &entry{key: k, filling: true, deleted: map[string]struct{}{}}
+	x.entries[k] = e
+	x.resize(e, entryOverhead+len(k.namespace)+len(k.kind)+len(k.name))
+	x.touch(e)
+	return e
+}
+
+// endReadmit merges the fallback's list into e: what the watch fed
+// meanwhile is as new or newer and stays, what it deleted meanwhile stays
+// out. A failed list, a reset or an eviction meanwhile drops the entry (the
+// object stays evicted).
+func (x *Index) endReadmit(e *entry, evs []*corev1.Event, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.entries[e.key] != e {
+		return // evicted, or reset (which empties the map), meanwhile
+	}
+	if err != nil {
+		x.evict(e)
+		return
+	}
+	for _, ev := range evs {
+		uid := string(ev.UID)
+		if _, gone := e.deleted[uid]; gone || e.find(uid) >= 0 {
+			continue
+		}
+		x.upsert(e, watch.Added, reduce(ev))
+	}
+	e.filling, e.deleted = false, nil
+	x.promote(e)
+	for x.bytes > x.opts.MaxBytes {
+		v := x.victim(e)
+		if v == nil {
+			break
+		}
+		x.evict(v)
+	}
+	metricReadmissions.Inc()
+	metricIndexed.Set(float64(x.count))
 }
 
 // reduce keeps what the enricher reads of ev (its eventInfo and the

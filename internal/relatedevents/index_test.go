@@ -365,3 +365,130 @@ func TestEvictedKeysNoFalseNegatives(t *testing.T) {
 	f.clear()
 	assert.False(t, f.mayContain(key{"ns", "Pod", "p-0"}))
 }
+
+// scripted is a fallback that answers a given list (or error) and runs
+// during before it answers, as the watch would while the LIST is in flight.
+type scripted struct {
+	calls  int
+	list   []*corev1.Event
+	err    error
+	during func()
+}
+
+func (f *scripted) EventsFor(context.Context, string, string, string) ([]*corev1.Event, error) {
+	f.calls++
+	if f.during != nil {
+		f.during()
+	}
+	return f.list, f.err
+}
+
+// TestIndexReadmits: an evicted object's next lookup lists it and takes it
+// back in, so the lookups after it are answered from the index; what the
+// watch adds or deletes while that list is in flight is merged, not lost or
+// revived; a failed list, or a reset meanwhile, takes nothing back in.
+func TestIndexReadmits(t *testing.T) {
+	// evicted returns an index whose object ns/Pod/a was evicted: a budget
+	// for one object, then Events of another.
+	evicted := func(t *testing.T, fb *scripted) *Index {
+		t.Helper()
+		x := New(Options{Fallback: fb, MaxBytes: entryOverhead + 3*(recordOverhead+64) + 100})
+		x.MarkComplete()
+		x.Observe(watch.Added, ev("ns", "a", "a1", 1))
+		for i := range 3 {
+			x.Observe(watch.Added, ev("ns", "b", fmt.Sprintf("b%d", i), 2+i))
+		}
+		x.mu.Lock()
+		_, held := x.entries[key{"ns", "Pod", "a"}]
+		x.mu.Unlock()
+		require.False(t, held, "a was evicted")
+		return x
+	}
+	lookup := func(t *testing.T, x *Index) []string {
+		t.Helper()
+		evs, err := x.EventsFor(context.Background(), "ns", "Pod", "a")
+		require.NoError(t, err)
+		return names(evs)
+	}
+	tests := map[string]struct {
+		list      []*corev1.Event
+		err       error
+		during    func(x *Index)
+		wantFirst []string // the lookup that lists
+		wantThen  []string // the next lookup
+		wantCalls int      // lists after both lookups
+	}{
+		"taken back in": {
+			list:      []*corev1.Event{ev("ns", "a", "a1", 1), ev("ns", "a", "a2", 10)},
+			wantFirst: []string{"a1", "a2"}, wantThen: []string{"a1", "a2"}, wantCalls: 1,
+		},
+		"the watch meanwhile": {
+			list: []*corev1.Event{ev("ns", "a", "a1", 1), ev("ns", "a", "a2", 10)},
+			during: func(x *Index) {
+				x.Observe(watch.Added, ev("ns", "a", "a3", 11))  // after the list's snapshot
+				x.Observe(watch.Deleted, ev("ns", "a", "a1", 1)) // the list still has it
+			},
+			wantFirst: []string{"a1", "a2"}, wantThen: []string{"a2", "a3"}, wantCalls: 1,
+		},
+		"failed list": {
+			err: fmt.Errorf("apiserver unavailable"), wantCalls: 2,
+		},
+		"reset meanwhile": {
+			list:   []*corev1.Event{ev("ns", "a", "a1", 1)},
+			during: func(x *Index) { x.Reset() },
+			// The relist that follows has no Event of a: the list's answer
+			// from before it is not merged into it.
+			wantFirst: []string{"a1"}, wantThen: []string{}, wantCalls: 1,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			fb := &scripted{list: tt.list, err: tt.err}
+			x := evicted(t, fb)
+			if tt.during != nil {
+				fb.during = func() { tt.during(x) }
+			}
+			evs, err := x.EventsFor(context.Background(), "ns", "Pod", "a")
+			if tt.err != nil {
+				require.Error(t, err)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantFirst, names(evs), "the first lookup answers the list")
+			}
+			fb.during, fb.err = nil, nil
+			if name == "reset meanwhile" {
+				x.MarkComplete() // the relist ended
+			}
+			if tt.wantThen != nil {
+				assert.Equal(t, tt.wantThen, lookup(t, x), "answered from the index")
+			} else {
+				_ = lookup(t, x)
+			}
+			assert.Equal(t, tt.wantCalls, fb.calls)
+			x.mu.Lock()
+			defer x.mu.Unlock()
+			held, bytes := 0, 0
+			for _, e := range x.entries {
+				held, bytes = held+len(e.events), bytes+e.bytes
+				assert.False(t, e.filling, "no object is left half taken in")
+			}
+			assert.Equal(t, held, x.count, "the count is of what is held")
+			assert.Equal(t, bytes, x.bytes, "the accounting is of what is held")
+		})
+	}
+}
+
+// TestIndexLeavesRemediationEventsToTheFallback: the controller's own
+// Events on its Remediation records are not indexed, and their lookups list.
+func TestIndexLeavesRemediationEventsToTheFallback(t *testing.T) {
+	fb := &scripted{}
+	x := New(Options{Fallback: fb})
+	x.MarkComplete()
+	rec := ev("ns", "rem-1", "rem-1.abc", 1)
+	rec.InvolvedObject.Kind = "Remediation"
+	x.Observe(watch.Added, rec)
+	assert.Zero(t, x.count)
+	_, err := x.EventsFor(context.Background(), "ns", "Remediation", "rem-1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, fb.calls)
+}

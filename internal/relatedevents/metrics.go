@@ -22,11 +22,15 @@ var (
 	})
 	metricEvictions = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dotai_related_event_evictions_total",
-		Help: "Objects whose events the related-events index dropped (memory budget, or a delete it could not follow); their lookups fall back until the next relist.",
+		Help: "Objects whose events the related-events index dropped (memory budget, or a delete it could not follow); their next lookup lists them and takes them back in.",
+	})
+	metricReadmissions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dotai_related_event_readmissions_total",
+		Help: "Evicted objects the related-events index took back in from a lookup's fallback LIST.",
 	})
 )
 
 // Registered on load, as the watcher's (internal/watcher/metrics.go).
 func init() {
-	metrics.Registry.MustRegister(metricLookups, metricIndexed, metricEvictions)
+	metrics.Registry.MustRegister(metricLookups, metricIndexed, metricEvictions, metricReadmissions)
 }
