@@ -31,6 +31,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/version"
+	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
 )
 
@@ -122,7 +123,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.Float64Var(&o.logAPIQPS, config.FlagLogAPIQPS, config.DefaultLogAPIQPS, "Client-side limit of container log reads per second (their own client); -1: none, the worker pool bounds them and the API server's priority and fairness decides.")
 	fs.IntVar(&o.logAPIBurst, config.FlagLogAPIBurst, config.DefaultLogAPIBurst, "Burst of container log reads.")
 	fs.Int64Var(&o.memoryLimit, config.FlagMemoryLimit, 0, "The container's memory limit in bytes (the chart passes limits.memory); the Go heap is kept under 90% of it unless GOMEMLIMIT is set. 0: none.")
-	fs.IntVar(&o.gcPercent, config.FlagGCPercent, defaultGCPercent, "Go garbage collector target percentage (GOGC) unless the GOGC variable is set; lower keeps the Event cache's heap tighter for a little more CPU. Range 10-500.")
+	fs.IntVar(&o.gcPercent, config.FlagGCPercent, defaultGCPercent, "Go garbage collector target percentage (GOGC) unless the GOGC variable is set; lower keeps the heap tighter for a little more CPU; while the cluster's Events are listed (start-up, relists) the target is at most 20. Range 10-500.")
 	fs.DurationVar(&o.watchStall, config.FlagEventWatchStallTimeout, config.DefaultEventWatchStallTimeout, "The leader's liveness fails when its Event watch has neither opened, delivered an Event nor a bookmark for this long (a healthy watch re-opens at least every 10 minutes; bookmarks come every minute only where the API server caches Events); 0 disables the check.")
 	o.settings.BindFlags(fs)
 	o.zap = zap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
@@ -165,11 +166,35 @@ func softMemoryLimit(containerLimit int64) int64 {
 	return containerLimit / 10 * 9
 }
 
-// defaultGCPercent: the controller's heap is mostly its Event cache, which
-// lives long and is allocated slowly, so collecting at +50% instead of Go's
-// +100% costs little CPU and keeps the peak near 1.5 times the cache rather
-// than twice it (Prometheus lowered its default for the same reason).
+// defaultGCPercent: collecting at +50% instead of Go's +100% costs little
+// CPU for the controller's small, long-lived heap and keeps the peak near 1.5
+// times it rather than twice (Prometheus lowered its default for the same
+// reason).
 const defaultGCPercent = 50
+
+// listGCPercent is the collector's target while the watcher lists the
+// cluster's Events (start-up, relists): the reflector then holds a stub of
+// every Event at once and each decoded Event is garbage right away, so that
+// list is the peak of the controller's memory; collecting at +20% there
+// lowers the peak at 100,000 Events for a few seconds of collector CPU
+// (docs/benchmarks.md, "Memory without an Event cache").
+const listGCPercent = 20
+
+// listGC returns the watcher's OnList: the collector's target is
+// listGCPercent while a list runs and gcPercent otherwise. Nil when GOGC
+// is set (the operator's choice wins) or gcPercent is that low already.
+func listGC(gcPercent int) func(listing bool) {
+	if _, set := os.LookupEnv("GOGC"); set || gcPercent <= listGCPercent {
+		return nil
+	}
+	return func(listing bool) {
+		if listing {
+			debug.SetGCPercent(listGCPercent)
+		} else {
+			debug.SetGCPercent(gcPercent)
+		}
+	}
+}
 
 // shutdownWriteBudget is the time the watcher takes after its drain to write
 // its last checkpoints and status.
@@ -194,7 +219,8 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
 	webhook.ReportCertificateExpiry(o.webhookCertDir)
-	w, err := setupPipeline(mgr, &o.settings, apiLimits{qps: o.readAPIQPS, burst: o.readAPIBurst}, apiLimits{qps: o.logAPIQPS, burst: o.logAPIBurst})
+	w, err := setupPipeline(mgr, &o.settings, apiLimits{qps: o.readAPIQPS, burst: o.readAPIBurst}, apiLimits{qps: o.logAPIQPS, burst: o.logAPIBurst},
+		watcher.WithOnList(listGC(o.gcPercent)))
 	if err != nil {
 		return fmt.Errorf("setting up the event pipeline: %w", err)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -69,4 +71,25 @@ func TestSoftMemoryLimit(t *testing.T) {
 			assert.Equal(t, tc.want, softMemoryLimit(tc.limit))
 		})
 	}
+}
+
+// TestListGC: while the watcher lists Events the collector's target is
+// listGCPercent, then the configured one again; GOGC in the environment,
+// or a target that low already, leaves it alone.
+func TestListGC(t *testing.T) {
+	t.Run("GOGC set", func(t *testing.T) {
+		t.Setenv("GOGC", "80")
+		assert.Nil(t, listGC(defaultGCPercent))
+	})
+	t.Setenv("GOGC", "") // restored after the test
+	require.NoError(t, os.Unsetenv("GOGC"))
+	assert.Nil(t, listGC(listGCPercent), "already that low")
+	f := listGC(defaultGCPercent)
+	require.NotNil(t, f)
+	before := debug.SetGCPercent(defaultGCPercent)
+	defer debug.SetGCPercent(before)
+	f(true)
+	assert.Equal(t, listGCPercent, debug.SetGCPercent(listGCPercent), "while listing")
+	f(false)
+	assert.Equal(t, defaultGCPercent, debug.SetGCPercent(defaultGCPercent), "after the list")
 }

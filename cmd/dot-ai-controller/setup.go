@@ -60,7 +60,7 @@ func limitedClient(mgr manager.Manager, l apiLimits) (kubernetes.Interface, erro
 // each have their own client and limiter (reads, logs), so neither can
 // starve the other nor the controller's writes. It returns the watcher for
 // its liveness check.
-func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimits) (*watcher.Watcher, error) {
+func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimits, opts ...watcher.Option) (*watcher.Watcher, error) {
 	kube, err := limitedClient(mgr, reads)
 	if err != nil {
 		return nil, fmt.Errorf("creating the enrichment client: %w", err)
@@ -112,8 +112,9 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 		},
 		Log: mgr.GetLogger().WithName("notify"),
 	})
-	w, err = watcher.New(mgr, s, deliverer, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records),
+	opts = append(opts, watcher.WithLedger(ledger(mgr, s)), watcher.WithNotifier(notifier), watcher.WithRecords(records),
 		watcher.WithEventIndex(related))
+	w, err = watcher.New(mgr, s, deliverer, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating event watcher: %w", err)
 	}

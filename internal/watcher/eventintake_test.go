@@ -89,6 +89,27 @@ func TestEventStubForTheReflector(t *testing.T) {
 	assert.Equal(t, "42", acc.GetResourceVersion())
 	assert.Empty(t, acc.GetAnnotations(), "bookmark checks read no annotations off a stub")
 	assert.Equal(t, s, s.DeepCopyObject())
+	assert.Equal(t, types.UID("u1"), acc.GetUID())
+	assert.Equal(t, "u1", s.uid())
+
+	// A resourceVersion is optional; the UID alone is the whole name.
+	bare := newEventStub("0a1b2c3d-aaaa-bbbb-cccc-0123456789ab", "")
+	assert.Equal(t, "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab", bare.GetName())
+	assert.Empty(t, bare.GetResourceVersion())
+}
+
+// TestOnListBracketsEachList: the binary's OnList hears when a list of the
+// cluster's Events starts and when its Events were all processed, at
+// start-up and at every relist.
+func TestOnListBracketsEachList(t *testing.T) {
+	var heard []bool
+	w := &Watcher{eventSet: newEventSet(), opts: Options{OnList: func(listing bool) { heard = append(heard, listing) }}}
+	w.eventSet.replaced = w.listEnded
+	for range 2 {
+		w.relist()
+		require.NoError(t, w.eventSet.Replace(nil, "1"))
+	}
+	assert.Equal(t, []bool{true, false, true, false}, heard)
 }
 
 // TestEventListIsProcessedAsItArrives: when the reflector falls back to a
@@ -112,7 +133,7 @@ func TestEventListIsProcessedAsItArrives(t *testing.T) {
 	for _, it := range list.Items {
 		s, ok := it.Object.(*eventStub)
 		require.True(t, ok, "%T", it.Object)
-		uids = append(uids, s.uid)
+		uids = append(uids, s.uid())
 	}
 	assert.ElementsMatch(t, []string{"u1", "u2"}, uids)
 	assert.ElementsMatch(t, []string{"ADDED e1", "ADDED e2"}, taken)

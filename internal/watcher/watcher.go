@@ -80,6 +80,10 @@ type Options struct {
 	// EventFieldSelector: it would miss the other Events, so it never
 	// becomes complete and its lookups fall back.
 	EventIndex EventIndex
+	// OnList, when set, is told when a list of the cluster's Events starts
+	// (true: start-up, relists) and when its Events were all processed
+	// (false): the binary tightens the garbage collector meanwhile.
+	OnList func(listing bool)
 }
 
 // Option sets an Option field.
@@ -108,6 +112,9 @@ func WithRecords(r *remediation.Records) Option { return func(o *Options) { o.Re
 
 // WithEventIndex feeds idx every Event the watcher sees.
 func WithEventIndex(idx EventIndex) Option { return func(o *Options) { o.EventIndex = idx } }
+
+// WithOnList sets Options.OnList.
+func WithOnList(f func(listing bool)) Option { return func(o *Options) { o.OnList = f } }
 
 // WithEventFieldSelector sets the Event informer's fixed field selector.
 func WithEventFieldSelector(sel string) Option {
@@ -220,8 +227,8 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	}
 	if o.EventIndex != nil && o.EventFieldSelector == "" {
 		w.index = o.EventIndex
-		w.eventSet.replaced = w.index.MarkComplete
 	}
+	w.eventSet.replaced = w.listEnded
 	w.records = o.Records
 	if w.records == nil {
 		w.records = NewRecords(mgr, s)
