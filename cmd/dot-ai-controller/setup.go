@@ -76,9 +76,19 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 	// Related events come from an index the watcher's intake feeds; what
 	// it cannot vouch for is listed (docs/design/related-events.md).
 	related := relatedevents.New(relatedevents.Options{Fallback: enricher.APIEvents{Client: kube}})
+	// The enricher reads the objects' resourceVersions from the watcher's
+	// caches, and the notifier reports each destination's health on the
+	// policy through the watcher: both are built before it.
+	var w *watcher.Watcher
+	versions := enricher.VersionsFunc(func(kind, namespace, name string) (string, bool) {
+		if w == nil {
+			return "", false
+		}
+		return w.ResourceVersion(kind, namespace, name)
+	})
 	dotaiDeliverer := dotai.New(dotai.Options{
 		Settings: s,
-		Enricher: enricher.New(enricher.Options{Kube: kube, Events: related, Logs: enricher.KubeLogs{Client: logKube}}),
+		Enricher: enricher.New(enricher.Options{Kube: kube, Events: related, Versions: versions, Logs: enricher.KubeLogs{Client: logKube}}),
 		Client:   mcpClient,
 		Secrets:  mgr.GetAPIReader(), // uncached: RBAC grants get on Secrets, never list/watch
 		Log:      mgr.GetLogger().WithName("delivery"),
@@ -94,9 +104,6 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 	if err := mgr.Add(&remediation.Sweeper{Records: records, List: mgr.GetClient()}); err != nil {
 		return nil, fmt.Errorf("adding the Remediation sweeper: %w", err)
 	}
-	// The notifier reports each destination's health on the policy through
-	// the watcher, which is built after it.
-	var w *watcher.Watcher
 	notifier := notify.New(s.Notifications, mgr.GetAPIReader(), notify.Options{ // uncached: get on Secrets only
 		Journal: &notify.StateJournal{Store: &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()}},
 		OnStatus: func(p types.NamespacedName, kind policy.DestinationKind, ok bool, reason, msg string) {

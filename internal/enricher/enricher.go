@@ -29,6 +29,10 @@ type Options struct {
 	Kube kubernetes.Interface
 	// Events gives related events (APIEvents in the controller). Optional.
 	Events EventSource
+	// Versions, when set, tells the cached resourceVersion of the objects
+	// the enricher reads: one read at that version is not repeated
+	// (versioned.go).
+	Versions Versions
 	// Logs replaces the apiserver log source (tests).
 	Logs LogSource
 	// Metrics replaces the metrics.k8s.io source (tests).
@@ -66,6 +70,8 @@ type Enricher struct {
 	// (logmemory.go).
 	memory *logMemory
 	reads  *sharedReads
+	// objects are full objects read at a version Versions can vouch for.
+	objects *versionedObjects
 }
 
 // New returns an Enricher.
@@ -97,7 +103,7 @@ func New(o Options) *Enricher {
 	if o.MaxLogStreams <= 0 {
 		o.MaxLogStreams = 8
 	}
-	return &Enricher{opts: o, memory: newLogMemory(), reads: newSharedReads(o.ShareWindow, o.Clock.Now)}
+	return &Enricher{opts: o, memory: newLogMemory(), reads: newSharedReads(o.ShareWindow, o.Clock.Now), objects: newVersionedObjects(versionedBytes)}
 }
 
 // objRef names an object.

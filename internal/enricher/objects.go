@@ -28,10 +28,24 @@ var GatheredResources = map[string][]string{
 }
 
 // get reads one object by kind (one of GatheredResources), shared by the
-// events of the share window (sharedReads): the result is read-only.
+// events of the share window (sharedReads), and not at all when the object
+// read earlier is at the version the controller's caches hold (Versions):
+// the result is read-only.
 func (e *Enricher) get(ctx context.Context, r objRef) (runtime.Object, error) {
-	v, err := e.reads.do(ctx, "get/"+r.Kind+"/"+r.Namespace+"/"+r.Name, func(ctx context.Context) (any, error) {
-		return e.read(ctx, r)
+	key := r.Kind + "/" + r.Namespace + "/" + r.Name
+	if e.opts.Versions != nil {
+		if rv, ok := e.opts.Versions.ResourceVersion(r.Kind, r.Namespace, r.Name); ok {
+			if obj, ok := e.objects.get(key, rv); ok {
+				return obj, nil
+			}
+		}
+	}
+	v, err := e.reads.do(ctx, "get/"+key, func(ctx context.Context) (any, error) {
+		obj, err := e.read(ctx, r)
+		if err == nil && e.opts.Versions != nil {
+			e.objects.put(key, obj)
+		}
+		return obj, err
 	})
 	if err != nil {
 		return nil, err

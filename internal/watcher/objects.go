@@ -189,3 +189,27 @@ func ignoredBy(ev *corev1.Event, lookup MetaLookup) bool {
 	}
 	return false
 }
+
+// ResourceVersion is the resourceVersion of a Pod or a workload object (by
+// kind, as the enricher names it) as the watcher's caches hold it:
+// enricher.Versions, so an object read in full at that version is not read
+// again.
+func (w *Watcher) ResourceVersion(kind, namespace, name string) (string, bool) {
+	var m *metav1.ObjectMeta
+	if kind == podGK.Kind {
+		if p := w.podLookup(namespace, name); p != nil {
+			m = &p.ObjectMeta
+		}
+	} else {
+		for gk, inf := range w.workloads {
+			if gk.Kind == kind {
+				m = storeMeta(inf, namespace+"/"+name)
+				break
+			}
+		}
+	}
+	if m == nil || m.ResourceVersion == "" {
+		return "", false
+	}
+	return m.ResourceVersion, true
+}

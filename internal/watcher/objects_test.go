@@ -149,3 +149,33 @@ func TestInvolvedMeta(t *testing.T) {
 		})
 	}
 }
+
+// TestResourceVersion: the enricher's Versions are the cached Pods' and
+// workload objects' resourceVersions; what the caches do not hold is unknown.
+func TestResourceVersion(t *testing.T) {
+	w := newUnitWatcher(clocktesting.NewFakeClock(time.Now()), 1)
+	pod := ownedMeta("app", "web-1", nil, false)
+	pod.ResourceVersion = "11"
+	require.NoError(t, w.pods.GetStore().Add(&corev1.Pod{ObjectMeta: pod}))
+	dep := ownedMeta("app", "web", nil, false)
+	dep.ResourceVersion = "7"
+	require.NoError(t, w.workloads[schema.GroupKind{Group: "apps", Kind: "Deployment"}].GetStore().Add(&metav1.PartialObjectMetadata{ObjectMeta: dep}))
+	tests := map[string]struct {
+		kind, name string
+		want       string
+		known      bool
+	}{
+		"cached Pod":         {"Pod", "web-1", "11", true},
+		"cached Deployment":  {"Deployment", "web", "7", true},
+		"Pod not cached":     {"Pod", "web-2", "", false},
+		"kind not cached":    {"Service", "web", "", false},
+		"another kind, name": {"ReplicaSet", "web", "", false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			rv, ok := w.ResourceVersion(tt.kind, "app", tt.name)
+			assert.Equal(t, tt.known, ok)
+			assert.Equal(t, tt.want, rv)
+		})
+	}
+}
