@@ -58,10 +58,10 @@ func TestEnrichmentSameAsList(t *testing.T) {
 	}
 	all = append(all, ev("ns", "b", "other", 500))
 	x := New(Options{Fallback: listed{}})
+	x.MarkComplete() // the Events come through the watch
 	for _, e := range all {
 		x.Observe(watch.Added, e.DeepCopy())
 	}
-	x.MarkComplete()
 
 	clock := clocktesting.NewFakePassiveClock(t0.Add(20 * time.Minute))
 	g := policy.ContextGathering{IncludeRelatedEvents: true, Lookback: 15 * time.Minute}

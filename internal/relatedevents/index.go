@@ -203,6 +203,14 @@ func (x *Index) Observe(t watch.EventType, ev *corev1.Event) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if !x.complete {
+		// An Event of the list that (re)starts the index: its object is
+		// listed when first looked up, and taken in then (readmit), rather
+		// than held from the start, since the list is the controller's
+		// memory peak and most of its objects are never looked up.
+		x.evicted.add(k)
+		return
+	}
 	e := x.entries[k]
 	if e == nil && x.evicted.mayContain(k) {
 		return // answered by the fallback until a lookup takes it back in

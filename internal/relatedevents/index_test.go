@@ -72,17 +72,17 @@ func TestIndex(t *testing.T) {
 	}{{
 		name: "hit: the object's events, no request",
 		steps: func(x *Index) {
-			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "b", "e3", 3))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "b", "e3", 3))
 		},
 		pod: "a", want: []string{"e1", "e2"},
 	}, {
 		name:  "unknown object of a complete index: none, no request",
-		steps: func(x *Index) { add(x, ev("ns", "a", "e1", 1)); x.MarkComplete() },
+		steps: func(x *Index) { x.MarkComplete(); add(x, ev("ns", "a", "e1", 1)) },
 		pod:   "b", want: []string{},
 	}, {
 		name:  "same name in another namespace is another object",
-		steps: func(x *Index) { add(x, ev("other", "a", "e1", 1)); x.MarkComplete() },
+		steps: func(x *Index) { x.MarkComplete(); add(x, ev("other", "a", "e1", 1)) },
 		pod:   "a", want: []string{},
 	}, {
 		name:  "before the list ended: fallback",
@@ -90,93 +90,93 @@ func TestIndex(t *testing.T) {
 		pod:   "a", fallback: true,
 	}, {
 		name:  "all namespaces: fallback",
-		steps: func(x *Index) { add(x, ev("ns", "a", "e1", 1)); x.MarkComplete() },
+		steps: func(x *Index) { x.MarkComplete(); add(x, ev("ns", "a", "e1", 1)) },
 		pod:   "a", allNamespaces: true, fallback: true,
 	}, {
 		name: "per-object cap keeps the newest by event time",
 		opts: Options{PerObject: 3},
 		steps: func(x *Index) {
-			add(x, ev("ns", "a", "e5", 5), ev("ns", "a", "e1", 1), ev("ns", "a", "e4", 4), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e5", 5), ev("ns", "a", "e1", 1), ev("ns", "a", "e4", 4), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
 		},
 		pod: "a", want: []string{"e3", "e4", "e5"},
 	}, {
 		name: "a dropped event updated to the newest comes back",
 		opts: Options{PerObject: 2},
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
 			x.Observe(watch.Modified, ev("ns", "a", "e1", 9))
-			x.MarkComplete()
 		},
 		pod: "a", want: []string{"e1", "e3"},
 	}, {
 		name: "a dropped event that came back is not counted as dropped",
 		opts: Options{PerObject: 2},
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
 			x.Observe(watch.Modified, ev("ns", "a", "e1", 9)) // drops e2
 			x.Observe(watch.Deleted, ev("ns", "a", "e2", 2))
 			x.Observe(watch.Deleted, ev("ns", "a", "e3", 3))
-			x.MarkComplete()
 		},
 		pod: "a", want: []string{"e1"},
 	}, {
 		name: "modified in place by UID",
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1))
 			x.Observe(watch.Modified, ev("ns", "a", "e1", 2))
-			x.MarkComplete()
 		},
 		pod: "a", want: []string{"e1"},
 	}, {
 		name: "deleted",
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2))
 			x.Observe(watch.Deleted, ev("ns", "a", "e1", 1))
-			x.MarkComplete()
 		},
 		pod: "a", want: []string{"e2"},
 	}, {
 		name: "the dropped events deleted first (their TTL ends first): still answered",
 		opts: Options{PerObject: 2},
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
 			x.Observe(watch.Deleted, ev("ns", "a", "e1", 1))
 			x.Observe(watch.Deleted, ev("ns", "a", "e2", 2))
-			x.MarkComplete()
 		},
 		pod: "a", want: []string{"e3"},
 	}, {
 		name: "a kept event deleted while a dropped one exists: fallback",
 		opts: Options{PerObject: 2},
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1), ev("ns", "a", "e2", 2), ev("ns", "a", "e3", 3))
 			x.Observe(watch.Deleted, ev("ns", "a", "e3", 3))
-			x.MarkComplete()
 		},
 		pod: "a", fallback: true,
 	}, {
 		name: "evicted by the budget (least recently used): fallback",
 		opts: Options{MaxBytes: 2 * oneEntry},
 		steps: func(x *Index) {
-			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
 		},
 		pod: "a", fallback: true,
 	}, {
 		name: "an evicted object's later events are not indexed: still fallback",
 		opts: Options{MaxBytes: 2 * oneEntry},
 		steps: func(x *Index) {
-			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "a", "e4", 4))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3), ev("ns", "a", "e4", 4))
 		},
 		pod: "a", fallback: true,
 	}, {
 		name: "a lookup keeps an object from eviction",
 		opts: Options{MaxBytes: 2 * oneEntry},
 		steps: func(x *Index) {
-			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2))
 			_, _ = x.EventsFor(context.Background(), "ns", "Pod", "a")
 			add(x, ev("ns", "c", "e3", 3)) // evicts b
 		},
@@ -229,8 +229,8 @@ func TestIndex(t *testing.T) {
 		name: "the survivor of an eviction is answered",
 		opts: Options{MaxBytes: 2 * oneEntry},
 		steps: func(x *Index) {
-			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
 		},
 		pod: "c", want: []string{"e3"},
 	}, {
@@ -243,23 +243,31 @@ func TestIndex(t *testing.T) {
 		},
 		pod: "a", fallback: true,
 	}, {
-		name: "relist: after the list ended, only what it listed",
+		name: "relist: after the list ended, only what the watch fed since",
+		steps: func(x *Index) {
+			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1))
+			x.Reset()
+			x.MarkComplete()
+			add(x, ev("ns", "a", "e2", 2))
+		},
+		pod: "a", want: []string{"e2"},
+	}, {
+		name: "an object the list named is listed when first looked up",
 		steps: func(x *Index) {
 			add(x, ev("ns", "a", "e1", 1))
 			x.MarkComplete()
-			x.Reset()
-			add(x, ev("ns", "a", "e2", 2))
-			x.MarkComplete()
 		},
-		pod: "a", want: []string{"e2"},
+		pod: "a", fallback: true,
 	}, {
 		name: "relist forgets evictions",
 		opts: Options{MaxBytes: 2 * oneEntry},
 		steps: func(x *Index) {
+			x.MarkComplete()
 			add(x, ev("ns", "a", "e1", 1), ev("ns", "b", "e2", 2), ev("ns", "c", "e3", 3))
 			x.Reset()
-			add(x, ev("ns", "a", "e1", 1))
 			x.MarkComplete()
+			add(x, ev("ns", "a", "e1", 1))
 		},
 		pod: "a", want: []string{"e1"},
 	}}
@@ -291,11 +299,11 @@ func TestIndex(t *testing.T) {
 // observed, not as first added.
 func TestIndexModifiedKeepsNewestFields(t *testing.T) {
 	x := New(Options{Fallback: &fallback{}})
+	x.MarkComplete()
 	x.Observe(watch.Added, ev("ns", "a", "e1", 1))
 	updated := ev("ns", "a", "e1", 7)
 	updated.Count, updated.Message = 4, "back-off again"
 	x.Observe(watch.Modified, updated)
-	x.MarkComplete()
 	got, err := x.EventsFor(context.Background(), "ns", "Pod", "a")
 	require.NoError(t, err)
 	require.Len(t, got, 1)
@@ -310,6 +318,8 @@ func TestIndexModifiedKeepsNewestFields(t *testing.T) {
 func TestIndexBudget(t *testing.T) {
 	const maxBytes = 64 << 10
 	x := New(Options{Fallback: &fallback{}, MaxBytes: maxBytes})
+	x.MarkComplete()
+	x.Observe(watch.Added, ev("ns", "early", "e-early", 0)) // evicted soon, never looked up
 	for i := range 5000 {
 		x.Observe(watch.Added, ev("ns", fmt.Sprintf("pod-%d", i%700), fmt.Sprintf("e%d", i), i))
 		if i%7 == 0 {
@@ -341,7 +351,7 @@ func TestIndexBudget(t *testing.T) {
 
 	hits, fallbacks := testutil.ToFloat64(metricLookups.WithLabelValues(resultHit)), testutil.ToFloat64(metricLookups.WithLabelValues(resultFallback))
 	_, _ = x.EventsFor(context.Background(), "ns", "Pod", "fresh") // the newest: held
-	_, _ = x.EventsFor(context.Background(), "ns", "Pod", "pod-0") // evicted long ago
+	_, _ = x.EventsFor(context.Background(), "ns", "Pod", "early") // evicted long ago
 	assert.InDelta(t, hits+1, testutil.ToFloat64(metricLookups.WithLabelValues(resultHit)), 0)
 	assert.InDelta(t, fallbacks+1, testutil.ToFloat64(metricLookups.WithLabelValues(resultFallback)), 0)
 }

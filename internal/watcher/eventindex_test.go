@@ -12,9 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"dot-ai.io/controller/internal/enricher"
 	"dot-ai.io/controller/internal/relatedevents"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -47,13 +49,17 @@ func TestEventIndexFeed(t *testing.T) {
 type countingSource struct {
 	mu    sync.Mutex
 	calls int
+	list  enricher.EventSource // answers, when set
 }
 
-func (c *countingSource) EventsFor(context.Context, string, string, string) ([]*corev1.Event, error) {
+func (c *countingSource) EventsFor(ctx context.Context, namespace, kind, name string) ([]*corev1.Event, error) {
 	c.mu.Lock()
 	c.calls++
 	c.mu.Unlock()
-	return nil, nil
+	if c.list == nil {
+		return nil, nil
+	}
+	return c.list.EventsFor(ctx, namespace, kind, name)
 }
 
 func (c *countingSource) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.calls }
@@ -67,7 +73,9 @@ func testEventIndex(t *testing.T, env *testenv.Env) {
 	ctx := context.Background()
 	createNamespace(t, c, "related", nil)
 	createEvent(t, c, "related", "listed", "Warning", "BackOff", "Pod", "a")
-	fb := &countingSource{}
+	kube, err := kubernetes.NewForConfig(env.Config)
+	require.NoError(t, err)
+	fb := &countingSource{list: enricher.APIEvents{Client: kube}}
 	idx := relatedevents.New(relatedevents.Options{Fallback: fb})
 	names := func(pod string) []string {
 		evs, err := idx.EventsFor(ctx, "related", "Pod", pod)
@@ -85,9 +93,12 @@ func testEventIndex(t *testing.T, env *testenv.Env) {
 	h := newSeenHook()
 	r := startWatcher(t, env.Config, testSettings(), &recorder{}, h.hook, WithEventIndex(idx))
 	t.Cleanup(func() { r.stop(t) })
+	// The initial list's objects are listed when first looked up, then held.
 	assert.Equal(t, []string{"listed/BackOff of a"}, names("a"), "from the initial list")
+	assert.Equal(t, 2, fb.count(), "an object of the initial list: listed once")
+	assert.Equal(t, []string{"listed/BackOff of a"}, names("a"), "held since")
 	assert.Empty(t, names("b"), "no Event of b")
-	assert.Equal(t, 1, fb.count(), "no request once started")
+	assert.Equal(t, 2, fb.count(), "no request for what the watch fed")
 
 	watched := createEvent(t, c, "related", "watched", "Warning", "BackOff", "Pod", "a")
 	h.wait(t, "related", "watched")
@@ -98,11 +109,11 @@ func testEventIndex(t *testing.T, env *testenv.Env) {
 	require.NoError(t, c.Delete(ctx, watched))
 	require.Eventually(t, func() bool { return !slices.Contains(names("a"), "watched/edited") }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []string{"listed/BackOff of a"}, names("a"))
-	assert.Equal(t, 1, fb.count(), "no request while watching")
+	assert.Equal(t, 2, fb.count(), "no request while watching")
 
 	r.stop(t)
 	names("a")
-	assert.Equal(t, 2, fb.count(), "stopped: fallback")
+	assert.Equal(t, 3, fb.count(), "stopped: fallback")
 
 	mgr, err := manager.New(env.Config, manager.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
 	require.NoError(t, err)
