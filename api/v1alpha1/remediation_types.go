@@ -60,18 +60,6 @@ func (p RemediationPhase) Terminal() bool {
 	return false
 }
 
-// EffectivePhase is the record's phase, with the phase of the call in
-// flight for a record that has none yet (status.phase).
-func (r *Remediation) EffectivePhase() RemediationPhase {
-	switch {
-	case r.Status.Phase != "":
-		return r.Status.Phase
-	case r.Spec.Mode == ModeAutomatic:
-		return PhaseExecuting
-	}
-	return PhaseAnalyzing
-}
-
 // RemediationResource is the plural resource name of Remediation.
 const RemediationResource = "remediations"
 
@@ -419,6 +407,18 @@ type Remediation struct {
 	// status is what happened, written only by the controller.
 	// +optional
 	Status RemediationStatus `json:"status,omitzero"`
+}
+
+// EffectivePhase is the record's phase, with the phase of the call in
+// flight for a record that has none yet (status.phase).
+func (r *Remediation) EffectivePhase() RemediationPhase {
+	switch {
+	case r.Status.Phase != "":
+		return r.Status.Phase
+	case r.Spec.Mode == ModeAutomatic:
+		return PhaseExecuting
+	}
+	return PhaseAnalyzing
 }
 
 // +kubebuilder:object:root=true
