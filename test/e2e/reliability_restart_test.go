@@ -80,20 +80,23 @@ func (r *rel) testKills(t *testing.T) {
 	names := r.stream(t, pods, "kill", n, r.sc.eventRate, func(i int) {
 		switch {
 		case i == restartAt:
-			epochs[len(epochs)-1].sent = r.sentSince(ns, epochStart)
+			// What the restarted controller will find, read while none
+			// runs: a write the killed one had in flight may have landed
+			// after the kill, so this is read at the restart, not then.
+			epochs[len(epochs)-1] = killEpoch{sent: r.sentSince(ns, epochStart), handled: r.handledInCheckpoint(t, uid), answered: r.answeredInRecords(t, ns)}
 			epochStart = len(r.stub.Requests())
 			r.ctrl = r.restartController(t, false)
 			restartAt = -1
 		case slices.Contains(kills, i):
 			require.Equal(t, -1, restartAt, "kills are spaced")
 			require.NoError(t, r.ctrl.Kill())
-			epochs = append(epochs, killEpoch{handled: r.handledInCheckpoint(t, uid), answered: r.answeredInRecords(t, ns)})
+			epochs = append(epochs, killEpoch{})
 			killed = append(killed, fmt.Sprintf("#%d", i))
 			restartAt = i + down
 		}
 	})
 	if restartAt >= 0 { // the last kill was near the end
-		epochs[len(epochs)-1].sent = r.sentSince(ns, epochStart)
+		epochs[len(epochs)-1] = killEpoch{sent: r.sentSince(ns, epochStart), handled: r.handledInCheckpoint(t, uid), answered: r.answeredInRecords(t, ns)}
 		r.ctrl = r.restartController(t, false)
 	}
 	dups := r.awaitAllDelivered(t, ns, names, 5*time.Minute)
