@@ -17,11 +17,11 @@ import (
 )
 
 // Remediation records (internal/remediation) of delivered occurrences. The
-// record is the write-ahead intent of decision 17 (docs/design/decisions.md#d17)
-// (docs/design/decisions.md#d17): created, in phase Executing for an
-// automatic-mode call and Analyzing for a manual-mode one, before the call
-// may leave, and updated with dot-ai's answer before the outcome is
-// counted. At start-up an automatic-mode record still Executing whose
+// record is the write-ahead intent of decision 17 (docs/design/decisions.md#d17):
+// created before the call may leave, without a status (its effective phase
+// is Executing for an automatic-mode call and Analyzing for a manual-mode
+// one, Remediation.EffectivePhase), and updated with dot-ai's answer before
+// the outcome is counted. At start-up an automatic-mode record still Executing whose
 // occurrence the checkpoint does not hold ends that occurrence as
 // Interrupted; its call is never sent again.
 
@@ -125,8 +125,8 @@ func (w *Watcher) recordOutcome(ctx context.Context, it *item, res *delivery.Res
 	switch {
 	case ok && it.recordBegun:
 		_, err := w.records.UpdateFrom(ctx, key, it.record, func(cur *v1alpha1.Remediation) bool {
-			switch cur.Status.Phase {
-			case "", v1alpha1.PhaseAnalyzing, v1alpha1.PhaseExecuting:
+			switch cur.EffectivePhase() {
+			case v1alpha1.PhaseAnalyzing, v1alpha1.PhaseExecuting:
 				status(&cur.Status)
 				return true
 			}
@@ -171,7 +171,7 @@ func (w *Watcher) loadRecords(ctx context.Context, ps *policyState, p *v1alpha1.
 	now := w.clock.Now()
 	for i := range list.Items {
 		rec := &list.Items[i]
-		if ph := rec.Status.Phase; ph != "" && ph != v1alpha1.PhaseExecuting {
+		if rec.EffectivePhase() != v1alpha1.PhaseExecuting {
 			continue
 		}
 		ev := recordEvent(rec)
@@ -187,7 +187,7 @@ func (w *Watcher) loadRecords(ctx context.Context, ps *policyState, p *v1alpha1.
 		out.Remediation = rec.Name
 		out.SessionID = rec.Status.SessionID
 		_, err := w.records.Update(ctx, client.ObjectKeyFromObject(rec), func(cur *v1alpha1.Remediation) bool {
-			if ph := cur.Status.Phase; ph != "" && ph != v1alpha1.PhaseExecuting {
+			if cur.EffectivePhase() != v1alpha1.PhaseExecuting {
 				return false
 			}
 			remediation.Apply(&cur.Status, v1alpha1.PhaseInterrupted, &out, nil, now)
