@@ -63,20 +63,6 @@ func binaryMemory(b *testing.B, bin, kubeconfig string) (hwm, anon, file float64
 		b.Fatal("the controller binary did not start its event watcher")
 	}
 	time.Sleep(2 * time.Second) // as childMemory: the first checkpoint and status writes
-	hwm, _ = procMem(b, cmd.Process.Pid)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	require.NoError(b, err)
-	for line := range strings.SplitSeq(string(status), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && (f[0] == "RssAnon:" || f[0] == "RssFile:") {
-			var v float64
-			_, _ = fmt.Sscan(f[1], &v)
-			if f[0] == "RssAnon:" {
-				anon = v
-			} else {
-				file = v
-			}
-		}
-	}
-	return hwm, anon, file
+	st := procStatus(b, cmd.Process.Pid)
+	return st["VmHWM"], st["RssAnon"], st["RssFile"]
 }

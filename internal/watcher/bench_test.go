@@ -277,22 +277,27 @@ func childMemory(b *testing.B, kubeconfig string, index bool) (hwm, rss float64,
 
 // procMem returns VmHWM and VmRSS in KiB.
 func procMem(b *testing.B, pid int) (hwm, rss float64) {
+	st := procStatus(b, pid)
+	return st["VmHWM"], st["VmRSS"]
+}
+
+// procStatus returns the numeric fields of /proc/<pid>/status (memory in
+// KiB), by name.
+func procStatus(b *testing.B, pid int) map[string]float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(b, err)
+	out := map[string]float64{}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
+		name, value, ok := strings.Cut(line, ":")
+		f := strings.Fields(value)
+		if !ok || len(f) == 0 {
 			continue
 		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmHWM:":
-			hwm = v
-		case "VmRSS:":
-			rss = v
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			out[name] = v
 		}
 	}
-	return hwm, rss
+	return out
 }
 
 // BenchmarkSelectionCeiling: how many Events per second one watcher selects
