@@ -30,6 +30,7 @@ import (
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/version"
 	"dot-ai.io/controller/internal/watcher"
 	"dot-ai.io/controller/internal/webhook"
@@ -51,6 +52,7 @@ type options struct {
 	metricsAddr      string
 	metricsSecure    bool
 	probeAddr        string
+	pprofAddr        string
 	webhookHost      string
 	webhookPort      int
 	webhookCertDir   string
@@ -104,6 +106,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.metricsAddr, config.FlagMetricsBindAddress, config.AllInterfaces(config.DefaultMetricsPort), "Address of the metrics endpoint; \"0\" disables it.")
 	fs.BoolVar(&o.metricsSecure, config.FlagMetricsSecure, true, "Serve metrics over HTTPS with authentication and authorization.")
 	fs.StringVar(&o.probeAddr, config.FlagHealthProbeBindAddress, config.AllInterfaces(config.DefaultHealthProbePort), "Address of /healthz and /readyz.")
+	fs.StringVar(&o.pprofAddr, config.FlagPprofBindAddress, "", "Address of Go's /debug/pprof profiles (heap, CPU, goroutines), for diagnosing memory and CPU; empty disables it. Unauthenticated: bind it to 127.0.0.1 and reach it with kubectl port-forward.")
 	fs.StringVar(&o.webhookHost, config.FlagWebhookHost, "", "Address the admission webhook server binds; empty means all interfaces.")
 	fs.IntVar(&o.webhookPort, config.FlagWebhookPort, config.DefaultWebhookPort, "Port of the admission webhook server.")
 	fs.StringVar(&o.webhookCertDir, config.FlagWebhookCertDir, "/tmp/k8s-webhook-server/serving-certs", "Directory with tls.crt and tls.key (the cert-manager Secret); reloaded on rotation.")
@@ -258,6 +261,7 @@ func setupManager(o *options) (manager.Manager, error) {
 	return ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsOpts,
+		Cache:   remediation.ManagerCache(),
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host:    o.webhookHost,
 			Port:    o.webhookPort,
@@ -265,6 +269,7 @@ func setupManager(o *options) (manager.Manager, error) {
 			TLSOpts: tlsOpts,
 		}),
 		HealthProbeBindAddress:     o.probeAddr,
+		PprofBindAddress:           o.pprofAddr,
 		LeaderElection:             o.leaderElect,
 		LeaderElectionID:           o.leaderElectionID,
 		LeaderElectionNamespace:    o.settings.Namespace,

@@ -15,6 +15,7 @@ const (
 	FlagMetricsBindAddress       = "metrics-bind-address"
 	FlagMetricsSecure            = "metrics-secure"
 	FlagHealthProbeBindAddress   = "health-probe-bind-address"
+	FlagPprofBindAddress         = "pprof-bind-address"
 	FlagWebhookHost              = "webhook-host"
 	FlagWebhookPort              = "webhook-port"
 	FlagWebhookCertDir           = "webhook-cert-dir"
