@@ -58,7 +58,8 @@ const (
 func (r *rel) testStorm(t *testing.T) {
 	ns := r.namespace(t, "storm")
 	require.NoError(t, r.ctrl.Stop())
-	r.ctrl = r.restartController(t, false, harness.Arg(config.FlagConcurrency, stormConcurrency), harness.Arg(config.FlagQueueSize, stormQueueSize))
+	profiles := newHeapProfiles(t)
+	r.ctrl = r.restartController(t, false, append(profiles.Args(), harness.Arg(config.FlagConcurrency, stormConcurrency), harness.Arg(config.FlagQueueSize, stormQueueSize))...)
 	defer func() {
 		// The next scenarios start from a controller without the storm's
 		// Events in its cache: the namespace goes, and with it its Events
@@ -84,6 +85,7 @@ func (r *rel) testStorm(t *testing.T) {
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	rss := sampleRSS(r.ctrl)
+	profiles.Run(ctx, t, r.ctrl)
 	hookBefore := r.webhookLatency(t)
 	var direct, roundTrip []time.Duration
 	wg.Go(func() { direct = r.admissionDirect(ctx, ns) })
@@ -118,6 +120,7 @@ func (r *rel) testStorm(t *testing.T) {
 	settled := time.Since(start)
 	stop()
 	wg.Wait()
+	profiles.Wait()
 	peak := rss.Stop()
 	hookAfter := r.webhookLatency(t)
 	require.Truef(t, ok, "outcomes of %d matching events: limited %+v, flood %+v", want, stLimited, stFlood)
