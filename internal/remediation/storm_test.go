@@ -32,7 +32,7 @@ func stormBounds(t *testing.T, total, sweepEach int, set config.Remediations) {
 	ctx := context.Background()
 	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
 	r := newFakeRecords(t, clk, set)
-	s := &Sweeper{Records: r, List: r.Reader}
+	s := &Sweeper{Records: r, List: cachedReader{r.Reader}}
 	p := testPolicy()
 	namespaces := []string{"a", "b", "c", "d"}
 	recorded, capped := 0, 0

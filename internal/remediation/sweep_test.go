@@ -49,7 +49,7 @@ func TestSweep(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
 	set := config.Remediations{ApprovalWindow: time.Hour, RetentionCount: 3, RetentionAge: 24 * time.Hour, MaxOpenPerNamespace: 10, SealSecret: "s"}
 	r := newFakeRecords(t, clk, set)
-	s := &Sweeper{Records: r, List: r.Reader}
+	s := &Sweeper{Records: r, List: cachedReader{r.Reader}}
 	p := testPolicy()
 	var recs []*v1alpha1.Remediation
 	for i := range 6 {

@@ -22,6 +22,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
+	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/testenv"
 )
 
@@ -92,6 +93,7 @@ func startManager(t testing.TB, cfg *rest.Config, s *config.Settings, d delivery
 		Scheme:                 testenv.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  remediation.ManagerCache(),
 	}
 	if leaderElect {
 		mo.LeaderElection = true

@@ -38,7 +38,8 @@ const envExecutor = "DOT_AI_WATCHER_EXECUTOR"
 // executor against s's endpoint, as the binary wires them.
 func startLoop(t testing.TB, cfg *rest.Config, s *config.Settings) *running {
 	t.Helper()
-	mgr, err := manager.New(cfg, manager.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	mgr, err := manager.New(cfg, manager.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: remediation.ManagerCache()})
 	require.NoError(t, err)
 	kube, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
