@@ -32,7 +32,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/mcp/mcptest"
@@ -295,10 +294,7 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 	}
 	require.NoError(b, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dot-ai"}}))
 
-	user, err := env.AddUser(envtest.User{Name: "controller", Groups: []string{"system:masters"}}, nil)
-	require.NoError(b, err)
-	kubeconfig, err := user.KubeConfig()
-	require.NoError(b, err)
+	kubeconfig := serviceAccountKubeconfig(b, env.Config, "dot-ai", "dot-ai-controller")
 	dir := b.TempDir()
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600))
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600))
