@@ -40,7 +40,7 @@ const versionedBytes = 4 << 20
 // It keeps an object's protobuf encoding, not the object: decoded, a Pod
 // costs the heap 3.3 times its protobuf (strings, maps, slices and their
 // headers), and a storm's Pods were the largest part of the controller's
-// live heap. A hit decodes a new copy each time (some 20 µs for a Pod), so
+// live heap. A hit decodes a new copy each time (12–20 µs for a Pod), so
 // a caller may even modify what it gets.
 type versionedObjects struct {
 	mu      sync.Mutex
