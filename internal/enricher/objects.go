@@ -29,8 +29,9 @@ var GatheredResources = map[string][]string{
 
 // get reads one object by kind (one of GatheredResources), shared by the
 // events of the share window (sharedReads), and not at all when the object
-// read earlier is at the version the controller's caches hold (Versions):
-// the result is read-only.
+// read earlier is at the version the controller's caches hold (Versions),
+// which then answers a copy of its own. The result may be the share
+// window's answer: read-only.
 func (e *Enricher) get(ctx context.Context, r objRef) (runtime.Object, error) {
 	key := r.Kind + "/" + r.Namespace + "/" + r.Name
 	if e.opts.Versions != nil {

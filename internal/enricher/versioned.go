@@ -2,9 +2,11 @@ package enricher
 
 import (
 	"container/list"
+	"reflect"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Versions tells an object's resourceVersion as the controller's caches
@@ -25,15 +27,21 @@ func (f VersionsFunc) ResourceVersion(kind, namespace, name string) (string, boo
 	return f(kind, namespace, name)
 }
 
-// versionedBytes bounds the full objects kept, by twice their protobuf
-// size (about their decoded size): some 1,500 Pods of a few KiB, more than
-// the objects a storm's events name at once in make bench-enrich (1,000
-// Pods); an LRU smaller than the set read in turn would hit nothing.
-const versionedBytes = 8 << 20
+// versionedBytes bounds the objects kept, by their protobuf size: some
+// 1,480 typical Pods (2.8 KiB each), more than the objects a storm's events
+// name at once in make bench-enrich (1,000 Pods); an LRU smaller than the
+// set read in turn would hit nothing. It keeps as many as the 8 MiB bound
+// at twice the protobuf size did when the objects were kept decoded, in
+// about a third of the heap (TestVersionedObjectsLiveHeap).
+const versionedBytes = 4 << 20
 
 // versionedObjects keeps full objects the enricher read, with their
 // resourceVersion, within versionedBytes, least recently used out first.
-// They are shared read-only, as sharedReads' answers.
+// It keeps an object's protobuf encoding, not the object: decoded, a Pod
+// costs the heap 3.3 times its protobuf (strings, maps, slices and their
+// headers), and a storm's Pods were the largest part of the controller's
+// live heap. A hit decodes a new copy each time (12–20 µs for a Pod), so
+// a caller may even modify what it gets.
 type versionedObjects struct {
 	mu      sync.Mutex
 	max     int
@@ -42,35 +50,63 @@ type versionedObjects struct {
 	order   *list.List // of *versioned, most recently used first
 }
 
+// versioned is one kept object: its protobuf encoding, with its concrete
+// type and TypeMeta (protobuf does not carry apiVersion and kind), or, for
+// a type without protobuf, the object itself.
 type versioned struct {
 	key, rv string
-	obj     runtime.Object
 	size    int
+	data    []byte
+	typ     reflect.Type // the element type of the object's pointer type
+	gvk     schema.GroupVersionKind
+	obj     runtime.Object // only for a type without protobuf
 }
+
+// protoObject is what every k8s.io/api type implements (gogo protobuf).
+type protoObject interface {
+	runtime.Object
+	Marshal() ([]byte, error)
+	Unmarshal([]byte) error
+}
+
+// otherObjectSize is what an object without protobuf is accounted at: its
+// decoded size is not known, and what the enricher reads (typed objects
+// from the clientset) never takes that way.
+const otherObjectSize = 16 << 10
 
 func newVersionedObjects(maxBytes int) *versionedObjects {
 	return &versionedObjects{max: maxBytes, entries: map[string]*list.Element{}, order: list.New()}
 }
 
-// get returns the object kept under key if it is at version rv.
+// get returns a new copy of the object kept under key if it is at version rv.
 func (v *versionedObjects) get(key, rv string) (runtime.Object, bool) {
 	if rv == "" {
 		return nil, false
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	el, ok := v.entries[key]
 	if !ok || el.Value.(*versioned).rv != rv {
+		v.mu.Unlock()
 		return nil, false
 	}
 	v.order.MoveToFront(el)
-	return el.Value.(*versioned).obj, true
+	e := el.Value.(*versioned)
+	v.mu.Unlock()
+	// An entry is never modified once kept (put replaces it), so it is
+	// decoded outside the lock.
+	obj, err := e.decode()
+	if err != nil {
+		v.remove(e)
+		return nil, false
+	}
+	return obj, true
 }
 
 // put keeps obj under key at its resourceVersion, replacing what was kept.
+// obj itself is not modified, and may be shared afterwards.
 func (v *versionedObjects) put(key string, obj runtime.Object) {
-	rv, size := objectVersion(obj)
-	if rv == "" || size > v.max {
+	e, ok := encode(key, obj)
+	if !ok || e.size > v.max {
 		return
 	}
 	v.mu.Lock()
@@ -79,8 +115,8 @@ func (v *versionedObjects) put(key string, obj runtime.Object) {
 		v.size -= el.Value.(*versioned).size
 		v.order.Remove(el)
 	}
-	v.entries[key] = v.order.PushFront(&versioned{key: key, rv: rv, obj: obj, size: size})
-	v.size += size
+	v.entries[key] = v.order.PushFront(e)
+	v.size += e.size
 	for v.size > v.max {
 		last := v.order.Back()
 		old := last.Value.(*versioned)
@@ -90,16 +126,54 @@ func (v *versionedObjects) put(key string, obj runtime.Object) {
 	}
 }
 
-// objectVersion is obj's resourceVersion and accounted size: twice its
-// protobuf size, or 16 KiB for a type without one.
-func objectVersion(obj runtime.Object) (string, int) {
+// remove drops e if it is still what is kept under its key.
+func (v *versionedObjects) remove(e *versioned) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if el, ok := v.entries[e.key]; ok && el.Value.(*versioned) == e {
+		v.order.Remove(el)
+		delete(v.entries, e.key)
+		v.size -= e.size
+	}
+}
+
+// encode is obj as kept under key, accounted at its protobuf size; false
+// when obj has no resourceVersion or cannot be kept. An object without
+// protobuf (an *unstructured.Unstructured, say) is kept itself, as the
+// read answer shared read-only already is, and deep-copied on each hit:
+// JSON would give its real size but not always its exact copy (an
+// Unstructured without kind does not decode).
+func encode(key string, obj runtime.Object) (*versioned, bool) {
 	m, ok := obj.(interface{ GetResourceVersion() string })
-	if !ok {
-		return "", 0
+	if !ok || m.GetResourceVersion() == "" {
+		return nil, false
 	}
-	size := 16 << 10
-	if s, ok := obj.(interface{ Size() int }); ok {
-		size = 2 * s.Size()
+	e := &versioned{key: key, rv: m.GetResourceVersion()}
+	t := reflect.TypeOf(obj)
+	p, ok := obj.(protoObject)
+	if !ok || t.Kind() != reflect.Pointer {
+		e.obj, e.size = obj, otherObjectSize
+		return e, true
 	}
-	return m.GetResourceVersion(), size
+	data, err := p.Marshal()
+	if err != nil {
+		return nil, false
+	}
+	e.data, e.size, e.typ, e.gvk = data, len(data), t.Elem(), obj.GetObjectKind().GroupVersionKind()
+	return e, true
+}
+
+// decode is a new copy of the object e keeps, with the TypeMeta it had.
+func (e *versioned) decode() (runtime.Object, error) {
+	if e.obj != nil {
+		return e.obj.DeepCopyObject(), nil
+	}
+	obj := reflect.New(e.typ).Interface().(protoObject)
+	if err := obj.Unmarshal(e.data); err != nil {
+		return nil, err
+	}
+	if !e.gvk.Empty() {
+		obj.GetObjectKind().SetGroupVersionKind(e.gvk)
+	}
+	return obj, nil
 }
