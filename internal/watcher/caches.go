@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // The caches the pipeline reads: Pods, Namespaces and the workload kinds of
@@ -149,10 +148,6 @@ func (w *Watcher) objectGoneAPI(ctx context.Context, ref corev1.ObjectReference,
 		return true
 	}
 	return err == nil && ref.UID != "" && obj.UID != ref.UID
-}
-
-func (w *Watcher) eventExists(uid types.UID) bool {
-	return w.eventSet.has(uid)
 }
 
 // involvedKey names an involved object.

@@ -22,13 +22,6 @@ const (
 	maxCooldowns      = 2000 // 47 bytes each: ≤ 94 KB
 )
 
-// handledEntry records the highest occurrence count of one event that reached
-// an outcome, and the event's time (for pruning).
-type handledEntry struct {
-	Count int32
-	Time  time.Time
-}
-
 // checkpoint is what survives a restart for one policy. The outcome counters
 // and recent outcomes live here, next to the marks of handled occurrences,
 // so one write records both (decision 18 (docs/design/decisions.md#d18));
@@ -43,7 +36,7 @@ type checkpoint struct {
 	// Suspended is the policy's suspend flag as last seen, so a resume
 	// while the controller was down still moves Since.
 	Suspended bool
-	Handled   map[types.UID]handledEntry
+	Handled   handledMarks
 	Cooldowns cooldowns
 	Bucket    tokenBucket
 	// Recurrence is the window state of recurrence thresholds.
@@ -58,27 +51,23 @@ type checkpoint struct {
 }
 
 func newCheckpoint(since time.Time) *checkpoint {
-	return &checkpoint{Since: since, Handled: map[types.UID]handledEntry{}, Cooldowns: cooldowns{}, Recurrence: recurrence{}}
+	return &checkpoint{Since: since, Handled: newHandledMarks(), Cooldowns: cooldowns{}, Recurrence: recurrence{}}
 }
 
 // isHandled reports whether occurrence count of event uid (last occurring at
 // t) already reached an outcome.
 func (c *checkpoint) isHandled(uid types.UID, count int32, t time.Time) bool {
-	if e, ok := c.Handled[uid]; ok {
-		return e.Count >= count
+	if m, ok := c.Handled.get(uid); ok {
+		return m.count >= count
 	}
 	return !c.Watermark.IsZero() && !t.After(c.Watermark)
 }
 
 func (c *checkpoint) markHandled(uid types.UID, count int32, t time.Time) {
-	e := c.Handled[uid]
-	if count > e.Count {
-		e.Count = count
-	}
-	if t.After(e.Time) {
-		e.Time = t
-	}
-	c.Handled[uid] = e
+	m, _ := c.Handled.get(uid)
+	m.count = max(m.count, count)
+	m.nanos = max(m.nanos, t.UnixNano())
+	c.Handled.set(uid, m)
 }
 
 // record counts one outcome (and keeps it among the recent ones when out is
@@ -97,30 +86,12 @@ func (c *checkpoint) record(oc outcome, out *v1alpha1.RemediationOutcome, now ti
 
 // prune drops entries of events that no longer exist (exists == nil keeps
 // them) and, above maxHandledEntries, the oldest ones, raising Watermark.
-func (c *checkpoint) prune(now time.Time, exists func(types.UID) bool) {
+func (c *checkpoint) prune(now time.Time, exists eventLookup) {
 	if exists != nil {
-		for uid := range c.Handled {
-			if !exists(uid) {
-				delete(c.Handled, uid)
-			}
-		}
+		c.Handled.keepExisting(exists)
 	}
-	if len(c.Handled) > maxHandledEntries {
-		type kv struct {
-			uid types.UID
-			t   time.Time
-		}
-		all := make([]kv, 0, len(c.Handled))
-		for uid, e := range c.Handled {
-			all = append(all, kv{uid, e.Time})
-		}
-		slices.SortFunc(all, func(a, b kv) int { return a.t.Compare(b.t) })
-		for _, e := range all[:len(all)-maxHandledEntries] {
-			if e.t.After(c.Watermark) {
-				c.Watermark = e.t
-			}
-			delete(c.Handled, e.uid)
-		}
+	if w := c.Handled.dropOldest(maxHandledEntries); w.After(c.Watermark) {
+		c.Watermark = w
 	}
 	c.Cooldowns.prune(now, maxCooldowns)
 	c.Recurrence.prune(now)
@@ -128,16 +99,6 @@ func (c *checkpoint) prune(now time.Time, exists func(types.UID) bool) {
 
 // state is the checkpoint in its stored form.
 func (c *checkpoint) state() *v1alpha1.CheckpointState {
-	var h strings.Builder
-	uids := make([]string, 0, len(c.Handled))
-	for uid := range c.Handled {
-		uids = append(uids, string(uid))
-	}
-	slices.Sort(uids)
-	for _, uid := range uids {
-		e := c.Handled[types.UID(uid)]
-		fmt.Fprintf(&h, "%s %d %d\n", uid, e.Count, e.Time.Unix())
-	}
 	var cd strings.Builder
 	keys := make([]string, 0, len(c.Cooldowns))
 	for k := range c.Cooldowns {
@@ -150,7 +111,7 @@ func (c *checkpoint) state() *v1alpha1.CheckpointState {
 	s := &v1alpha1.CheckpointState{
 		Since:          new(metav1.NewTime(c.Since.UTC())),
 		Suspended:      c.Suspended,
-		Handled:        h.String(),
+		Handled:        c.Handled.encode(),
 		Cooldowns:      cd.String(),
 		Recurrence:     c.Recurrence.encode(),
 		Bucket:         c.Bucket.state(),
@@ -204,7 +165,7 @@ func parseHandled(c *checkpoint, data string) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		c.Handled[types.UID(f[0])] = handledEntry{Count: int32(n), Time: time.Unix(ts, 0)}
+		c.Handled.set(types.UID(f[0]), handledMark{count: int32(n), nanos: time.Unix(ts, 0).UnixNano()})
 	}
 }
 

@@ -213,6 +213,13 @@ func (x *eventSet) has(uid types.UID) bool {
 	return found
 }
 
+func (x *eventSet) hasUUID(k [16]byte) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, found := x.uuids[k]
+	return found
+}
+
 func (x *eventSet) len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

@@ -245,7 +245,7 @@ func (w *Watcher) flushCheckpoints(ctx context.Context, final bool) {
 			ps.mu.Unlock()
 			continue
 		}
-		exists := w.eventExists
+		var exists eventLookup = w.eventSet
 		if !w.ready.Load() { // until the initial list is handled, absence means nothing
 			exists = nil
 		}
