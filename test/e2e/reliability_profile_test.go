@@ -71,6 +71,11 @@ func (p *heapProfiles) Run(ctx context.Context, t *testing.T, ctrl *harness.Cont
 			if err := saveHeap("http://"+p.addr+"/debug/pprof/heap", filepath.Join(p.dir, name)); err != nil {
 				t.Logf("Heap profile: %v", err)
 			}
+			// The text form ends with the runtime's MemStats: heap in use,
+			// idle and released, stacks, GC metadata.
+			if err := saveHeap("http://"+p.addr+"/debug/pprof/heap?debug=1", filepath.Join(p.dir, name+".txt")); err != nil {
+				t.Logf("Heap profile text: %v", err)
+			}
 		}
 	})
 }
