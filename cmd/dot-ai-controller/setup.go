@@ -97,7 +97,10 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 	deliverer := guard.New(dotaiDeliverer, s, clock.RealClock{})
 	// Remediation records: written by the watcher, acted on by the executor
 	// (approvals) and the sweeper (expiry, retention).
-	records := watcher.NewRecords(mgr, s)
+	records, err := watcher.NewRecords(mgr, s)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Remediation records: %w", err)
+	}
 	if err := (&remediation.Executor{Records: records, MCP: mcpClient, Tokens: dotaiDeliverer, Settings: s, Policies: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Remediation executor: %w", err)
 	}

@@ -47,7 +47,8 @@ func startLoop(t testing.TB, cfg *rest.Config, s *config.Settings) *running {
 	require.NoError(t, err)
 	d := dotai.New(dotai.Options{Settings: s, Client: mc, Secrets: mgr.GetAPIReader(),
 		Enricher: enricher.New(enricher.Options{Kube: kube, Events: enricher.APIEvents{Client: kube}})})
-	records := NewRecords(mgr, s)
+	records, err := NewRecords(mgr, s)
+	require.NoError(t, err)
 	require.NoError(t, (&remediation.Executor{Records: records, MCP: mc, Tokens: d, Settings: s, Policies: mgr.GetClient()}).SetupWithManager(mgr))
 	w, err := New(mgr, s, d, WithRecords(records), WithStatusInterval(200*time.Millisecond), WithCheckpointInterval(200*time.Millisecond))
 	require.NoError(t, err)

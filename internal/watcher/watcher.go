@@ -37,6 +37,7 @@ import (
 	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/kubeclient"
+	"dot-ai.io/controller/internal/kubeevents"
 	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/remediation"
 	"dot-ai.io/controller/internal/state"
@@ -202,13 +203,17 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	if err != nil {
 		return nil, fmt.Errorf("creating metadata client: %w", err)
 	}
+	recorder, err := kubeevents.ForManager(mgr, controllerName)
+	if err != nil {
+		return nil, err
+	}
 	w := &Watcher{
 		settings: s, deliverer: d, opts: o, clock: o.Clock,
 		client:   mgr.GetClient(),
 		cache:    mgr.GetCache(),
 		mapper:   mgr.GetRESTMapper(),
 		meta:     mc,
-		recorder: mgr.GetEventRecorder("dot-ai-controller"),
+		recorder: recorder,
 		store:    &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
 		log:      mgr.GetLogger().WithName("watcher"),
 		policies: map[types.UID]*policyState{},
@@ -231,7 +236,9 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	w.eventSet.replaced = w.listEnded
 	w.records = o.Records
 	if w.records == nil {
-		w.records = NewRecords(mgr, s)
+		if w.records, err = NewRecords(mgr, s); err != nil {
+			return nil, err
+		}
 	}
 	podFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(transform))
 	w.pods = podFactory.Core().V1().Pods().Informer()
@@ -242,18 +249,25 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	return w, nil
 }
 
+// controllerName reports the controller's Kubernetes Events.
+const controllerName = "dot-ai-controller"
+
 // NewRecords is the writer of Remediation records for the manager's
 // clients and the installation's settings.
-func NewRecords(mgr manager.Manager, s *config.Settings) *remediation.Records {
+func NewRecords(mgr manager.Manager, s *config.Settings) (*remediation.Records, error) {
+	recorder, err := kubeevents.ForManager(mgr, controllerName)
+	if err != nil {
+		return nil, err
+	}
 	return &remediation.Records{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		Sealer:   &remediation.Sealer{Namespace: s.Namespace, Name: s.Remediations.SealSecret, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
 		Index:    remediation.NewIndex(),
 		Settings: s.Remediations,
-		Recorder: mgr.GetEventRecorder("dot-ai-controller"),
+		Recorder: recorder,
 		Clock:    clock.RealClock{},
 		Log:      mgr.GetLogger().WithName("remediation"),
-	}
+	}, nil
 }
 
 // SetupWithManager adds the watcher to mgr as a leader-only runnable.
