@@ -28,7 +28,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -283,6 +285,11 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 	fast.QPS, fast.Burst = -1, 0
 	c, err := client.New(fast, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(b, err)
+	// The generator posts Events in protobuf, as kubelets and controllers do.
+	gen := rest.CopyConfig(fast)
+	gen.ContentType = runtime.ContentTypeProtobuf
+	events, err := kubernetes.NewForConfig(gen)
+	require.NoError(b, err)
 	ctx := context.Background()
 	// One namespace and policy per 150 Events/s (eventsPerMinute ≤ 10,000).
 	namespaces := (rate + 149) / 150
@@ -364,7 +371,7 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 				Message: "Back-off restarting failed container app in pod " + pod,
 				Source:  corev1.EventSource{Component: "kubelet", Host: "bench-node"}}
 			created[i] = time.Now()
-			if err := c.Create(ctx, ev); err != nil {
+			if _, err := events.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 				b.Error(err)
 			}
 		})
