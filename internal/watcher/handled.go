@@ -21,7 +21,7 @@ type handledMark struct {
 // handledMarks are a checkpoint's marks by event UID. A UID the apiserver
 // generated (a lower-case UUID) is kept as its 16 bytes, so that map holds
 // no pointers: the collector never scans it, no UID string is retained, and
-// a mark takes a fifth less memory than with string keys and time.Time
+// a mark takes half the memory it took with string keys and time.Time
 // values (TestHandledMarksLiveBytes). Other UIDs keep their string.
 type handledMarks struct {
 	uuids  map[[16]byte]handledMark
@@ -129,14 +129,17 @@ func (h handledMarks) encode() string {
 		others = append(others, string(uid))
 	}
 	slices.Sort(others)
-	buf := make([]byte, 0, h.len()*(36+1+10+1+10+1))
+	// One allocation: the builder's buffer becomes the string.
+	var b strings.Builder
+	b.Grow(h.len() * (36 + 1 + 10 + 1 + 20 + 1))
+	var num [20]byte
 	line := func(uid []byte, m handledMark) {
-		buf = append(buf, uid...)
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, int64(m.count), 10)
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, time.Unix(0, m.nanos).Unix(), 10)
-		buf = append(buf, '\n')
+		b.Write(uid)
+		b.WriteByte(' ')
+		b.Write(strconv.AppendInt(num[:0], int64(m.count), 10))
+		b.WriteByte(' ')
+		b.Write(strconv.AppendInt(num[:0], time.Unix(0, m.nanos).Unix(), 10))
+		b.WriteByte('\n')
 	}
 	var spelled [36]byte
 	i, j := 0, 0
@@ -152,7 +155,7 @@ func (h handledMarks) encode() string {
 		line([]byte(others[j]), h.others[types.UID(others[j])])
 		j++
 	}
-	return string(buf)
+	return b.String()
 }
 
 // formatUUID spells k as uuidKey reads it: 8-4-4-4-12 lower-case hex.
