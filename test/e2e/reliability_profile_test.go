@@ -76,6 +76,11 @@ func (p *heapProfiles) Run(ctx context.Context, t *testing.T, ctrl *harness.Cont
 			if err := saveHeap("http://"+p.addr+"/debug/pprof/heap?debug=1", filepath.Join(p.dir, name+".txt")); err != nil {
 				t.Logf("Heap profile text: %v", err)
 			}
+			// The kernel's view: anonymous and file-backed (the binary's
+			// pages) resident memory.
+			if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ctrl.PID())); err == nil {
+				_ = os.WriteFile(filepath.Join(p.dir, name+".status"), status, 0o600)
+			}
 		}
 	})
 }
