@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -143,10 +142,10 @@ func (s *Store) save(ctx context.Context, obj *v1alpha1.ControllerState, rv stri
 				return "", err
 			}
 		} else {
-			var newRV string
-			newRV, err = s.replaceSpec(ctx, obj, rv)
+			obj.ResourceVersion = rv
+			err = s.Writer.Update(ctx, obj)
 			if err == nil {
-				return newRV, nil
+				return obj.ResourceVersion, nil
 			}
 			if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 				return "", err
@@ -166,36 +165,6 @@ func (s *Store) save(ctx context.Context, obj *v1alpha1.ControllerState, rv stri
 		}
 		obj.ResourceVersion = ""
 	}
-}
-
-// replaceSpec writes obj's labels and spec over the object at resourceVersion
-// rv with a JSON patch, and takes only the answer's metadata (the
-// apiserver's PartialObjectMetadata form). A checkpoint write so holds one
-// copy of the checkpoint, the request body, where an update held three
-// (the encoded request, the answer and its decoding): with 8,000 handled
-// marks a checkpoint is near 0.5 MB, written every few seconds
-// (docs/reliability.md, memory).
-func (s *Store) replaceSpec(ctx context.Context, obj *v1alpha1.ControllerState, rv string) (string, error) {
-	type op struct {
-		Op    string `json:"op"`
-		Path  string `json:"path"`
-		Value any    `json:"value"`
-	}
-	patch, err := json.Marshal([]op{
-		{Op: "replace", Path: "/metadata/resourceVersion", Value: rv}, // a precondition: a stale one is a conflict
-		{Op: "add", Path: "/metadata/labels", Value: obj.Labels},
-		{Op: "replace", Path: "/spec", Value: obj.Spec},
-	})
-	if err != nil {
-		return "", err
-	}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("ControllerState"))
-	meta.Namespace, meta.Name = obj.Namespace, obj.Name
-	if err := s.Writer.Patch(ctx, meta, client.RawPatch(types.JSONPatchType, patch)); err != nil {
-		return "", err
-	}
-	return meta.ResourceVersion, nil
 }
 
 // CreateIntent writes the write-ahead intent of a call. ErrIntentExists
