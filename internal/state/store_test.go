@@ -45,13 +45,19 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 		rv, err := s.SaveCheckpoint(ctx, ref, cp, "")
 		require.NoError(t, err)
 		cp.Counts.TotalEventsProcessed, cp.Counts.SkippedEvents = 2, 1
-		_, err = s.SaveCheckpoint(ctx, ref, cp, rv)
+		cp.Handled = "" // a field emptied is emptied in the stored object too
+		rv2, err := s.SaveCheckpoint(ctx, ref, cp, rv)
 		require.NoError(t, err)
-		_, err = s.SaveCheckpoint(ctx, ref, cp, rv) // a stale resourceVersion: the only writer overwrites
+		assert.NotEqual(t, rv, rv2)
+		cp.Cooldowns = "1700000000000 Pod/team/api-0\n"
+		rv3, err := s.SaveCheckpoint(ctx, ref, cp, rv) // a stale resourceVersion: the only writer overwrites
 		require.NoError(t, err)
-		got, _, err := s.LoadCheckpoint(ctx, "uid-cp")
+		got, stored, err := s.LoadCheckpoint(ctx, "uid-cp")
 		require.NoError(t, err)
-		assert.Equal(t, cp.Counts, got.Counts)
+		assert.Equal(t, rv3, stored, "the resourceVersion returned is the object's")
+		assert.True(t, cp.Since.Equal(got.Since))
+		got.Since = cp.Since // the same instant, in the local zone
+		assert.Equal(t, cp, got)
 		none, rv, err := s.LoadCheckpoint(ctx, "no-such-policy")
 		require.NoError(t, err)
 		assert.Nil(t, none)
