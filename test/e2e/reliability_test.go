@@ -407,11 +407,12 @@ func (r *rel) restartController(t *testing.T, noServices bool, extraArgs ...stri
 
 // rssSampler records the controller's peak RSS (VmHWM) until stopped;
 // VmHWM survives between samples, so sampling only has to outlive the
-// process.
+// process. It also keeps the largest anonymous and file-backed parts seen
+// (sampled, so a short spike between samples can be missed).
 type rssSampler struct {
-	peak int64
-	stop chan struct{}
-	done chan struct{}
+	peak, anon, file int64
+	stop             chan struct{}
+	done             chan struct{}
 }
 
 func sampleRSS(ctrl *harness.Controller) *rssSampler {
@@ -422,14 +423,23 @@ func sampleRSS(ctrl *harness.Controller) *rssSampler {
 			if v, err := ctrl.PeakRSS(); err == nil && v > s.peak {
 				s.peak = v
 			}
+			if a, f, err := ctrl.RSSParts(); err == nil {
+				s.anon, s.file = max(s.anon, a), max(s.file, f)
+			}
 			select {
 			case <-s.stop:
 				return
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(250 * time.Millisecond):
 			}
 		}
 	}()
 	return s
+}
+
+// Parts are the largest anonymous and file-backed RSS sampled, in MiB;
+// call after Stop.
+func (s *rssSampler) Parts() (anon, file float64) {
+	return float64(s.anon) / (1 << 20), float64(s.file) / (1 << 20)
 }
 
 // Stop ends sampling and returns the peak in MiB.
