@@ -118,8 +118,7 @@ func TestHandledMarksLiveBytes(t *testing.T) {
 		keep := build()
 		runtime.GC()
 		runtime.ReadMemStats(&with)
-		runtime.KeepAlive(keep)
-		keep = nil
+		runtime.KeepAlive(keep) // kept up to here, unreachable from here on
 		runtime.GC()
 		runtime.ReadMemStats(&without)
 		return int64(with.HeapAlloc) - int64(without.HeapAlloc)
