@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -249,27 +248,12 @@ func benchProfiles(b *testing.B, cfg *rest.Config, child, dir string, seconds in
 	})
 	wg.Go(func() { // where the controller's goroutines wait, halfway through
 		time.Sleep(time.Duration(seconds) * time.Second / 2)
-		b.Logf("controller goroutines: %v", saveURL(child+"/debug/pprof/goroutine?debug=1", filepath.Join(dir, "controller-goroutines.txt")))
+		b.Logf("controller goroutines: %v", testenv.SaveURL(child+"/debug/pprof/goroutine?debug=1", filepath.Join(dir, "controller-goroutines.txt")))
 	})
 	wg.Go(func() {
-		b.Logf("controller profile: %v", saveURL(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", child, seconds), filepath.Join(dir, "controller.pprof")))
+		b.Logf("controller profile: %v", testenv.SaveURL(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", child, seconds), filepath.Join(dir, "controller.pprof")))
 	})
 	return &wg
-}
-
-// saveURL writes the body of a GET of url into the file path.
-func saveURL(url, path string) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = f.ReadFrom(resp.Body)
-	return errors.Join(err, f.Close())
 }
 
 func BenchmarkEnrichedEvents(b *testing.B) {

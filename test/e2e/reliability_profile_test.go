@@ -5,9 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/testenv"
 	"dot-ai.io/controller/test/e2e/harness"
 )
 
@@ -38,11 +36,7 @@ func newHeapProfiles(t *testing.T) *heapProfiles {
 		return nil
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o750))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return &heapProfiles{dir: dir, addr: addr}
+	return &heapProfiles{dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 }
 
 // Args are the controller's extra flags.
@@ -68,12 +62,12 @@ func (p *heapProfiles) Run(ctx context.Context, t *testing.T, ctrl *harness.Cont
 			}
 			peak, _ := ctrl.PeakRSS()
 			name := fmt.Sprintf("heap-%03ds-peak%dMiB.pprof", int(time.Since(start).Seconds()), peak>>20)
-			if err := saveHeap("http://"+p.addr+"/debug/pprof/heap", filepath.Join(p.dir, name)); err != nil {
+			if err := testenv.SaveURL("http://"+p.addr+"/debug/pprof/heap", filepath.Join(p.dir, name)); err != nil {
 				t.Logf("Heap profile: %v", err)
 			}
 			// The text form ends with the runtime's MemStats: heap in use,
 			// idle and released, stacks, GC metadata.
-			if err := saveHeap("http://"+p.addr+"/debug/pprof/heap?debug=1", filepath.Join(p.dir, name+".txt")); err != nil {
+			if err := testenv.SaveURL("http://"+p.addr+"/debug/pprof/heap?debug=1", filepath.Join(p.dir, name+".txt")); err != nil {
 				t.Logf("Heap profile text: %v", err)
 			}
 			// The kernel's view: anonymous and file-backed (the binary's
@@ -90,17 +84,4 @@ func (p *heapProfiles) Wait() {
 	if p != nil {
 		p.wg.Wait()
 	}
-}
-
-func saveHeap(url, path string) error {
-	resp, err := http.Get(url) //nolint:gosec // a loopback URL this test chose
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, body, 0o600)
 }
