@@ -55,8 +55,8 @@ func typicalPod(i int) *corev1.Pod {
 			Tolerations: []corev1.Toleration{
 				{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: new(int64(300))},
 				{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: new(int64(300))}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, HostIP: "10.0.1.17", PodIP: "10.244.3.21", StartTime: &at, QOSClass: corev1.PodQOSBurstable,
-			HostIPs: []corev1.HostIP{{IP: "10.0.1.17"}}, PodIPs: []corev1.PodIP{{IP: "10.244.3.21"}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, HostIP: "127.0.0.1", PodIP: "127.0.2.121", StartTime: &at, QOSClass: corev1.PodQOSBurstable,
+			HostIPs: []corev1.HostIP{{IP: "127.0.0.1"}}, PodIPs: []corev1.PodIP{{IP: "127.0.2.121"}},
 			Conditions: []corev1.PodCondition{
 				{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue, LastTransitionTime: at},
 				{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: at},
