@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"encoding/hex"
 	"slices"
 	"strconv"
@@ -123,7 +124,9 @@ func (h handledMarks) encode() string {
 		keys = append(keys, k)
 	}
 	// Byte order of a UUID is the order of its lower-case hex spelling.
-	slices.SortFunc(keys, func(a, b [16]byte) int { return strings.Compare(string(a[:]), string(b[:])) })
+	// bytes.Compare, unlike strings.Compare of converted arrays, allocates
+	// nothing: that comparison was a quarter of the storm's allocations.
+	slices.SortFunc(keys, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
 	others := make([]string, 0, len(h.others))
 	for uid := range h.others {
 		others = append(others, string(uid))

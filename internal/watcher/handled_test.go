@@ -50,6 +50,21 @@ func TestHandledMarksEncode(t *testing.T) {
 	}
 }
 
+// encode runs every second per policy under load: its allocations are the
+// key slices and the one buffer that becomes the string, however many marks
+// there are (a sort comparator converting keys to strings allocated twice
+// per comparison).
+func TestHandledMarksEncodeAllocations(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	c := newCheckpoint(t0)
+	for i := range 5000 {
+		c.markHandled(types.UID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i*7919%5000, i)), 1, t0)
+	}
+	c.markHandled("not-a-uuid", 1, t0)
+	allocs := testing.AllocsPerRun(5, func() { _ = c.Handled.encode() })
+	assert.LessOrEqual(t, allocs, 4.0, "allocations of one encode of 5,001 marks")
+}
+
 // Above the bound exactly the oldest marks go, ties at the cut included
 // only as far as needed, and the watermark is the latest dropped time.
 func TestHandledMarksDropOldest(t *testing.T) {
