@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -52,6 +53,9 @@ type Store struct {
 	// Reader is uncached (the manager's API reader).
 	Reader client.Reader
 	Writer client.Client
+	// Updater, when set (NewUpdater), makes updates answered with metadata
+	// only (put); nil updates through Writer.
+	Updater rest.Interface
 }
 
 // CheckpointName is the name of a policy's checkpoint object.
@@ -143,7 +147,11 @@ func (s *Store) save(ctx context.Context, obj *v1alpha1.ControllerState, rv stri
 			}
 		} else {
 			obj.ResourceVersion = rv
-			err = s.Writer.Update(ctx, obj)
+			if s.Updater != nil {
+				err = s.put(ctx, obj)
+			} else {
+				err = s.Writer.Update(ctx, obj)
+			}
 			if err == nil {
 				return obj.ResourceVersion, nil
 			}

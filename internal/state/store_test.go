@@ -1,7 +1,12 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
@@ -38,26 +44,31 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	l := &state.Ledger{Store: s, Now: func() time.Time { return now }}
 
-	t.Run("checkpoint save, overwrite and load", func(t *testing.T) {
-		ref := v1alpha1.StatePolicyReference{Namespace: "team", Name: "p", UID: "uid-cp"}
-		cp := &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now)), Handled: "e1 1 1700000000\n",
-			Counts: v1alpha1.OutcomeCounts{TotalEventsProcessed: 1, AnalysesCompleted: 1}}
+	hc, err := rest.HTTPClientFor(env.Config)
+	require.NoError(t, err)
+	answers := &putAnswers{RoundTripper: hc.Transport}
+	hc.Transport = answers
+	updater, err := state.NewUpdater(env.Config, testenv.Scheme(), hc)
+	require.NoError(t, err)
+	// The watcher's store updates with a PUT answered with metadata only;
+	// the others with the typed client.
+	for name, s := range map[string]*state.Store{"typed update": s, "metadata-only update": {Namespace: "dot-ai", Reader: c, Writer: c, Updater: updater}} {
+		t.Run("checkpoint save, overwrite and load: "+name, func(t *testing.T) { checkpointRoundTrip(ctx, t, s, name, now) })
+	}
+	t.Run("a large checkpoint is not read back", func(t *testing.T) {
+		s := &state.Store{Namespace: "dot-ai", Reader: c, Writer: c, Updater: updater}
+		ref := v1alpha1.StatePolicyReference{Namespace: "team", Name: "p", UID: "uid-large"}
+		cp := &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now)), Handled: strings.Repeat("0a000000-0000-0000-0000-00000000000b 1 1700000000\n", 8000)}
 		rv, err := s.SaveCheckpoint(ctx, ref, cp, "")
 		require.NoError(t, err)
-		cp.Counts.TotalEventsProcessed, cp.Counts.SkippedEvents = 2, 1
-		cp.Handled = "" // a field emptied is emptied in the stored object too
-		rv2, err := s.SaveCheckpoint(ctx, ref, cp, rv)
+		answers.reset()
+		_, err = s.SaveCheckpoint(ctx, ref, cp, rv)
 		require.NoError(t, err)
-		assert.NotEqual(t, rv, rv2)
-		cp.Cooldowns = "1700000000000 Pod/team/api-0\n"
-		rv3, err := s.SaveCheckpoint(ctx, ref, cp, rv) // a stale resourceVersion: the only writer overwrites
-		require.NoError(t, err)
-		got, stored, err := s.LoadCheckpoint(ctx, "uid-cp")
-		require.NoError(t, err)
-		assert.Equal(t, rv3, stored, "the resourceVersion returned is the object's")
-		assert.True(t, cp.Since.Equal(got.Since))
-		got.Since = cp.Since // the same instant, in the local zone
-		assert.Equal(t, cp, got)
+		sizes := answers.sizes()
+		require.Len(t, sizes, 1, "one PUT")
+		assert.Less(t, sizes[0], 2048, "the answer to a PUT of a %d-byte checkpoint is its metadata", len(cp.Handled))
+	})
+	t.Run("no checkpoint", func(t *testing.T) {
 		none, rv, err := s.LoadCheckpoint(ctx, "no-such-policy")
 		require.NoError(t, err)
 		assert.Nil(t, none)
@@ -205,4 +216,73 @@ func TestStoreAgainstAPIServer(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotNil(t, owners, "the pod-owners record belongs to no policy and stays")
 	})
+}
+
+// checkpointRoundTrip saves a policy's checkpoint, overwrites it (once with
+// a stale resourceVersion), reads it back, and writes it again after it was
+// deleted.
+func checkpointRoundTrip(ctx context.Context, t *testing.T, s *state.Store, name string, now time.Time) {
+	uid := types.UID("uid-cp-" + strings.ReplaceAll(name, " ", "-"))
+	ref := v1alpha1.StatePolicyReference{Namespace: "team", Name: "p", UID: string(uid)}
+	cp := &v1alpha1.CheckpointState{Since: new(metav1.NewTime(now)), Handled: "e1 1 1700000000\n",
+		Counts: v1alpha1.OutcomeCounts{TotalEventsProcessed: 1, AnalysesCompleted: 1}}
+	rv, err := s.SaveCheckpoint(ctx, ref, cp, "")
+	require.NoError(t, err)
+	cp.Counts.TotalEventsProcessed, cp.Counts.SkippedEvents = 2, 1
+	cp.Handled = "" // a field emptied is emptied in the stored object too
+	rv2, err := s.SaveCheckpoint(ctx, ref, cp, rv)
+	require.NoError(t, err)
+	assert.NotEqual(t, rv, rv2)
+	cp.Cooldowns = "1700000000000 Pod/team/api-0\n"
+	rv3, err := s.SaveCheckpoint(ctx, ref, cp, rv) // a stale resourceVersion: the only writer overwrites
+	require.NoError(t, err)
+	got, stored, err := s.LoadCheckpoint(ctx, uid)
+	require.NoError(t, err)
+	assert.Equal(t, rv3, stored, "the resourceVersion returned is the object's")
+	assert.True(t, cp.Since.Equal(got.Since))
+	got.Since = cp.Since // the same instant, in the local zone
+	assert.Equal(t, cp, got)
+
+	require.NoError(t, s.DeletePolicy(ctx, uid))
+	rv4, err := s.SaveCheckpoint(ctx, ref, cp, rv3) // gone: created again
+	require.NoError(t, err)
+	_, stored, err = s.LoadCheckpoint(ctx, uid)
+	require.NoError(t, err)
+	assert.Equal(t, rv4, stored)
+}
+
+// putAnswers records the body sizes of the answers to PUT requests.
+type putAnswers struct {
+	http.RoundTripper
+	mu   sync.Mutex
+	seen []int
+}
+
+func (a *putAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := a.RoundTripper.RoundTrip(r)
+	if err != nil || r.Method != http.MethodPut {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen = append(a.seen, len(body))
+	return resp, nil
+}
+
+func (a *putAnswers) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen = nil
+}
+
+func (a *putAnswers) sizes() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.seen)
 }

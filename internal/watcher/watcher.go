@@ -207,6 +207,10 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	if err != nil {
 		return nil, err
 	}
+	updater, err := state.NewUpdater(mgr.GetConfig(), mgr.GetScheme(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
 	w := &Watcher{
 		settings: s, deliverer: d, opts: o, clock: o.Clock,
 		client:   mgr.GetClient(),
@@ -214,7 +218,7 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 		mapper:   mgr.GetRESTMapper(),
 		meta:     mc,
 		recorder: recorder,
-		store:    &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient()},
+		store:    &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Updater: updater},
 		log:      mgr.GetLogger().WithName("watcher"),
 		policies: map[types.UID]*policyState{},
 		queue:    make(chan *item, s.QueueSize),
