@@ -13,6 +13,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,9 +158,9 @@ func (r *rel) figure(t *testing.T, format string, args ...any) {
 	defer r.mu.Unlock()
 	f, err := os.OpenFile(r.report, os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(t, err)
-	defer f.Close()
 	_, err = f.WriteString(line)
-	require.NoError(t, err)
+	// A failed close can lose the appended line: it fails the test like a failed write.
+	require.NoError(t, errors.Join(err, f.Close()))
 }
 
 // namespace creates a fresh work namespace, deleted at the end of the test.
