@@ -301,7 +301,7 @@ func BenchmarkEnrichedEvents(b *testing.B) {
 		"--remediation-max-open-per-namespace=100000"}
 	args = append(args, strings.Fields(os.Getenv("BENCH_ARGS"))...)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchControllerChild$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), envBenchChild+"="+strings.Join(args, "\n"), "GOGC=50")
+	cmd.Env = append(os.Environ(), envBenchChild+"="+strings.Join(args, "\n")) // run() sets --gc-percent's default
 	profDir, pprofAddr := os.Getenv("BENCH_PROFILE"), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
 	if profDir != "" {
 		cmd.Env = append(cmd.Env, envBenchPprof+"="+pprofAddr)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"dot-ai.io/controller/internal/config"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -79,17 +81,17 @@ func TestSoftMemoryLimit(t *testing.T) {
 func TestListGC(t *testing.T) {
 	t.Run("GOGC set", func(t *testing.T) {
 		t.Setenv("GOGC", "80")
-		assert.Nil(t, listGC(defaultGCPercent))
+		assert.Nil(t, listGC(config.DefaultGCPercent))
 	})
 	t.Setenv("GOGC", "") // restored after the test
 	require.NoError(t, os.Unsetenv("GOGC"))
 	assert.Nil(t, listGC(listGCPercent), "already that low")
-	f := listGC(defaultGCPercent)
+	f := listGC(config.DefaultGCPercent)
 	require.NotNil(t, f)
-	before := debug.SetGCPercent(defaultGCPercent)
+	before := debug.SetGCPercent(config.DefaultGCPercent)
 	defer debug.SetGCPercent(before)
 	f(true)
 	assert.Equal(t, listGCPercent, debug.SetGCPercent(listGCPercent), "while listing")
 	f(false)
-	assert.Equal(t, defaultGCPercent, debug.SetGCPercent(defaultGCPercent), "after the list")
+	assert.Equal(t, config.DefaultGCPercent, debug.SetGCPercent(config.DefaultGCPercent), "after the list")
 }

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/config"
 	"dot-ai.io/controller/internal/delivery"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -252,7 +253,7 @@ func childMemory(b *testing.B, kubeconfig string, index bool) (hwm, rss float64,
 		cmd.Env = append(cmd.Env, envNoEventIndex+"=1")
 	}
 	if _, set := os.LookupEnv("GOGC"); !set {
-		cmd.Env = append(cmd.Env, "GOGC=50") // the binary's default (--gc-percent)
+		cmd.Env = append(cmd.Env, "GOGC="+strconv.Itoa(config.DefaultGCPercent)) // the binary's default (--gc-percent)
 	}
 	out, err := cmd.StdoutPipe()
 	require.NoError(b, err)
