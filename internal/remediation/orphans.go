@@ -30,7 +30,11 @@ const inFlightSlack = time.Minute
 // breaker cooldown while its record stays (the record of a held call is
 // deleted, but a failed delete keeps it, watcher.dropRecord), then its call
 // takes at most call (mcp.Client.MaxCallDuration), then its answer is
-// written. With the defaults: 30m + 30s + 21m30s + 1m = 53m. A re-offered
+// written (a held occurrence waits at least 10 s, dotai.OutageRetry, within
+// the slack). A former leader's calls end sooner: its drain timeout cuts
+// them off after it lost the lease. Interrupting a call a live process may
+// still answer would mislabel its record, so the bound errs long. With the
+// defaults: 30m + 30s + 21m30s + 1m = 53m. A re-offered
 // occurrence's wait in the queue is not bounded; that case needs a failed
 // delete and then the policy's deletion during the re-sent call.
 func InFlightBound(call, outageHold, breakerCooldown time.Duration) time.Duration {
