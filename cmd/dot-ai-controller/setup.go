@@ -104,7 +104,10 @@ func setupPipeline(mgr manager.Manager, s *config.Settings, reads, logs apiLimit
 	if err := (&remediation.Executor{Records: records, MCP: mcpClient, Tokens: dotaiDeliverer, Settings: s, Policies: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Remediation executor: %w", err)
 	}
-	if err := mgr.Add(&remediation.Sweeper{Records: records, List: mgr.GetClient()}); err != nil {
+	// An automatic-mode call of a deleted policy is Interrupted only once no
+	// live process can still be making it (remediation.InFlightBound).
+	inFlight := remediation.InFlightBound(mcpClient.MaxCallDuration(), s.MCPOutageHold, s.MCPBreakerCooldown)
+	if err := mgr.Add(&remediation.Sweeper{Records: records, List: mgr.GetClient(), InFlightBound: inFlight}); err != nil {
 		return nil, fmt.Errorf("adding the Remediation sweeper: %w", err)
 	}
 	notifier := notify.New(s.Notifications, mgr.GetAPIReader(), notify.Options{ // uncached: get on Secrets only

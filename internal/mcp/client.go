@@ -222,6 +222,14 @@ func (c *Client) BreakerWait(rawURL string) time.Duration {
 	return c.breakers.wait(breakerKey(rawURL))
 }
 
+// MaxCallDuration is the longest one Do may take: every attempt up to its
+// timeout and the longest backoff between them (a breaker that opens
+// mid-call ends it early).
+func (c *Client) MaxCallDuration() time.Duration {
+	n := time.Duration(c.opts.MaxAttempts)
+	return n*c.opts.Timeout + (n-1)*c.opts.MaxBackoff
+}
+
 // Do makes the call, retrying what decision 5 (docs/design/decisions.md#d5) allows: failures before the
 // request was sent, connection errors and timeouts of manual-mode calls, and
 // 502/503/504 answers to manual-mode calls. HTTP 500 is never retried and an

@@ -188,6 +188,17 @@ func TestBackoffBounds(t *testing.T) {
 	}
 }
 
+// TestMaxCallDuration: the defaults (four attempts of 5 minutes, backoff
+// capped at 30 s) bound a call by 21m30s.
+func TestMaxCallDuration(t *testing.T) {
+	c, err := New(Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 21*time.Minute+30*time.Second, c.MaxCallDuration())
+	c, err = New(Options{MaxAttempts: 1, Timeout: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, c.MaxCallDuration())
+}
+
 func TestDialErrorsRetriedEvenInAutomaticMode(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

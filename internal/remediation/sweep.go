@@ -6,12 +6,14 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
 )
 
-// Sweeper expires undecided proposals and keeps each namespace's records
+// Sweeper expires undecided proposals, ends as Interrupted the automatic-mode
+// calls in flight whose policy was deleted (orphans.go), and keeps each namespace's records
 // within the retention bounds: at most RetentionCount records in a terminal
 // phase, none older than RetentionAge, the oldest deleted first. Open
 // records are never deleted (their number has its own cap, Index.Reserve).
@@ -23,6 +25,10 @@ type Sweeper struct {
 	List client.Reader
 	// Interval between sweeps (default 30s).
 	Interval time.Duration
+	// InFlightBound is the age after which an automatic-mode record still
+	// in flight whose policy is gone is Interrupted (InFlightBound()); zero
+	// leaves such records alone.
+	InFlightBound time.Duration
 }
 
 // NeedLeaderElection is true: only the leader writes records.
@@ -58,11 +64,24 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	now := s.Records.Clock.Now()
 	set := s.Records.Settings
 	terminal := map[string][]*v1alpha1.Remediation{}
+	var live map[types.UID]bool // read once, when a record may be an orphan
 	for i := range list.Items {
 		rec := &list.Items[i]
 		if s.expire(ctx, rec, now) {
 			rec.Status.Phase = v1alpha1.PhaseExpired
 			rec.Status.CompletedAt = new(metav1.NewTime(now))
+		}
+		if s.orphanCandidate(rec, now) {
+			if live == nil {
+				var err error
+				if live, err = s.livePolicies(ctx); err != nil {
+					return err
+				}
+			}
+			if s.interruptOrphan(ctx, rec, now, live) {
+				rec.Status.Phase = v1alpha1.PhaseInterrupted
+				rec.Status.CompletedAt = new(metav1.NewTime(now))
+			}
 		}
 		if rec.Status.Phase.Terminal() {
 			terminal[rec.Namespace] = append(terminal[rec.Namespace], rec)
