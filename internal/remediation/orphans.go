@@ -18,7 +18,7 @@ import (
 // after a restart (loadRecords); a policy deleted while no controller ran
 // is never loaded again, so the sweeper ends its records instead, once no
 // live process can still be making their call. Nothing is sent: only the
-// record's status changes (decision 17, docs/design/decisions.md#d17).
+// record's status changes (decision 17 (docs/design/decisions.md#d17), docs/design/decisions.md#d17).
 
 // inFlightSlack covers the answer's write after the call (10 s,
 // watcher.recordWriteTimeout) and clock skew between the API server, which
