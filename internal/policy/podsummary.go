@@ -71,7 +71,7 @@ func (p *PodSummary) DeepCopyObject() runtime.Object {
 		return nil
 	}
 	out := &PodSummary{}
-	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	p.DeepCopyInto(&out.ObjectMeta) // ObjectMeta's
 	if p.Containers != nil {
 		out.Containers = make([]ContainerSummary, len(p.Containers))
 		for i, c := range p.Containers {
