@@ -14,6 +14,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 )
 
 func scheme() *runtime.Scheme {
@@ -29,14 +30,14 @@ func scheme() *runtime.Scheme {
 type clusterLookups struct {
 	ctx        context.Context
 	kube       kubernetes.Interface
-	pods       map[string]*corev1.Pod
+	pods       map[string]*policy.PodSummary
 	namespaces map[string]map[string]string
 	owners     map[string]*metav1.OwnerReference
 	objects    map[string]*metav1.ObjectMeta
 }
 
 func newClusterLookups(ctx context.Context, kube kubernetes.Interface, _ *v1alpha1.RemediationPolicy) *clusterLookups {
-	return &clusterLookups{ctx: ctx, kube: kube, pods: map[string]*corev1.Pod{},
+	return &clusterLookups{ctx: ctx, kube: kube, pods: map[string]*policy.PodSummary{},
 		namespaces: map[string]map[string]string{}, owners: map[string]*metav1.OwnerReference{},
 		objects: map[string]*metav1.ObjectMeta{}}
 }
@@ -69,17 +70,17 @@ func (l *clusterLookups) events(p *v1alpha1.RemediationPolicy) ([]*corev1.Event,
 	}
 }
 
-func (l *clusterLookups) pod(namespace, name string) *corev1.Pod {
+func (l *clusterLookups) pod(namespace, name string) *policy.PodSummary {
 	key := namespace + "/" + name
 	if p, ok := l.pods[key]; ok {
 		return p
 	}
-	p, err := l.kube.CoreV1().Pods(namespace).Get(l.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		p = nil
+	var s *policy.PodSummary
+	if p, err := l.kube.CoreV1().Pods(namespace).Get(l.ctx, name, metav1.GetOptions{}); err == nil {
+		s = policy.NewPodSummary(p.ObjectMeta, &p.Status)
 	}
-	l.pods[key] = p
-	return p
+	l.pods[key] = s
+	return s
 }
 
 func (l *clusterLookups) namespaceLabels(name string) (map[string]string, bool) {

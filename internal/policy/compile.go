@@ -29,9 +29,9 @@ type CompileCELFunc func(expr string) (EventMatcher, error)
 // the expression language of internal/celevent.
 func CompileCEL(expr string) (EventMatcher, error) { return celevent.Compile(expr) }
 
-// PodStatusLookup returns the cached Pod (reduced to metadata and container
-// statuses) or nil when it is not cached.
-type PodStatusLookup func(namespace, name string) *corev1.Pod
+// PodStatusLookup returns the cached Pod's summary or nil when it is not
+// cached.
+type PodStatusLookup func(namespace, name string) *PodSummary
 
 // NamespaceLabels returns the labels of a namespace and whether it is known.
 type NamespaceLabels func(name string) (map[string]string, bool)
@@ -209,21 +209,18 @@ func containerStatusMatch(reason string, ev *corev1.Event, pods PodStatusLookup)
 	if pod == nil || (ev.InvolvedObject.UID != "" && pod.UID != "" && pod.UID != ev.InvolvedObject.UID) {
 		return false
 	}
-	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
-		for _, cs := range list {
-			if w := cs.State.Waiting; w != nil && w.Reason == reason {
-				return true
-			}
-			if t := cs.State.Terminated; t != nil && t.Reason == reason {
-				return true
-			}
-			if t := cs.LastTerminationState.Terminated; t != nil && t.Reason == reason {
-				return true
-			}
-			if reason == crashLoopBackOff && ev.Reason == restartBackOff &&
-				(cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil) {
-				return true
-			}
+	for _, cs := range pod.Containers {
+		if cs.WaitingReason == reason {
+			return true
+		}
+		if t := cs.Terminated; t != nil && t.Reason == reason {
+			return true
+		}
+		if t := cs.LastTerminated; t != nil && t.Reason == reason {
+			return true
+		}
+		if reason == crashLoopBackOff && ev.Reason == restartBackOff && (cs.Terminated != nil || cs.LastTerminated != nil) {
+			return true
 		}
 	}
 	return false

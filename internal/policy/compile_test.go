@@ -40,10 +40,10 @@ func TestMatch(t *testing.T) {
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}}}
 	pullPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "pull-1"}}
 	pullPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}
-	pods := func(ns, name string) *corev1.Pod {
+	pods := func(ns, name string) *PodSummary {
 		for _, p := range []*corev1.Pod{crashPod, oomPod, backingOffPod, pullPod} {
 			if p.Namespace == ns && p.Name == name {
-				return p
+				return NewPodSummary(p.ObjectMeta, &p.Status)
 			}
 		}
 		return nil

@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"dot-ai.io/controller/internal/policy"
 )
 
 // The caches the pipeline reads: Pods, Namespaces and the workload kinds of
@@ -20,13 +22,12 @@ const (
 )
 
 // transform keeps only what the pipeline and enrichment need in the caches.
+// A Pod becomes a policy.PodSummary: a corev1.Pod is 1,240 bytes even when
+// almost all of it is zero (docs/benchmarks.md#object-caches).
 func transform(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		p := &corev1.Pod{ObjectMeta: reduceMeta(&o.ObjectMeta)}
-		p.Status.ContainerStatuses = reduceStatuses(o.Status.ContainerStatuses)
-		p.Status.InitContainerStatuses = reduceStatuses(o.Status.InitContainerStatuses)
-		return p, nil
+		return policy.NewPodSummary(reduceMeta(&o.ObjectMeta), &o.Status), nil
 	case *metav1.PartialObjectMetadata:
 		// Labels: namespaceSelector and CEL's object; short annotations:
 		// CEL's object and the opt-out annotation; owner references: owner
@@ -37,33 +38,12 @@ func transform(obj any) (any, error) {
 	return obj, nil
 }
 
-func reduceStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(in))
-	for i, cs := range in {
-		out[i].Name = cs.Name
-		out[i].RestartCount = cs.RestartCount // a Pod's problems (podowners.go)
-		if w := cs.State.Waiting; w != nil {
-			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
-		}
-		if t := cs.State.Terminated; t != nil {
-			out[i].State.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason, ExitCode: t.ExitCode}
-		}
-		if t := cs.LastTerminationState.Terminated; t != nil {
-			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason, ExitCode: t.ExitCode}
-		}
-	}
-	return out
-}
-
-func (w *Watcher) podLookup(namespace, name string) *corev1.Pod {
+func (w *Watcher) podLookup(namespace, name string) *policy.PodSummary {
 	obj, ok, err := w.pods.GetStore().GetByKey(namespace + "/" + name)
 	if err != nil || !ok {
 		return nil
 	}
-	p, _ := obj.(*corev1.Pod)
+	p, _ := obj.(*policy.PodSummary)
 	return p
 }
 

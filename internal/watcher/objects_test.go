@@ -13,6 +13,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/policy/policytest"
 )
 
@@ -106,7 +107,7 @@ func TestIgnored(t *testing.T) {
 			for _, o := range chain(tc.ignored, tc.value) {
 				switch o.gk {
 				case podGK:
-					require.NoError(t, w.pods.GetStore().Add(&corev1.Pod{ObjectMeta: o.meta}))
+					require.NoError(t, w.pods.GetStore().Add(&policy.PodSummary{ObjectMeta: o.meta}))
 				case namespaceGK:
 					require.NoError(t, w.namespaces.GetStore().Add(&metav1.PartialObjectMetadata{ObjectMeta: o.meta}))
 				default:
@@ -123,7 +124,7 @@ func TestIgnored(t *testing.T) {
 func TestInvolvedMeta(t *testing.T) {
 	w := newUnitWatcher(clocktesting.NewFakeClock(time.Now()), 1)
 	podMeta := ownedMeta("app", "web-1", nil, false)
-	require.NoError(t, w.pods.GetStore().Add(&corev1.Pod{ObjectMeta: podMeta}))
+	require.NoError(t, w.pods.GetStore().Add(&policy.PodSummary{ObjectMeta: podMeta}))
 	depMeta := ownedMeta("app", "web", nil, false)
 	require.NoError(t, w.workloads[schema.GroupKind{Group: "apps", Kind: "Deployment"}].GetStore().Add(&metav1.PartialObjectMetadata{ObjectMeta: depMeta}))
 	ev := func(apiVersion, kind, name string, uid types.UID) *corev1.Event {
@@ -156,7 +157,7 @@ func TestResourceVersion(t *testing.T) {
 	w := newUnitWatcher(clocktesting.NewFakeClock(time.Now()), 1)
 	pod := ownedMeta("app", "web-1", nil, false)
 	pod.ResourceVersion = "11"
-	require.NoError(t, w.pods.GetStore().Add(&corev1.Pod{ObjectMeta: pod}))
+	require.NoError(t, w.pods.GetStore().Add(&policy.PodSummary{ObjectMeta: pod}))
 	dep := ownedMeta("app", "web", nil, false)
 	dep.ResourceVersion = "7"
 	require.NoError(t, w.workloads[schema.GroupKind{Group: "apps", Kind: "Deployment"}].GetStore().Add(&metav1.PartialObjectMetadata{ObjectMeta: dep}))

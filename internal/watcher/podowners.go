@@ -16,6 +16,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 )
 
 // Pods' owners, remembered across restarts: an Event of a Pod deleted while
@@ -66,26 +67,24 @@ var benignWaiting = []string{"ContainerCreating", "PodInitializing"}
 // podProblems names what is wrong with a Pod's containers: "Restarts" when
 // one restarted, and the reasons of waiting containers and of failed
 // terminations. None: the Pod looks healthy.
-func podProblems(p *corev1.Pod) []string {
+func podProblems(p *policy.PodSummary) []string {
 	var out []string
 	add := func(s string) {
 		if s != "" && len(s) <= maxProblemLength && !strings.ContainsAny(s, " ,") && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
-	for _, statuses := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for i := range statuses {
-			cs := &statuses[i]
-			if cs.RestartCount > 0 {
-				add("Restarts")
-			}
-			if w := cs.State.Waiting; w != nil && !slices.Contains(benignWaiting, w.Reason) {
-				add(w.Reason)
-			}
-			for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
-				if t != nil && t.ExitCode != 0 {
-					add(t.Reason)
-				}
+	for i := range p.Containers {
+		cs := &p.Containers[i]
+		if cs.RestartCount > 0 {
+			add("Restarts")
+		}
+		if !slices.Contains(benignWaiting, cs.WaitingReason) {
+			add(cs.WaitingReason)
+		}
+		for _, t := range []*policy.Termination{cs.Terminated, cs.LastTerminated} {
+			if t != nil && t.ExitCode != 0 {
+				add(t.Reason)
 			}
 		}
 	}
@@ -116,7 +115,7 @@ func chainHas(chain []metav1.OwnerReference, uids ...types.UID) bool {
 
 // observePod remembers the owner of a Pod that shows a problem.
 func (w *Watcher) observePod(obj any) {
-	p, ok := obj.(*corev1.Pod)
+	p, ok := obj.(*policy.PodSummary)
 	if !ok || p.UID == "" {
 		return
 	}
@@ -183,7 +182,7 @@ func (w *Watcher) ownerFallback(ev *corev1.Event) *corev1.Event {
 		return nil
 	}
 	for _, obj := range pods {
-		p, ok := obj.(*corev1.Pod)
+		p, ok := obj.(*policy.PodSummary)
 		if !ok || p.UID == ref.UID || !chainHas(w.ownerChain(ns, &p.ObjectMeta), o.UID, top.UID) {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/state"
 	"dot-ai.io/controller/internal/testenv"
 )
@@ -45,7 +46,7 @@ func TestPodProblems(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, tc.want, podProblems(&corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: tc.statuses}}))
+			assert.Equal(t, tc.want, podProblems(policy.NewPodSummary(metav1.ObjectMeta{}, &corev1.PodStatus{ContainerStatuses: tc.statuses})))
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"dot-ai.io/controller/api/v1alpha1"
 	"dot-ai.io/controller/internal/celevent"
 	"dot-ai.io/controller/internal/config"
+	"dot-ai.io/controller/internal/policy"
 	"dot-ai.io/controller/internal/policy/policytest"
 )
 
@@ -192,10 +193,8 @@ func TestTransform(t *testing.T) {
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", Image: "i", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "long"}}}}
 	out, err = transform(pod)
 	require.NoError(t, err)
-	gp := out.(*corev1.Pod)
-	assert.Empty(t, gp.Spec.Containers)
-	assert.Equal(t, "CrashLoopBackOff", gp.Status.ContainerStatuses[0].State.Waiting.Reason)
-	assert.Empty(t, gp.Status.ContainerStatuses[0].State.Waiting.Message)
+	gp := out.(*policy.PodSummary)
+	assert.Equal(t, []policy.ContainerSummary{{WaitingReason: "CrashLoopBackOff"}}, gp.Containers)
 }
 
 // TestTransformMetadata: Pods and objects as the metadata informer delivers
@@ -233,7 +232,7 @@ func TestTransformMetadata(t *testing.T) {
 			out, err := transform(tc.in)
 			require.NoError(t, err)
 			switch o := out.(type) {
-			case *corev1.Pod:
+			case *policy.PodSummary:
 				assert.Equal(t, tc.want, o.ObjectMeta)
 			case *metav1.PartialObjectMetadata:
 				assert.Equal(t, tc.want, o.ObjectMeta)
