@@ -62,6 +62,10 @@ type containerState struct {
 	id       string // containerd://…
 	restarts int32
 	ready    bool
+	// lastExit is how the previous container ended: its exit code, reason
+	// and termination message (its last log lines when it failed, the
+	// chart's FallbackToLogsOnError); empty before its first restart.
+	lastExit string
 }
 
 func (s *suite) controllerContainer(t *testing.T) containerState {
@@ -78,7 +82,11 @@ func (s *suite) containerNow(ctx context.Context) (containerState, error) {
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == "manager" || len(pod.Status.ContainerStatuses) == 1 {
-			return containerState{id: cs.ContainerID, restarts: cs.RestartCount, ready: cs.Ready}, nil
+			c := containerState{id: cs.ContainerID, restarts: cs.RestartCount, ready: cs.Ready}
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				c.lastExit = fmt.Sprintf("exit code %d (%s): %s", t.ExitCode, t.Reason, t.Message)
+			}
+			return c, nil
 		}
 	}
 	return containerState{}, fmt.Errorf("pod %s has no controller container status", pod.Name)

@@ -115,7 +115,7 @@ func (r *rel) testKillsRealPod(t *testing.T) {
 	after := r.controllerPod(t)
 	assert.Equal(t, pod.UID, after.UID, "the same pod: the kubelet restarted its container, nothing replaced the pod")
 	last := r.controllerContainer(t)
-	assert.Equal(t, first.restarts+int32(len(epochs)), last.restarts, "one container restart per kill")
+	assert.Equal(t, first.restarts+int32(len(epochs)), last.restarts, "one container restart per kill; the last container before this one ended with %s", last.lastExit)
 	var restarts, leads []string
 	for _, e := range epochs {
 		restarts = append(restarts, fmt.Sprintf("%.1fs", e.restarted.Seconds()))
