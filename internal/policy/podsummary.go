@@ -9,9 +9,9 @@ import (
 
 // PodSummary is what selection reads of a Pod, and what the watcher's Pod
 // cache holds instead of a corev1.Pod (1,240 bytes, almost all zero): its
-// metadata (reduced by the cache) and, per container, what decision 7
-// (docs/design/decisions.md#d7) and the watcher's Pod problems read. It is
-// a runtime.Object and a metav1.Object, so informer stores, their keys and
+// metadata (reduced by the cache) and, per container, what the watcher's
+// Pod problems and decision 7 (docs/design/decisions.md#d7) read. It is a
+// runtime.Object and a metav1.Object, so informer stores, their keys and
 // namespace index take it.
 type PodSummary struct {
 	metav1.ObjectMeta

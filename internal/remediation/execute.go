@@ -32,11 +32,11 @@ type TokenSource interface {
 }
 
 // Executor acts on people's decisions: a rejected proposal becomes
-// Rejected; an approved one is executed at most once (decision 17 (docs/design/decisions.md#d17)
-// (docs/design/decisions.md#d17)): Executing is written, with the record's
-// resourceVersion, before the execute call leaves, and a record found
-// Executing that this process is not executing is never sent again but
-// becomes Interrupted.
+// Rejected; an approved one is executed at most once, as
+// decision 17 (docs/design/decisions.md#d17) says: Executing is written,
+// with the record's resourceVersion, before the execute call leaves, and a
+// record found Executing that this process is not executing is never sent
+// again but becomes Interrupted.
 type Executor struct {
 	Records  *Records
 	MCP      *mcp.Client
