@@ -12,7 +12,7 @@ import (
 // disk as it touches them. Memory measurements start from it: how many of
 // an executable's pages are resident depends on how the page cache holds
 // the file, not only on what the process touches. The same controller
-// binary had 60 MiB of file-backed RSS freshly linked and 47 MiB after its
+// binary had 59 MiB of file-backed RSS freshly linked and 46 MiB after its
 // pages were dropped and read back (docs/reliability.md, "The binary's
 // pages").
 func DropCachedPages(path string) error {
