@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"fmt"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -134,21 +133,9 @@ func TestHandledMarksLiveBytes(t *testing.T) {
 	for i := range uids {
 		uids[i] = fmt.Sprintf("%08x-1111-2222-3333-%012x", i, i)
 	}
-	// What a structure holds is what its release frees: garbage from
-	// before is collected with it kept, so only the structure goes after.
-	live := func(build func() any) int64 {
-		var with, without runtime.MemStats
-		keep := build()
-		runtime.GC()
-		runtime.ReadMemStats(&with)
-		runtime.KeepAlive(keep) // kept up to here, unreachable from here on
-		runtime.GC()
-		runtime.ReadMemStats(&without)
-		return int64(with.HeapAlloc) - int64(without.HeapAlloc)
-	}
-	live(func() any { return make([]byte, 1<<20) }) // the first measurement also frees the runtime's own first garbage
+	liveBytes(func() any { return make([]byte, 1<<20) }) // the first measurement also frees the runtime's own first garbage
 	now := time.Now()
-	old := live(func() any {
+	old := liveBytes(func() any {
 		m := map[types.UID]struct {
 			Count int32
 			Time  time.Time
@@ -161,7 +148,7 @@ func TestHandledMarksLiveBytes(t *testing.T) {
 		}
 		return m
 	})
-	cur := live(func() any {
+	cur := liveBytes(func() any {
 		h := newHandledMarks()
 		for _, u := range uids {
 			h.set(types.UID(u), handledMark{count: 1, nanos: now.UnixNano()})

@@ -39,7 +39,7 @@ func typicalPodJSON(t testing.TB, i int) []byte {
 	p.Status.ContainerStatuses[0].RestartCount = 1
 	p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 137,
 		Reason: "OOMKilled", StartedAt: now, FinishedAt: now, ContainerID: fmt.Sprintf("containerd://%064d", i+1)}
-	p.Status.Phase, p.Status.PodIP, p.Status.HostIP = corev1.PodRunning, "10.0.0.1", "192.168.0.1"
+	p.Status.Phase, p.Status.PodIP, p.Status.HostIP = corev1.PodRunning, "127.0.2.10", "127.0.0.1" // the local cluster's ranges; never dialled
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
 	raw, err := json.Marshal(p)
 	require.NoError(t, err)
