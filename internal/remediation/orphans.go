@@ -6,7 +6,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -103,8 +102,7 @@ func (s *Sweeper) interruptOrphan(ctx context.Context, rec *v1alpha1.Remediation
 		if !done {
 			return false // answered meanwhile
 		}
-		c.Status.Phase, c.Status.Message = v1alpha1.PhaseInterrupted, msg
-		c.Status.CompletedAt = new(metav1.NewTime(now))
+		Apply(&c.Status, v1alpha1.PhaseInterrupted, &v1alpha1.RemediationOutcome{Message: msg}, nil, now)
 		return true
 	})
 	if err != nil {
