@@ -164,8 +164,10 @@ func (h handledMarks) encode() string {
 
 // encodedLen is the length of encode's text.
 func (h handledMarks) encodedLen() int {
+	var num [20]byte
 	line := func(uidLen int, m handledMark) int {
-		return uidLen + 1 + digits(int64(m.count)) + 1 + digits(time.Unix(0, m.nanos).Unix()) + 1
+		return uidLen + 1 + len(strconv.AppendInt(num[:0], int64(m.count), 10)) + 1 +
+			len(strconv.AppendInt(num[:0], time.Unix(0, m.nanos).Unix(), 10)) + 1
 	}
 	n := 0
 	for _, m := range h.uuids {
@@ -173,19 +175,6 @@ func (h handledMarks) encodedLen() int {
 	}
 	for uid, m := range h.others {
 		n += line(len(uid), m)
-	}
-	return n
-}
-
-// digits is the length of v in decimal.
-func digits(v int64) int {
-	n := 1
-	if v < 0 {
-		n++ // the sign; v's magnitude is counted below
-	}
-	for v >= 10 || v <= -10 {
-		v /= 10
-		n++
 	}
 	return n
 }

@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -64,12 +63,6 @@ func TestHandledMarksEncodeAllocations(t *testing.T) {
 	allocs := testing.AllocsPerRun(5, func() { _ = c.Handled.encode() })
 	assert.LessOrEqual(t, allocs, 4.0, "allocations of one encode of 5,001 marks")
 	assert.Equal(t, len(c.Handled.encode()), c.Handled.encodedLen(), "the buffer is sized exactly")
-}
-
-func TestDigits(t *testing.T) {
-	for _, v := range []int64{0, 7, 9, 10, 99, 100, 1_700_000_000, 1<<63 - 1, -1, -10, -1<<63 + 1} {
-		assert.Equal(t, len(strconv.FormatInt(v, 10)), digits(v), v)
-	}
 }
 
 // Above the bound exactly the oldest marks go, ties at the cut included
