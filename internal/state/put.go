@@ -37,7 +37,7 @@ func NewUpdater(cfg *rest.Config, scheme *runtime.Scheme, hc *http.Client) (rest
 // storm's allocations. The verb is the same update the Role grants.
 func (s *Store) put(ctx context.Context, obj *v1alpha1.ControllerState) error {
 	obj.APIVersion, obj.Kind = v1alpha1.GroupVersion.String(), "ControllerState"
-	body, err := json.Marshal(obj)
+	body, err := encode(obj)
 	if err != nil {
 		return fmt.Errorf("encoding ControllerState %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
