@@ -63,6 +63,11 @@ func TestBenchControllerChild(t *testing.T) {
 	}
 	o, err := parseFlags(strings.Split(args, "\n"), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
+	// The binary's logger, writing to a file as a container's to its log.
+	logs, err := os.Create(filepath.Join(t.TempDir(), "controller.log"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, logs.Close()) })
+	setupProcess(o, logs)
 	if addr := os.Getenv(envBenchPprof); addr != "" {
 		srv := &http.Server{Addr: addr, ReadHeaderTimeout: time.Second} // net/http/pprof's handlers
 		go func() { _ = srv.ListenAndServe() }()
