@@ -7,12 +7,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"dot-ai.io/controller/api/v1alpha1"
 )
 
 // The Event intake. Events are not cached: each one is selected as it comes
@@ -333,6 +336,23 @@ func eventListWatch(kube kubernetes.Interface, tweak func(*metav1.ListOptions), 
 			}), nil
 		},
 	}
+}
+
+// ownEvents leaves out, on the server, the Events about the controller's
+// own objects (at least one per delivery, on its Remediation record), which
+// onEvent ignores anyway: the apiserver neither encodes nor sends them, and
+// the intake neither decodes nor keeps them. It is not derived from
+// policies (decision 9 (docs/design/decisions.md#d9)); Events about another version of the
+// group, should one exist, still reach onEvent's check.
+var ownEvents = fields.OneTermNotEqualSelector("involvedObject.apiVersion", v1alpha1.GroupVersion.String())
+
+// eventFieldSelector is the Event watch's server-side field selector:
+// ownEvents, and the fixed Options.EventFieldSelector when set.
+func eventFieldSelector(fixed string) string {
+	if fixed == "" {
+		return ownEvents.String()
+	}
+	return ownEvents.String() + "," + fixed
 }
 
 // newEventReflector builds the reflector that drives the intake into the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"dot-ai.io/controller/api/v1alpha1"
+	"dot-ai.io/controller/internal/testenv"
 )
 
 func TestEventSet(t *testing.T) {
@@ -174,4 +179,68 @@ func BenchmarkEventSetLiveBytes(b *testing.B) {
 		runtime.KeepAlive(set)
 	}
 	b.ReportMetric(perEvent, "live-B/event")
+}
+
+// TestOwnEventsLeftOutByTheServer: the Event watch's selector keeps the
+// Events about the controller's own objects on the apiserver, in the list
+// and in the watch, and any fixed selector still applies.
+func TestOwnEventsLeftOutByTheServer(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	kube, err := kubernetes.NewForConfig(env.Config)
+	require.NoError(t, err)
+	ctx := t.Context()
+	create := func(name, apiVersion, kind, typ string) {
+		t.Helper()
+		_, err := kube.CoreV1().Events("default").Create(ctx, &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Name: name},
+			InvolvedObject: corev1.ObjectReference{APIVersion: apiVersion, Kind: kind, Namespace: "default", Name: "x"},
+			Type:           typ, Reason: "R",
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	own := v1alpha1.GroupVersion.String()
+	create("listed-pod", "v1", "Pod", corev1.EventTypeWarning)
+	create("listed-record", own, "Remediation", corev1.EventTypeWarning)
+	create("listed-normal", "v1", "Pod", corev1.EventTypeNormal)
+
+	for _, tt := range []struct {
+		fixed      string
+		list, seen []string
+	}{
+		{"", []string{"listed-normal", "listed-pod"}, []string{"watched-pod-"}},
+		{"type=Warning", []string{"listed-pod", "watched-pod-"}, []string{"watched-pod-type=Warning"}}, // the first case's Pod Event is listed now
+	} {
+		t.Run("fixed selector "+tt.fixed, func(t *testing.T) {
+			var mu sync.Mutex
+			var taken []string
+			lw := eventListWatch(kube, func(lo *metav1.ListOptions) { lo.FieldSelector = eventFieldSelector(tt.fixed) },
+				&watchActivity{now: time.Now}, func(_ watch.EventType, ev *corev1.Event) *eventStub {
+					mu.Lock()
+					taken = append(taken, ev.Name)
+					mu.Unlock()
+					return newEventStub(string(ev.UID), ev.ResourceVersion)
+				}, func() {})
+			obj, err := lw.ListWithContext(ctx, metav1.ListOptions{})
+			require.NoError(t, err)
+			mu.Lock()
+			assert.ElementsMatch(t, tt.list, taken, "listed")
+			taken = nil
+			mu.Unlock()
+
+			w, err := lw.WatchFuncWithContext(ctx, metav1.ListOptions{ResourceVersion: obj.(*metav1.List).ResourceVersion})
+			require.NoError(t, err)
+			defer w.Stop()
+			create("watched-record-"+tt.fixed, own, "Remediation", corev1.EventTypeWarning)
+			create("watched-pod-"+tt.fixed, "v1", "Pod", corev1.EventTypeWarning)
+			select { // the Pod's Event, created last, arrives first: the record's never came
+			case e := <-w.ResultChan():
+				require.Equal(t, watch.Added, e.Type)
+			case <-time.After(30 * time.Second):
+				t.Fatal("no watch event")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, tt.seen, taken, "watched")
+		})
+	}
 }

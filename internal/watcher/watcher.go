@@ -228,11 +228,7 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 		kube:     kube,
 		eventSet: newEventSet(),
 		activity: &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
-		eventTweak: func(lo *metav1.ListOptions) {
-			if o.EventFieldSelector != "" {
-				lo.FieldSelector = o.EventFieldSelector
-			}
-		},
+		eventTweak: func(lo *metav1.ListOptions) { lo.FieldSelector = eventFieldSelector(o.EventFieldSelector) },
 	}
 	if o.EventIndex != nil && o.EventFieldSelector == "" {
 		w.index = o.EventIndex
