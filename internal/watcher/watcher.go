@@ -213,21 +213,21 @@ func New(mgr manager.Manager, s *config.Settings, d delivery.Deliverer, opts ...
 	}
 	w := &Watcher{
 		settings: s, deliverer: d, opts: o, clock: o.Clock,
-		client:   mgr.GetClient(),
-		cache:    mgr.GetCache(),
-		mapper:   mgr.GetRESTMapper(),
-		meta:     mc,
-		recorder: recorder,
-		store:    &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Updater: updater},
-		log:      mgr.GetLogger().WithName("watcher"),
-		policies: map[types.UID]*policyState{},
-		queue:    make(chan *item, s.QueueSize),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		goneMemo: map[string]bool{},
-		kube:     kube,
-		eventSet: newEventSet(),
-		activity: &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
+		client:     mgr.GetClient(),
+		cache:      mgr.GetCache(),
+		mapper:     mgr.GetRESTMapper(),
+		meta:       mc,
+		recorder:   recorder,
+		store:      &state.Store{Namespace: s.Namespace, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Updater: updater},
+		log:        mgr.GetLogger().WithName("watcher"),
+		policies:   map[types.UID]*policyState{},
+		queue:      make(chan *item, s.QueueSize),
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		goneMemo:   map[string]bool{},
+		kube:       kube,
+		eventSet:   newEventSet(),
+		activity:   &watchActivity{now: time.Now}, // wall time: metrics are compared with Prometheus' time()
 		eventTweak: func(lo *metav1.ListOptions) { lo.FieldSelector = eventFieldSelector(o.EventFieldSelector) },
 	}
 	if o.EventIndex != nil && o.EventFieldSelector == "" {
