@@ -28,6 +28,11 @@ func (c *Controller) startBinary(env map[string]string) error {
 	}
 	cmd.Stdout = io.MultiWriter(logf, c.opts.Log)
 	cmd.Stderr = cmd.Stdout
+	// A test process killed before its cleanup (a timeout, a SIGKILL) must
+	// not leave the controller running: the kernel kills it when the thread
+	// that started it ends, which for a Go test is when the process ends (no
+	// test code locks an OS thread).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close() // nothing was written to it yet
 		return fmt.Errorf("starting %s: %w", c.opts.Binary, err)
