@@ -20,14 +20,15 @@ const longListMin = 4 << 10
 // json.Marshal grows its pooled buffer by doubling and then copies it: a
 // 480 KB checkpoint allocated 3.5 MB once the pool was emptied by a
 // collection, and under a storm those buffers were an eighth of the live
-// heap at its peak (docs/reliability.md). The lists are machine-written ASCII lines, so they are
-// quoted straight into one buffer of the final size: json.Marshal encodes
-// the rest with a random placeholder in each list's place, and each
-// placeholder, found exactly once, is replaced by its list. A list with any
+// heap at its peak (docs/reliability.md). The lists are machine-written
+// ASCII lines, so they are quoted straight into one buffer of the final
+// size: json.Marshal encodes the rest with a random placeholder in each
+// list's place, and each placeholder, found exactly once, is replaced by
+// its list. A list with any
 // other byte, or a placeholder not found exactly once, falls back to
 // json.Marshal of the whole object.
 func encode(obj *v1alpha1.ControllerState) ([]byte, error) {
-	lists := longLists(obj)
+	lists, quoted := longLists(obj)
 	if len(lists) == 0 {
 		return json.Marshal(obj)
 	}
@@ -56,7 +57,7 @@ func encode(obj *v1alpha1.ControllerState) ([]byte, error) {
 			return json.Marshal(obj)
 		}
 		at[i] = bytes.Index(small, m)
-		size += quotedLen(originals[i]) - len(m)
+		size += quoted[i] - len(m)
 	}
 	out := make([]byte, 0, size)
 	prev := 0
@@ -68,8 +69,9 @@ func encode(obj *v1alpha1.ControllerState) ([]byte, error) {
 	return append(out, small[prev:]...), nil
 }
 
-// longLists are obj's line lists worth encoding apart: long, and plain.
-func longLists(obj *v1alpha1.ControllerState) []*string {
+// longLists are obj's line lists worth encoding apart, long and plain,
+// with their quoted lengths.
+func longLists(obj *v1alpha1.ControllerState) (lists []*string, quoted []int) {
 	var all []*string
 	if cp := obj.Spec.Checkpoint; cp != nil {
 		all = append(all, &cp.Handled, &cp.Cooldowns, &cp.Recurrence)
@@ -77,39 +79,34 @@ func longLists(obj *v1alpha1.ControllerState) []*string {
 	if po := obj.Spec.PodOwners; po != nil {
 		all = append(all, &po.Pods)
 	}
-	var out []*string
 	for _, s := range all {
-		if len(*s) >= longListMin && plain(*s) {
-			out = append(out, s)
+		if len(*s) < longListMin {
+			continue
+		}
+		if n, ok := quotedLen(*s); ok {
+			lists, quoted = append(lists, s), append(quoted, n)
 		}
 	}
-	return out
+	return lists, quoted
 }
 
-// plain reports whether s has only printable ASCII and newlines, so that
+// quotedLen is the length of appendQuoted's output for s, in the same pass
+// that checks s is plain: only printable ASCII and newlines, so that
 // quoting it only escapes ", \ and newlines.
-func plain(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; (c < 0x20 || c > 0x7e) && c != '\n' {
-			return false
-		}
-	}
-	return true
-}
-
-// quotedLen is the length of appendQuoted's output for a plain s.
-func quotedLen(s string) int {
+func quotedLen(s string) (int, bool) {
 	n := len(s) + 2
 	for i := range len(s) {
-		switch s[i] {
-		case '"', '\\', '\n':
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\n':
 			n++
+		case c < 0x20 || c > 0x7e:
+			return 0, false
 		}
 	}
-	return n
+	return n, true
 }
 
-// appendQuoted appends a plain s as a JSON string.
+// appendQuoted appends a plain s (quotedLen) as a JSON string.
 func appendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
