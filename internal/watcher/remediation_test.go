@@ -144,6 +144,11 @@ func TestApprovalLoop(t *testing.T) {
 	assert.Equal(t, "api", rec.Spec.Event.InvolvedObject.Name)
 	assert.Equal(t, string(p.UID), rec.Spec.Policy.UID)
 	assert.Empty(t, rec.OwnerReferences, "records are not owned by the policy")
+	var writes []string // the status write sent none: the API server kept the create's
+	for _, m := range rec.ManagedFields {
+		writes = append(writes, m.Subresource)
+	}
+	assert.ElementsMatch(t, []string{"", "status"}, writes, "managed fields of the create and the status write")
 	require.Eventually(t, func() bool {
 		var cur v1alpha1.RemediationPolicy
 		require.NoError(t, c.Get(context.Background(), client.ObjectKeyFromObject(p), &cur))
