@@ -29,6 +29,8 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"dot-ai.io/controller/internal/kubeclient"
 )
 
 const (
@@ -142,11 +144,12 @@ func (r *Recorder) post(ctx context.Context, ev *eventsv1.Event) {
 // ForManager returns a recorder with mgr's clients, added to mgr so it
 // posts while mgr runs.
 func ForManager(mgr manager.Manager, controller string) (*Recorder, error) {
-	c, err := eventsclient.NewForConfig(mgr.GetConfig())
+	cfg := mgr.GetConfig()
+	c, err := kubeclient.New(cfg, cfg.QPS, cfg.Burst) // protobuf, as for the controller's other built-in types
 	if err != nil {
 		return nil, fmt.Errorf("creating the events client: %w", err)
 	}
-	r := New(c, mgr.GetScheme(), controller, mgr.GetLogger().WithName("events"))
+	r := New(c.EventsV1(), mgr.GetScheme(), controller, mgr.GetLogger().WithName("events"))
 	if err := mgr.Add(r); err != nil {
 		return nil, err
 	}
