@@ -24,9 +24,8 @@ const longListMin = 4 << 10
 // ASCII lines, so they are quoted straight into one buffer of the final
 // size: json.Marshal encodes the rest with a random placeholder in each
 // list's place, and each placeholder, found exactly once, is replaced by
-// its list. A list with any
-// other byte, or a placeholder not found exactly once, falls back to
-// json.Marshal of the whole object.
+// its list. A list with any other byte, or a placeholder not found exactly
+// once, falls back to json.Marshal of the whole object.
 func encode(obj *v1alpha1.ControllerState) ([]byte, error) {
 	lists, quoted := longLists(obj)
 	if len(lists) == 0 {
